@@ -1,0 +1,517 @@
+//! Requests and responses of the internal API (`/api/v1`) and the public
+//! download listener (`/d/<token>`).
+//!
+//! Routes (internal listener, all JSON, bearer token unless noted):
+//!
+//! | method | path | body → answer |
+//! |---|---|---|
+//! | POST | /api/v1/login (no token) | [`LoginRequest`] → [`LoginResponse`] |
+//! | POST | /api/v1/logout | – → 204 |
+//! | GET  | /api/v1/whoami | → [`UserInfo`] |
+//! | POST | /api/v1/password | [`ChangePasswordRequest`] → 204 |
+//! | GET  | /api/v1/admin/users | → `Vec<`[`UserSummary`]`>` |
+//! | POST | /api/v1/admin/users | [`CreateUserRequest`] → [`NewAccount`] |
+//! | POST | /api/v1/admin/users/{name}/disable | → [`UserSummary`] |
+//! | POST | /api/v1/admin/users/{name}/enable | → [`UserSummary`] |
+//! | GET  | /api/v1/recipients | → `Vec<`[`RecipientView`]`>` |
+//! | POST | /api/v1/recipients | [`CreateRecipientRequest`] → [`RecipientView`] |
+//! | POST | /api/v1/transfers | [`CreateTransferRequest`] → [`TransferCreated`] |
+//! | PUT  | /api/v1/transfers/{id}/files/{index} | raw bytes → [`FileEntry`] |
+//! | POST | /api/v1/transfers/{id}/submit | [`SubmitRequest`] → [`SubmitResponse`] |
+//! | GET  | /api/v1/transfers?scope=mine\|pending\|all | → `Vec<`[`TransferSummary`]`>` |
+//! | GET  | /api/v1/transfers/{id} | → [`TransferView`] |
+//! | POST | /api/v1/transfers/{id}/approve | [`ApproveRequest`] → [`TransferView`] |
+//! | POST | /api/v1/transfers/{id}/reject | [`RejectRequest`] → [`TransferView`] |
+//! | POST | /api/v1/transfers/{id}/revoke | – → [`TransferView`] |
+//! | GET  | /api/v1/transfers/{id}/links | → `Vec<`[`LinkView`]`>` |
+//! | GET  | /api/v1/audit/events?after=SEQ&limit=N | → [`AuditPage`] |
+//! | GET  | /api/v1/openapi.json (no token) | → OpenAPI 3.1 document |
+//! | GET  | /api/v1/health (no token) | → [`Health`] |
+//!
+//! Public listener: `GET /d/{token}` (an HTML page that does not count as a
+//! download, so mail scanners that open links use nothing up) and
+//! `POST /d/{token}` (the package; counts as a download).
+//!
+//! Every error answer is an [`ErrorBody`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Class, FileEntry, Role, TransferState};
+
+pub const API_PREFIX: &str = "/api/v1";
+
+/// Header on a package answer: `age` when the body is an age file, `none`
+/// for a plain tar (class III).
+pub const HEADER_ENCRYPTION: &str = "x-sekisho-encryption";
+/// Header on a package answer: the class of the package.
+pub const HEADER_CLASS: &str = "x-sekisho-class";
+/// Header on a package answer: the content digest the release was bound to.
+pub const HEADER_CONTENT_DIGEST: &str = "x-sekisho-content-digest";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable, machine-readable reason (for scripts and tests).
+    pub code: String,
+    /// A sentence a clerk can act on.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+    pub otp: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub token: String,
+    pub expires_at: String,
+    pub user: UserInfo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub username: String,
+    pub role: Role,
+    /// A temporary password must be changed before anything else works.
+    pub must_change_password: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateUserRequest {
+    pub username: String,
+    pub role: Role,
+}
+
+/// Shown once, when an account is created.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewAccount {
+    pub username: String,
+    pub role: Role,
+    pub temporary_password: String,
+    pub totp_secret: String,
+    pub otpauth_uri: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    Active,
+    Disabled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub username: String,
+    pub role: Role,
+    pub status: AccountStatus,
+    pub must_change_password: bool,
+    /// Set while repeated login failures keep the account locked.
+    pub locked_until: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    Age,
+    Ssh,
+    Passphrase,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Age => "age",
+            KeyKind::Ssh => "ssh",
+            KeyKind::Passphrase => "passphrase",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateRecipientRequest {
+    pub name: String,
+    pub organisation: String,
+    pub email: String,
+    pub key_kind: KeyKind,
+    /// `age1...` or one or more OpenSSH public key lines; absent for passphrase.
+    pub public_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecipientView {
+    pub name: String,
+    pub organisation: String,
+    pub email: String,
+    pub key_kind: KeyKind,
+    pub public_key: Option<String>,
+    /// `SHA256:...` of each key, for reading aloud over the phone.
+    pub fingerprints: Vec<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewFile {
+    pub name: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateTransferRequest {
+    /// A string so that a wrong value gets the gateway's own clear message.
+    pub class: Option<String>,
+    pub purpose: Option<String>,
+    pub recipients: Vec<String>,
+    pub files: Vec<NewFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransferCreated {
+    pub id: String,
+    pub class: Class,
+    /// `PUT` each file's bytes to its path, in any order, then submit.
+    pub uploads: Vec<UploadSlot>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadSlot {
+    pub index: u32,
+    pub name: String,
+    pub size: u64,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmitRequest {
+    /// The SHA-256 the client computed while sending, per file index; the
+    /// gateway refuses the transfer if its own digest differs.
+    pub files: Vec<SubmittedFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmittedFile {
+    pub index: u32,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmitResponse {
+    pub transfer: TransferView,
+    /// Passphrases generated for passphrase recipients. Shown this once:
+    /// the sender passes them on by telephone, never with the link.
+    pub passphrases: Vec<RecipientPassphrase>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecipientPassphrase {
+    pub recipient: String,
+    pub passphrase: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransferSummary {
+    pub id: String,
+    pub state: TransferState,
+    pub class: Class,
+    pub sender: String,
+    pub purpose: String,
+    pub recipients: Vec<String>,
+    pub file_count: u32,
+    pub total_size: u64,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransferView {
+    pub id: String,
+    pub state: TransferState,
+    pub class: Class,
+    pub sender: String,
+    pub sender_role: Role,
+    pub purpose: String,
+    pub created_at: String,
+    pub files: Vec<FileEntry>,
+    pub total_size: u64,
+    /// Covers every file's name, size and digest; an approval names it.
+    pub content_digest: Option<String>,
+    pub recipients: Vec<TransferRecipientView>,
+    pub decision: Option<DecisionView>,
+    /// Which role must decide (approver, or ciso for an approver's own request).
+    pub approval_by: Option<Role>,
+    pub released_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransferRecipientView {
+    pub name: String,
+    pub organisation: String,
+    pub email: String,
+    pub key_kind: KeyKind,
+    pub fingerprints: Vec<String>,
+    pub link: Option<LinkStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkStatus {
+    pub state: LinkState,
+    pub downloads: u32,
+    pub max_downloads: u32,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    Active,
+    Exhausted,
+    Expired,
+    Revoked,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approved,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionView {
+    pub decision: Decision,
+    pub by: String,
+    pub by_role: Role,
+    pub at: String,
+    pub comment: Option<String>,
+    pub content_digest: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApproveRequest {
+    /// The content digest the approver was shown; approval fails if the
+    /// transfer no longer matches it.
+    pub content_digest: String,
+    /// Step-up: a fresh TOTP code.
+    pub otp: String,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RejectRequest {
+    pub otp: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkView {
+    pub recipient: String,
+    pub url: String,
+    pub state: LinkState,
+    pub downloads: u32,
+    pub max_downloads: u32,
+    pub expires_at: String,
+    /// Set when the package is encrypted to a passphrase: remind the sender
+    /// to pass it on by another channel.
+    pub needs_passphrase: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub object: String,
+    pub outcome: String,
+    pub source: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// Pass as `after` to fetch the next page; absent at the end.
+    pub next_after: Option<i64>,
+}
+
+/// The hash chain link: SHA-256 over the previous hash and every field,
+/// each length-prefixed so that no two different events encode alike.
+/// The auditor's client recomputes it without trusting the gateway.
+pub fn audit_event_hash(event: &AuditEvent) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"sekisho-audit-v1");
+    let seq = event.seq.to_string();
+    for field in [
+        event.prev_hash.as_str(),
+        seq.as_str(),
+        event.at.as_str(),
+        event.actor.as_str(),
+        event.action.as_str(),
+        event.object.as_str(),
+        event.outcome.as_str(),
+        event.source.as_str(),
+        event.detail.as_str(),
+    ] {
+        hasher.update((field.len() as u64).to_be_bytes());
+        hasher.update(field.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Hash that precedes the first event.
+pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Result of checking a chain of events in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainReport {
+    pub events_checked: u64,
+    pub first_bad: Option<BadEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadEvent {
+    pub seq: i64,
+    pub reason: String,
+}
+
+/// Incremental chain checker: feed events in order, page by page.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    expected_prev: String,
+    expected_seq: i64,
+    checked: u64,
+    first_bad: Option<BadEvent>,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self {
+            expected_prev: AUDIT_GENESIS.to_string(),
+            expected_seq: 1,
+            checked: 0,
+            first_bad: None,
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// Returns false once a bad event has been found (later events are not
+    /// examined: after the first break nothing downstream can be trusted).
+    pub fn push(&mut self, event: &AuditEvent) -> bool {
+        if self.first_bad.is_some() {
+            return false;
+        }
+        let reason = if event.seq != self.expected_seq {
+            Some(format!(
+                "expected event #{} here but found #{} (an event was removed, inserted or reordered)",
+                self.expected_seq, event.seq
+            ))
+        } else if event.prev_hash != self.expected_prev {
+            Some("its link to the previous event does not match (an earlier event was changed or removed)".to_string())
+        } else if audit_event_hash(event) != event.hash {
+            Some("its content does not match its hash (the event was changed)".to_string())
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.first_bad = Some(BadEvent {
+                seq: event.seq,
+                reason,
+            });
+            return false;
+        }
+        self.checked += 1;
+        self.expected_seq += 1;
+        self.expected_prev = event.hash.clone();
+        true
+    }
+
+    pub fn finish(self) -> ChainReport {
+        ChainReport {
+            events_checked: self.checked,
+            first_bad: self.first_bad,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: i64) -> Vec<AuditEvent> {
+        let mut prev = AUDIT_GENESIS.to_string();
+        (1..=n)
+            .map(|seq| {
+                let mut e = AuditEvent {
+                    seq,
+                    at: "2026-11-25T00:00:00Z".into(),
+                    actor: "alice".into(),
+                    action: "login".into(),
+                    object: format!("user:{seq}"),
+                    outcome: "ok".into(),
+                    source: "127.0.0.1".into(),
+                    detail: "{}".into(),
+                    prev_hash: prev.clone(),
+                    hash: String::new(),
+                };
+                e.hash = audit_event_hash(&e);
+                prev = e.hash.clone();
+                e
+            })
+            .collect()
+    }
+
+    fn verify(events: &[AuditEvent]) -> ChainReport {
+        let mut v = ChainVerifier::default();
+        for e in events {
+            v.push(e);
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let report = verify(&chain(5));
+        assert_eq!(report.events_checked, 5);
+        assert_eq!(report.first_bad, None);
+    }
+
+    #[test]
+    fn edited_event_is_named() {
+        let mut events = chain(5);
+        events[2].actor = "mallory".into();
+        assert_eq!(verify(&events).first_bad.map(|b| b.seq), Some(3));
+    }
+
+    #[test]
+    fn removed_event_is_named() {
+        let mut events = chain(5);
+        events.remove(1);
+        assert_eq!(verify(&events).first_bad.map(|b| b.seq), Some(3));
+    }
+
+    #[test]
+    fn rehashed_edit_breaks_the_next_link() {
+        let mut events = chain(5);
+        events[1].detail = "forged".into();
+        events[1].hash = audit_event_hash(&events[1]);
+        assert_eq!(verify(&events).first_bad.map(|b| b.seq), Some(3));
+    }
+}
