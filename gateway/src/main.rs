@@ -1,1 +1,136 @@
-fn main() {}
+//! `sekisho-gateway`: initialise a data directory, or serve it.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "sekisho-gateway",
+    version,
+    about = "Sekisho secure file-transfer gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a data directory: config, keys, TLS certificate, database and
+    /// the first sysadmin (whose temporary password and TOTP secret are printed once).
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Use this database instead of the embedded SQLite file
+        /// (postgres://user:password@host/db).
+        #[arg(long, env = "SEKISHO_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Name of the first sysadmin account.
+        #[arg(long, default_value = "admin")]
+        admin: String,
+    },
+    /// Run the gateway (initialising DIR first if it is empty).
+    Serve {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Internal listener (staff, approvers, auditors, admins).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Public listener (recipients' download pages only).
+        #[arg(long)]
+        public_listen: Option<String>,
+        #[arg(long, env = "SEKISHO_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
+}
+
+fn print_init(
+    result: &sekisho_gateway::init::Initialised,
+    dir: &std::path::Path,
+    json: bool,
+) -> Result<()> {
+    if json {
+        let value = serde_json::json!({
+            "dir": dir,
+            "ca_file": result.ca_file,
+            "admin": result.admin,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        let a = &result.admin;
+        println!("Sekisho is initialised in {}.", dir.display());
+        println!();
+        println!("First sysadmin (shown once; write it down now):");
+        println!("  user name:          {}", a.username);
+        println!("  temporary password: {}", a.temporary_password);
+        println!("  TOTP secret:        {}", a.totp_secret);
+        println!("  TOTP URI:           {}", a.otpauth_uri);
+        println!();
+        println!(
+            "Add the TOTP secret to an authenticator app, then log in and change the password:"
+        );
+        println!("  export SEKISHO_CA={}", result.ca_file.display());
+        println!(
+            "  sekisho --gateway https://127.0.0.1:8443 login --user {}",
+            a.username
+        );
+        println!("  sekisho password");
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SEKISHO_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init {
+            dir,
+            json,
+            database_url,
+            admin,
+        } => {
+            let result = sekisho_gateway::init::run(&dir, database_url.as_deref(), &admin).await?;
+            print_init(&result, &dir, json)
+        }
+        Command::Serve {
+            dir,
+            listen,
+            public_listen,
+            database_url,
+        } => {
+            if !sekisho_gateway::init::is_initialised(&dir) {
+                let result =
+                    sekisho_gateway::init::run(&dir, database_url.as_deref(), "admin").await?;
+                print_init(&result, &dir, false)?;
+            }
+            sekisho_gateway::serve(
+                &dir,
+                sekisho_gateway::ServeOptions {
+                    listen,
+                    public_listen,
+                },
+            )
+            .await
+        }
+    }
+}

@@ -68,7 +68,10 @@ mod tests {
         assert_eq!(check_file_name("..hidden"), Err(BadName::DotName));
         assert_eq!(check_file_name("a\\b"), Err(BadName::Separator));
         assert_eq!(check_file_name("/abs"), Err(BadName::Separator));
-        assert_eq!(check_file_name("line\nbreak"), Err(BadName::ControlCharacter));
+        assert_eq!(
+            check_file_name("line\nbreak"),
+            Err(BadName::ControlCharacter)
+        );
         assert_eq!(check_file_name("nul\0"), Err(BadName::ControlCharacter));
         assert_eq!(check_file_name(""), Err(BadName::Empty));
         assert_eq!(check_file_name(&"x".repeat(256)), Err(BadName::TooLong));

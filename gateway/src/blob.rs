@@ -1,0 +1,214 @@
+//! Blob storage behind a trait. Stored bytes are always ciphertext (see
+//! [`crate::envelope`]); the store only keeps them safe from crashes.
+//!
+//! The interface is synchronous on purpose: blobs are read and written from
+//! blocking worker threads that also hash and encrypt, so one thread streams
+//! a file end to end with constant memory.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+pub trait BlobStore: Send + Sync {
+    /// Starts a new blob. Nothing is visible under `id` until `commit`.
+    fn create(&self, id: &str) -> io::Result<Box<dyn BlobWriter>>;
+    fn open(&self, id: &str) -> io::Result<Box<dyn Read + Send>>;
+    /// Removes a blob; a missing blob is not an error (deletion is idempotent).
+    fn delete(&self, id: &str) -> io::Result<()>;
+    fn list(&self) -> io::Result<Vec<String>>;
+    /// Removes half-written blobs left by a crash; returns how many.
+    fn discard_partials(&self) -> io::Result<usize>;
+}
+
+pub trait BlobWriter: Write + Send {
+    /// Makes the blob durable and visible. Dropping a writer without
+    /// committing discards what was written.
+    fn commit(self: Box<Self>) -> io::Result<()>;
+}
+
+/// Blobs as files under `<root>/objects/<2 hex>/<id>`, written under
+/// `<root>/tmp` and renamed into place after fsync.
+pub struct LocalDisk {
+    root: PathBuf,
+}
+
+fn valid_id(id: &str) -> io::Result<()> {
+    if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "invalid blob id",
+        ))
+    }
+}
+
+impl LocalDisk {
+    pub fn open(root: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(root.join("objects"))?;
+        std::fs::create_dir_all(root.join("tmp"))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn final_path(&self, id: &str) -> PathBuf {
+        let shard = id.get(..2).unwrap_or("00");
+        self.root.join("objects").join(shard).join(id)
+    }
+
+    /// Where a blob lives on disk (tests tamper with it to prove detection).
+    pub fn path_of(&self, id: &str) -> PathBuf {
+        self.final_path(id)
+    }
+}
+
+impl BlobStore for LocalDisk {
+    fn create(&self, id: &str) -> io::Result<Box<dyn BlobWriter>> {
+        valid_id(id)?;
+        let final_path = self.final_path(id);
+        if let Some(parent) = final_path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp_path = self.root.join("tmp").join(format!("{id}.partial"));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp_path)?;
+        Ok(Box::new(LocalWriter {
+            file: Some(BufWriter::with_capacity(1 << 20, file)),
+            tmp_path,
+            final_path,
+        }))
+    }
+
+    fn open(&self, id: &str) -> io::Result<Box<dyn Read + Send>> {
+        valid_id(id)?;
+        Ok(Box::new(File::open(self.final_path(id))?))
+    }
+
+    fn delete(&self, id: &str) -> io::Result<()> {
+        valid_id(id)?;
+        match std::fs::remove_file(self.final_path(id)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for shard in std::fs::read_dir(self.root.join("objects"))? {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in std::fs::read_dir(shard.path())? {
+                if let Some(name) = entry?.file_name().to_str() {
+                    ids.push(name.to_string());
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    fn discard_partials(&self) -> io::Result<usize> {
+        let mut n = 0;
+        for entry in std::fs::read_dir(self.root.join("tmp"))? {
+            std::fs::remove_file(entry?.path())?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+struct LocalWriter {
+    file: Option<BufWriter<File>>,
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+}
+
+impl Write for LocalWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.file.as_mut() {
+            Some(f) => f.write(buf),
+            None => Err(io::Error::other("blob already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl BlobWriter for LocalWriter {
+    fn commit(mut self: Box<Self>) -> io::Result<()> {
+        let Some(writer) = self.file.take() else {
+            return Err(io::Error::other("blob already committed"));
+        };
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&self.tmp_path, &self.final_path)?;
+        if let Some(parent) = self.final_path.parent() {
+            File::open(parent)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp_path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (PathBuf, LocalDisk) {
+        let root = std::env::temp_dir().join(format!("sekisho-blob-{}", uuid::Uuid::new_v4()));
+        let store = LocalDisk::open(&root).unwrap();
+        (root, store)
+    }
+
+    #[test]
+    fn nothing_is_visible_before_commit_and_drop_discards() {
+        let (root, store) = store();
+        let mut w = store.create("abcd").unwrap();
+        w.write_all(b"secret").unwrap();
+        assert!(store.open("abcd").is_err());
+        drop(w);
+        assert!(store.open("abcd").is_err());
+        assert_eq!(store.discard_partials().unwrap(), 0);
+        let mut w = store.create("abcd").unwrap();
+        w.write_all(b"secret").unwrap();
+        w.commit().unwrap();
+        let mut text = String::new();
+        store
+            .open("abcd")
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "secret");
+        assert_eq!(store.list().unwrap(), vec!["abcd".to_string()]);
+        store.delete("abcd").unwrap();
+        store.delete("abcd").unwrap();
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn ids_cannot_escape_the_store() {
+        let (root, store) = store();
+        assert!(store.create("../x").is_err());
+        assert!(store.open("..").is_err());
+        let _ = std::fs::remove_dir_all(root);
+    }
+}

@@ -1,0 +1,83 @@
+//! Time as a parameter. Expiry, lockout and session rules read the clock
+//! through this type, so tests move time instead of sleeping.
+//!
+//! The offset file exists only for tests of the real binary: its integer
+//! content is a number of seconds added to the system time. It is enabled
+//! solely by the `SEKISHO_DANGER_CLOCK_OFFSET_FILE` variable and the gateway
+//! warns loudly at start-up when it is set.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+pub const OFFSET_FILE_ENV: &str = "SEKISHO_DANGER_CLOCK_OFFSET_FILE";
+
+#[derive(Clone)]
+pub enum Clock {
+    System,
+    OffsetFile(Arc<PathBuf>),
+    Fixed(OffsetDateTime),
+}
+
+impl Clock {
+    pub fn from_env() -> Self {
+        match std::env::var_os(OFFSET_FILE_ENV) {
+            Some(path) => Clock::OffsetFile(Arc::new(PathBuf::from(path))),
+            None => Clock::System,
+        }
+    }
+
+    pub fn is_manipulable(&self) -> bool {
+        !matches!(self, Clock::System)
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        match self {
+            Clock::System => OffsetDateTime::now_utc(),
+            Clock::Fixed(t) => *t,
+            Clock::OffsetFile(path) => {
+                let offset = std::fs::read_to_string(path.as_ref())
+                    .ok()
+                    .and_then(|s| s.trim().parse::<i64>().ok())
+                    .unwrap_or(0);
+                OffsetDateTime::now_utc() + time::Duration::seconds(offset)
+            }
+        }
+    }
+
+    /// Milliseconds since the Unix epoch: how times are stored.
+    pub fn now_ms(&self) -> i64 {
+        to_ms(self.now())
+    }
+}
+
+pub fn to_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// RFC 3339 in UTC with second precision, as every API answer shows time.
+pub fn format_ms(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_seconds() {
+        assert_eq!(format_ms(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_ms(1_790_000_000_123), "2026-09-21T14:13:20Z");
+    }
+
+    #[test]
+    fn fixed_clock_is_fixed() {
+        let t = OffsetDateTime::UNIX_EPOCH + time::Duration::days(3);
+        let clock = Clock::Fixed(t);
+        assert_eq!(clock.now_ms(), 3 * 86_400_000);
+    }
+}

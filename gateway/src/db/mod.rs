@@ -1,0 +1,186 @@
+//! The database, behind the [`Backend`] trait with SQLite and PostgreSQL
+//! implementations.
+//!
+//! Queries are written once, in SQL both databases accept (`$1` parameters,
+//! BIGINT/TEXT/bytes columns, times as epoch milliseconds), and run through
+//! sqlx's `Any` driver; what differs per database (connecting, migrations,
+//! pragmas, erasing rows) is the backend's job. Queries are checked at run
+//! time, not by macros, because a macro can only see one database.
+//!
+//! Every change goes through [`Db::write`]: one transaction at a time, so
+//! the audit hash chain is extended in the same transaction as the change it
+//! records and no two writers can fork it.
+
+use anyhow::{Context, Result, bail};
+use sqlx::AnyConnection;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Transaction};
+use std::sync::Arc;
+use tokio::sync::{Mutex, MutexGuard};
+
+pub mod audit;
+mod postgres;
+pub mod recipients;
+mod sqlite;
+pub mod transfers;
+pub mod users;
+
+pub use postgres::PostgresBackend;
+pub use sqlite::SqliteBackend;
+
+/// What differs between the supported databases.
+pub trait Backend: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Statements run on every new connection.
+    fn connection_setup(&self) -> &'static [&'static str];
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator;
+    fn max_connections(&self) -> u32;
+}
+
+pub fn backend_for(url: &str) -> Result<Arc<dyn Backend>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteBackend))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PostgresBackend))
+    } else {
+        bail!(
+            "unsupported database URL '{}': use sqlite://PATH or postgres://...",
+            redact_url(url)
+        )
+    }
+}
+
+/// Hides a password in a database URL before it reaches a message or log.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub struct Db {
+    pool: AnyPool,
+    backend: Arc<dyn Backend>,
+    write_lock: Mutex<()>,
+}
+
+/// A write transaction holding the gateway-wide write lock. Dropping it
+/// without [`WriteTx::commit`] rolls everything back, audit events included.
+pub struct WriteTx<'a> {
+    tx: Transaction<'static, Any>,
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl WriteTx<'_> {
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx
+            .commit()
+            .await
+            .context("the database refused to commit")
+    }
+}
+
+impl Db {
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_for(url)?;
+        let setup = backend.connection_setup();
+        let pool = AnyPoolOptions::new()
+            .max_connections(backend.max_connections())
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    for statement in setup {
+                        sqlx::query(statement).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact_url(url)))?;
+        backend
+            .migrator()
+            .run(&pool)
+            .await
+            .with_context(|| format!("cannot migrate the {} database", backend.name()))?;
+        Ok(Self {
+            pool,
+            backend,
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
+        self.pool
+            .acquire()
+            .await
+            .context("the database is unavailable")
+    }
+
+    pub async fn write(&self) -> Result<WriteTx<'_>> {
+        let guard = self.write_lock.lock().await;
+        let tx = self
+            .pool
+            .begin()
+            .await
+            .context("the database is unavailable")?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://sekisho:hunter2@db:5432/sekisho"),
+            "postgres://sekisho:***@db:5432/sekisho"
+        );
+        assert_eq!(
+            redact_url("sqlite:///var/lib/s.db"),
+            "sqlite:///var/lib/s.db"
+        );
+    }
+
+    #[test]
+    fn backend_is_picked_from_the_scheme() {
+        assert_eq!(
+            backend_for("sqlite://x.db").map(|b| b.name()).ok(),
+            Some("sqlite")
+        );
+        assert_eq!(
+            backend_for("postgres://h/d").map(|b| b.name()).ok(),
+            Some("postgresql")
+        );
+        assert!(backend_for("mysql://h/d").is_err());
+    }
+}

@@ -1,0 +1,525 @@
+//! Outbound transfers, their files, stored objects, links and decisions.
+//!
+//! State changes are compare-and-set (`WHERE state = $expected`): a change
+//! that lost a race changes nothing and reports it, instead of overwriting.
+
+use anyhow::{Context, Result, bail};
+use sekisho_proto::{Class, Decision, KeyKind, LinkState, Role, TransferState};
+use sqlx::AnyConnection;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::recipients::parse_key_kind;
+
+#[derive(Debug, Clone)]
+pub struct TransferRow {
+    pub id: String,
+    pub sender_id: String,
+    pub sender_name: String,
+    pub sender_role: Role,
+    pub class: Class,
+    pub purpose: String,
+    pub state: TransferState,
+    pub approval_role: Option<Role>,
+    pub content_digest: Option<String>,
+    pub created_at: i64,
+    pub submitted_at: Option<i64>,
+    pub released_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const TRANSFER_SELECT: &str = "SELECT t.id, t.sender_id, u.username AS sender_name, u.role AS sender_role, \
+     t.class, t.purpose, t.state, t.approval_role, t.content_digest, t.created_at, t.submitted_at, \
+     t.released_at, t.revoked_at FROM transfers t JOIN users u ON u.id = t.sender_id";
+
+fn parse<T: std::str::FromStr>(text: &str, what: &str) -> Result<T> {
+    text.parse::<T>()
+        .map_err(|_| anyhow::anyhow!("stored {what} '{text}' is not valid"))
+}
+
+fn transfer_from_row(row: &AnyRow) -> Result<TransferRow> {
+    let class: String = row.try_get("class")?;
+    let state: String = row.try_get("state")?;
+    let sender_role: String = row.try_get("sender_role")?;
+    let approval_role: Option<String> = row.try_get("approval_role")?;
+    Ok(TransferRow {
+        id: row.try_get("id")?,
+        sender_id: row.try_get("sender_id")?,
+        sender_name: row.try_get("sender_name")?,
+        sender_role: parse(&sender_role, "role")?,
+        class: parse(&class, "class")?,
+        purpose: row.try_get("purpose")?,
+        state: parse(&state, "state")?,
+        approval_role: approval_role.map(|r| parse(&r, "role")).transpose()?,
+        content_digest: row.try_get("content_digest")?,
+        created_at: row.try_get("created_at")?,
+        submitted_at: row.try_get("submitted_at")?,
+        released_at: row.try_get("released_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+pub struct NewTransfer<'a> {
+    pub id: &'a str,
+    pub sender_id: &'a str,
+    pub class: Class,
+    pub purpose: &'a str,
+    pub approval_role: Option<Role>,
+    pub created_at: i64,
+}
+
+pub async fn insert(conn: &mut AnyConnection, t: &NewTransfer<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO transfers (id, sender_id, class, purpose, state, approval_role, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(t.id)
+    .bind(t.sender_id)
+    .bind(t.class.as_str())
+    .bind(t.purpose)
+    .bind(TransferState::Uploading.as_str())
+    .bind(t.approval_role.map(|r| r.as_str()))
+    .bind(t.created_at)
+    .execute(conn)
+    .await
+    .context("cannot store the transfer")?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<TransferRow>> {
+    let row = sqlx::query(&format!("{TRANSFER_SELECT} WHERE t.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(transfer_from_row).transpose()
+}
+
+pub async fn list_by_sender(conn: &mut AnyConnection, sender_id: &str) -> Result<Vec<TransferRow>> {
+    let rows = sqlx::query(&format!(
+        "{TRANSFER_SELECT} WHERE t.sender_id = $1 ORDER BY t.created_at DESC, t.id"
+    ))
+    .bind(sender_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(transfer_from_row).collect()
+}
+
+pub async fn list_by_state(
+    conn: &mut AnyConnection,
+    state: TransferState,
+) -> Result<Vec<TransferRow>> {
+    let rows = sqlx::query(&format!(
+        "{TRANSFER_SELECT} WHERE t.state = $1 ORDER BY t.created_at, t.id"
+    ))
+    .bind(state.as_str())
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(transfer_from_row).collect()
+}
+
+pub async fn list_all(conn: &mut AnyConnection) -> Result<Vec<TransferRow>> {
+    let rows = sqlx::query(&format!(
+        "{TRANSFER_SELECT} ORDER BY t.created_at DESC, t.id"
+    ))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(transfer_from_row).collect()
+}
+
+/// Moves a transfer from `from` to `to`, stamping the time column that
+/// belongs to the new state. Fails if the transfer was no longer in `from`.
+pub async fn set_state(
+    conn: &mut AnyConnection,
+    id: &str,
+    from: TransferState,
+    to: TransferState,
+    at: i64,
+) -> Result<()> {
+    let stamp_column = match to {
+        TransferState::PendingApproval => Some("submitted_at"),
+        TransferState::Released => Some("released_at"),
+        TransferState::Revoked => Some("revoked_at"),
+        _ => None,
+    };
+    let sql = match stamp_column {
+        Some(column) => {
+            format!("UPDATE transfers SET state = $1, {column} = $4 WHERE id = $2 AND state = $3")
+        }
+        None => "UPDATE transfers SET state = $1 WHERE id = $2 AND state = $3".to_string(),
+    };
+    let mut query = sqlx::query(&sql)
+        .bind(to.as_str())
+        .bind(id)
+        .bind(from.as_str());
+    if stamp_column.is_some() {
+        query = query.bind(at);
+    }
+    let done = query.execute(conn).await?;
+    if done.rows_affected() != 1 {
+        bail!("the transfer changed while this request ran; look at it again");
+    }
+    Ok(())
+}
+
+pub async fn set_content_digest(conn: &mut AnyConnection, id: &str, digest: &str) -> Result<()> {
+    sqlx::query("UPDATE transfers SET content_digest = $1 WHERE id = $2")
+        .bind(digest)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    pub idx: i64,
+    pub name: String,
+    pub size: i64,
+    pub sha256: Option<String>,
+    pub object_id: Option<String>,
+}
+
+pub async fn insert_file(
+    conn: &mut AnyConnection,
+    transfer_id: &str,
+    idx: i64,
+    name: &str,
+    size: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO transfer_files (transfer_id, idx, name, size) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(transfer_id)
+    .bind(idx)
+    .bind(name)
+    .bind(size)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn files(conn: &mut AnyConnection, transfer_id: &str) -> Result<Vec<FileRow>> {
+    let rows = sqlx::query(
+        "SELECT idx, name, size, sha256, object_id FROM transfer_files WHERE transfer_id = $1 ORDER BY idx",
+    )
+    .bind(transfer_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(FileRow {
+                idx: row.try_get("idx")?,
+                name: row.try_get("name")?,
+                size: row.try_get("size")?,
+                sha256: row.try_get("sha256")?,
+                object_id: row.try_get("object_id")?,
+            })
+        })
+        .collect()
+}
+
+pub struct ObjectRow {
+    pub id: String,
+    pub wrapped_key: Vec<u8>,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// Records a stored object and attaches it to its file slot. Fails if the
+/// slot already has content, so a file cannot be swapped after upload.
+pub async fn attach_object(
+    conn: &mut AnyConnection,
+    transfer_id: &str,
+    idx: i64,
+    object: &ObjectRow,
+    created_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO objects (id, wrapped_key, size, sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&object.id)
+    .bind(&object.wrapped_key)
+    .bind(object.size)
+    .bind(&object.sha256)
+    .bind(created_at)
+    .execute(&mut *conn)
+    .await?;
+    let done = sqlx::query(
+        "UPDATE transfer_files SET object_id = $1, sha256 = $2 \
+         WHERE transfer_id = $3 AND idx = $4 AND object_id IS NULL",
+    )
+    .bind(&object.id)
+    .bind(&object.sha256)
+    .bind(transfer_id)
+    .bind(idx)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        bail!("this file was already uploaded");
+    }
+    Ok(())
+}
+
+pub async fn object(conn: &mut AnyConnection, id: &str) -> Result<Option<ObjectRow>> {
+    let row = sqlx::query("SELECT id, wrapped_key, size, sha256 FROM objects WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| {
+        Ok(ObjectRow {
+            id: row.try_get("id")?,
+            wrapped_key: row.try_get("wrapped_key")?,
+            size: row.try_get("size")?,
+            sha256: row.try_get("sha256")?,
+        })
+    })
+    .transpose()
+}
+
+/// Every object id the database knows; start-up recovery compares it with
+/// the blobs on disk.
+pub async fn all_object_ids(conn: &mut AnyConnection) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT id FROM objects")
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkRow {
+    pub id: String,
+    pub transfer_id: String,
+    pub position: i64,
+    pub name: String,
+    pub organisation: String,
+    pub email: String,
+    pub key_kind: KeyKind,
+    pub public_key: Option<String>,
+    pub passphrase_wrapped: Option<Vec<u8>>,
+    pub nonce: String,
+    pub state: Option<LinkState>,
+    pub expires_at: Option<i64>,
+    pub max_downloads: i64,
+    pub downloads: i64,
+}
+
+fn link_state_str(state: LinkState) -> &'static str {
+    match state {
+        LinkState::Active => "active",
+        LinkState::Exhausted => "exhausted",
+        LinkState::Expired => "expired",
+        LinkState::Revoked => "revoked",
+    }
+}
+
+fn parse_link_state(text: &str) -> Result<LinkState> {
+    Ok(match text {
+        "active" => LinkState::Active,
+        "exhausted" => LinkState::Exhausted,
+        "expired" => LinkState::Expired,
+        "revoked" => LinkState::Revoked,
+        other => bail!("stored link state '{other}' is not valid"),
+    })
+}
+
+const LINK_COLUMNS: &str = "id, transfer_id, position, name, organisation, email, key_kind, public_key, \
+     passphrase_wrapped, nonce, state, expires_at, max_downloads, downloads";
+
+fn link_from_row(row: &AnyRow) -> Result<LinkRow> {
+    let kind: String = row.try_get("key_kind")?;
+    let state: Option<String> = row.try_get("state")?;
+    Ok(LinkRow {
+        id: row.try_get("id")?,
+        transfer_id: row.try_get("transfer_id")?,
+        position: row.try_get("position")?,
+        name: row.try_get("name")?,
+        organisation: row.try_get("organisation")?,
+        email: row.try_get("email")?,
+        key_kind: parse_key_kind(&kind)?,
+        public_key: row.try_get("public_key")?,
+        passphrase_wrapped: row.try_get("passphrase_wrapped")?,
+        nonce: row.try_get("nonce")?,
+        state: state.as_deref().map(parse_link_state).transpose()?,
+        expires_at: row.try_get("expires_at")?,
+        max_downloads: row.try_get("max_downloads")?,
+        downloads: row.try_get("downloads")?,
+    })
+}
+
+pub async fn insert_link(conn: &mut AnyConnection, link: &LinkRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO transfer_links (id, transfer_id, position, name, organisation, email, key_kind, \
+         public_key, passphrase_wrapped, nonce, max_downloads, downloads) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)",
+    )
+    .bind(&link.id)
+    .bind(&link.transfer_id)
+    .bind(link.position)
+    .bind(&link.name)
+    .bind(&link.organisation)
+    .bind(&link.email)
+    .bind(link.key_kind.as_str())
+    .bind(link.public_key.as_deref())
+    .bind(link.passphrase_wrapped.as_deref())
+    .bind(&link.nonce)
+    .bind(link.max_downloads)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn links(conn: &mut AnyConnection, transfer_id: &str) -> Result<Vec<LinkRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {LINK_COLUMNS} FROM transfer_links WHERE transfer_id = $1 ORDER BY position"
+    ))
+    .bind(transfer_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(link_from_row).collect()
+}
+
+pub async fn link_by_token_hash(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<LinkRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {LINK_COLUMNS} FROM transfer_links WHERE token_hash = $1"
+    ))
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(link_from_row).transpose()
+}
+
+pub async fn activate_link(
+    conn: &mut AnyConnection,
+    link_id: &str,
+    token_hash: &str,
+    expires_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE transfer_links SET token_hash = $1, state = 'active', expires_at = $2 WHERE id = $3",
+    )
+    .bind(token_hash)
+    .bind(expires_at)
+    .bind(link_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Counts one download if the link is still usable at `now`. Returns false
+/// (and changes nothing) when it is not: the check and the count are one
+/// statement, so two parallel downloads cannot both take the last one.
+pub async fn take_download(conn: &mut AnyConnection, link_id: &str, now: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE transfer_links SET downloads = downloads + 1, \
+         state = CASE WHEN downloads + 1 >= max_downloads THEN 'exhausted' ELSE state END \
+         WHERE id = $1 AND state = 'active' AND downloads < max_downloads AND expires_at > $2",
+    )
+    .bind(link_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_links_state(
+    conn: &mut AnyConnection,
+    transfer_id: &str,
+    from: LinkState,
+    to: LinkState,
+) -> Result<u64> {
+    Ok(
+        sqlx::query("UPDATE transfer_links SET state = $1 WHERE transfer_id = $2 AND state = $3")
+            .bind(link_state_str(to))
+            .bind(transfer_id)
+            .bind(link_state_str(from))
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Active links whose time is up.
+pub async fn links_due_to_expire(conn: &mut AnyConnection, now: i64) -> Result<Vec<LinkRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {LINK_COLUMNS} FROM transfer_links WHERE state IN ('active', 'exhausted') AND expires_at <= $1 \
+         ORDER BY expires_at, id"
+    ))
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(link_from_row).collect()
+}
+
+pub async fn expire_link(conn: &mut AnyConnection, link_id: &str) -> Result<()> {
+    sqlx::query("UPDATE transfer_links SET state = 'expired' WHERE id = $1")
+        .bind(link_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct DecisionRow {
+    pub decision: Decision,
+    pub by_user: String,
+    pub by_role: Role,
+    pub decided_at: i64,
+    pub comment: Option<String>,
+    pub content_digest: String,
+}
+
+pub async fn insert_decision(
+    conn: &mut AnyConnection,
+    transfer_id: &str,
+    d: &DecisionRow,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO decisions (transfer_id, decision, by_user, by_role, decided_at, comment, content_digest) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(transfer_id)
+    .bind(match d.decision {
+        Decision::Approved => "approved",
+        Decision::Rejected => "rejected",
+    })
+    .bind(&d.by_user)
+    .bind(d.by_role.as_str())
+    .bind(d.decided_at)
+    .bind(d.comment.as_deref())
+    .bind(&d.content_digest)
+    .execute(conn)
+    .await
+    .context("this transfer already has a decision")?;
+    Ok(())
+}
+
+pub async fn decision(conn: &mut AnyConnection, transfer_id: &str) -> Result<Option<DecisionRow>> {
+    let row = sqlx::query(
+        "SELECT decision, by_user, by_role, decided_at, comment, content_digest FROM decisions WHERE transfer_id = $1",
+    )
+    .bind(transfer_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        let decision: String = row.try_get("decision")?;
+        let by_role: String = row.try_get("by_role")?;
+        Ok(DecisionRow {
+            decision: if decision == "approved" {
+                Decision::Approved
+            } else {
+                Decision::Rejected
+            },
+            by_user: row.try_get("by_user")?,
+            by_role: parse(&by_role, "role")?,
+            decided_at: row.try_get("decided_at")?,
+            comment: row.try_get("comment")?,
+            content_digest: row.try_get("content_digest")?,
+        })
+    })
+    .transpose()
+}

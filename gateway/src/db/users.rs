@@ -1,0 +1,233 @@
+//! Accounts and sessions.
+
+use anyhow::{Context, Result};
+use sekisho_proto::Role;
+use sqlx::AnyConnection;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    pub totp_secret_wrapped: Vec<u8>,
+    pub totp_last_step: i64,
+    pub active: bool,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+}
+
+const USER_COLUMNS: &str = "id, username, role, password_hash, must_change_password, \
+     totp_secret_wrapped, totp_last_step, status, failed_logins, locked_until, created_at";
+
+fn user_from_row(row: &AnyRow) -> Result<UserRow> {
+    let role: String = row.try_get("role")?;
+    let status: String = row.try_get("status")?;
+    Ok(UserRow {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        role: role
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("stored account has a bad role: {e}"))?,
+        password_hash: row.try_get("password_hash")?,
+        must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
+        totp_secret_wrapped: row.try_get("totp_secret_wrapped")?,
+        totp_last_step: row.try_get("totp_last_step")?,
+        active: status == "active",
+        failed_logins: row.try_get("failed_logins")?,
+        locked_until: row.try_get("locked_until")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub username: &'a str,
+    pub role: Role,
+    pub password_hash: &'a str,
+    pub totp_secret_wrapped: &'a [u8],
+    pub created_at: i64,
+}
+
+pub async fn insert(conn: &mut AnyConnection, user: &NewUser<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO users (id, username, role, password_hash, must_change_password, \
+         totp_secret_wrapped, totp_last_step, status, failed_logins, created_at) \
+         VALUES ($1, $2, $3, $4, 1, $5, 0, 'active', 0, $6)",
+    )
+    .bind(user.id)
+    .bind(user.username)
+    .bind(user.role.as_str())
+    .bind(user.password_hash)
+    .bind(user.totp_secret_wrapped)
+    .bind(user.created_at)
+    .execute(conn)
+    .await
+    .context("cannot store the new account")?;
+    Ok(())
+}
+
+pub async fn by_name(conn: &mut AnyConnection, username: &str) -> Result<Option<UserRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
+    ))
+    .bind(username)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<UserRow>> {
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+pub async fn list(conn: &mut AnyConnection) -> Result<Vec<UserRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users ORDER BY username"
+    ))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(user_from_row).collect()
+}
+
+pub async fn count(conn: &mut AnyConnection) -> Result<i64> {
+    Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
+        .fetch_one(conn)
+        .await?
+        .try_get("n")?)
+}
+
+pub async fn record_failure(
+    conn: &mut AnyConnection,
+    id: &str,
+    failed_logins: i64,
+    locked_until: Option<i64>,
+) -> Result<()> {
+    sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
+        .bind(failed_logins)
+        .bind(locked_until)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A successful login: clears failures and remembers the TOTP step so the
+/// same code cannot be used twice.
+pub async fn record_success(conn: &mut AnyConnection, id: &str, totp_step: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET failed_logins = 0, locked_until = NULL, totp_last_step = $1 WHERE id = $2",
+    )
+    .bind(totp_step)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_totp_step(conn: &mut AnyConnection, id: &str, totp_step: i64) -> Result<()> {
+    sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2")
+        .bind(totp_step)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_password(
+    conn: &mut AnyConnection,
+    id: &str,
+    password_hash: &str,
+    must_change: bool,
+) -> Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3")
+        .bind(password_hash)
+        .bind(i64::from(must_change))
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_active(conn: &mut AnyConnection, id: &str, active: bool) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET status = $1, failed_logins = 0, locked_until = NULL WHERE id = $2",
+    )
+    .bind(if active { "active" } else { "disabled" })
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub struct SessionUser {
+    pub user: UserRow,
+    pub expires_at: i64,
+}
+
+pub async fn insert_session(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    user_id: &str,
+    created_at: i64,
+    expires_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(created_at)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn session_user(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<SessionUser>> {
+    let row = sqlx::query("SELECT user_id, expires_at FROM sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let user_id: String = row.try_get("user_id")?;
+    let expires_at: i64 = row.try_get("expires_at")?;
+    Ok(by_id(conn, &user_id)
+        .await?
+        .map(|user| SessionUser { user, expires_at }))
+}
+
+pub async fn delete_session(conn: &mut AnyConnection, token_hash: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_sessions_of(conn: &mut AnyConnection, user_id: &str) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+pub async fn delete_expired_sessions(conn: &mut AnyConnection, now: i64) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}

@@ -1,0 +1,135 @@
+//! One error type for every answer. Each variant's status is documented;
+//! internal detail (database, I/O) is logged and never sent to a client.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use sekisho_proto::ErrorBody;
+
+use crate::policy::Denied;
+
+#[derive(Debug)]
+pub enum AppError {
+    /// 400: the request is wrong; the message says how to fix it.
+    Invalid(&'static str, String),
+    /// 401: no session, or it ended.
+    Unauthenticated(String),
+    /// 403: the policy refuses; the message says why.
+    Forbidden(String),
+    /// 404: no such object, or the caller may not know it exists.
+    NotFound,
+    /// 409: the object is in a state that does not allow this.
+    Conflict(&'static str, String),
+    /// 410: a download link that expired, was revoked or used up.
+    Gone(String),
+    /// 413: the upload is larger than allowed or declared.
+    TooLarge(String),
+    /// 423: the account is locked after repeated failures.
+    Locked(String),
+    /// 500: anything else; detail goes to the log only.
+    Internal(anyhow::Error),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Invalid(code, message.into())
+    }
+
+    fn parts(&self) -> (StatusCode, &str, String) {
+        match self {
+            AppError::Invalid(code, m) => (StatusCode::BAD_REQUEST, code, m.clone()),
+            AppError::Unauthenticated(m) => {
+                (StatusCode::UNAUTHORIZED, "unauthenticated", m.clone())
+            }
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            AppError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "not found (it does not exist, or it is not yours to see)".to_string(),
+            ),
+            AppError::Conflict(code, m) => (StatusCode::CONFLICT, code, m.clone()),
+            AppError::Gone(m) => (StatusCode::GONE, "gone", m.clone()),
+            AppError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", m.clone()),
+            AppError::Locked(m) => (StatusCode::LOCKED, "locked", m.clone()),
+            AppError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the gateway could not complete this request; nothing was released. \
+                 Try again, and tell the system staff if it keeps happening"
+                    .to_string(),
+            ),
+        }
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        AppError::Internal(e)
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl From<Denied> for AppError {
+    fn from(d: Denied) -> Self {
+        match d {
+            Denied::Hidden => AppError::NotFound,
+            Denied::Forbidden(reason) => AppError::Forbidden(reason.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let AppError::Internal(e) = &self {
+            tracing::error!("request failed: {e:#}");
+        }
+        let (status, code, message) = self.parts();
+        (
+            status,
+            Json(ErrorBody {
+                code: code.to_string(),
+                message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_no_internal_detail() {
+        let cases = [
+            (AppError::invalid("x", "m"), StatusCode::BAD_REQUEST),
+            (
+                AppError::Unauthenticated("m".into()),
+                StatusCode::UNAUTHORIZED,
+            ),
+            (AppError::from(Denied::Hidden), StatusCode::NOT_FOUND),
+            (
+                AppError::from(Denied::Forbidden("r")),
+                StatusCode::FORBIDDEN,
+            ),
+            (AppError::Gone("m".into()), StatusCode::GONE),
+            (
+                AppError::TooLarge("m".into()),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (AppError::Locked("m".into()), StatusCode::LOCKED),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.parts().0, status);
+        }
+        let internal = AppError::Internal(anyhow::anyhow!("password=hunter2 in SQL"));
+        assert!(!internal.parts().2.contains("hunter2"));
+    }
+}

@@ -1,0 +1,82 @@
+//! Crash-safe and private file writing: write to a temporary name, fsync,
+//! rename, fsync the folder. A crash leaves either the old state or the new
+//! one, never a half-written file under the final name.
+
+use anyhow::{Context, Result, bail};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+pub fn create_private_dir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path)
+        .with_context(|| format!("cannot create the folder {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict the folder {}", path.display()))?;
+    Ok(())
+}
+
+/// Creates `path` with mode 0600; refuses if it exists.
+pub fn write_new_private(path: &Path, contents: &[u8]) -> Result<()> {
+    if path.exists() {
+        bail!(
+            "{} already exists; refusing to overwrite it",
+            path.display()
+        );
+    }
+    let tmp = path.with_extension("tmp-new");
+    {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot create {}", path.display()))?;
+    sync_parent(path)
+}
+
+/// Replaces `path` atomically (used for files the gateway owns, like its config).
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let tmp = path.with_extension("tmp-new");
+    {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    sync_parent(path)
+}
+
+pub fn sync_parent(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync the folder {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// Key files readable by others are a finding an administrator must hear about.
+pub fn warn_if_loose(path: &Path) {
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "{} is readable by other users (mode {:o}); run: chmod 600 {}",
+                path.display(),
+                mode,
+                path.display()
+            );
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The internal JSON API (`/api/v1`): thin handlers that call
+//! [`crate::service`]. No handler decides a permission itself.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use sekisho_proto::{
+    ApproveRequest, AuditPage, ChangePasswordRequest, CreateRecipientRequest,
+    CreateTransferRequest, CreateUserRequest, FileEntry, Health, LinkView, LoginRequest,
+    LoginResponse, NewAccount, RecipientView, RejectRequest, SubmitRequest, SubmitResponse,
+    TransferCreated, TransferSummary, TransferView, UserInfo, UserSummary,
+};
+use serde::Deserialize;
+
+use super::extract::Authed;
+use crate::db::audit;
+use crate::error::AppResult;
+use crate::policy;
+use crate::service::{Origin, accounts, recipients, transfers};
+use crate::state::Shared;
+
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub fn router() -> Router<Shared> {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/login", post(login))
+        .route("/api/v1/logout", post(logout))
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/password", post(change_password))
+        .route("/api/v1/admin/users", get(list_users).post(create_user))
+        .route("/api/v1/admin/users/{name}/disable", post(disable_user))
+        .route("/api/v1/admin/users/{name}/enable", post(enable_user))
+        .route(
+            "/api/v1/recipients",
+            get(list_recipients).post(create_recipient),
+        )
+        .route(
+            "/api/v1/transfers",
+            get(list_transfers).post(create_transfer),
+        )
+        .route("/api/v1/transfers/{id}", get(show_transfer))
+        .route("/api/v1/transfers/{id}/files/{index}", put(upload_file))
+        .route("/api/v1/transfers/{id}/submit", post(submit_transfer))
+        .route("/api/v1/transfers/{id}/approve", post(approve_transfer))
+        .route("/api/v1/transfers/{id}/reject", post(reject_transfer))
+        .route("/api/v1/transfers/{id}/revoke", post(revoke_transfer))
+        .route("/api/v1/transfers/{id}/links", get(transfer_links))
+        .route("/api/v1/audit/events", get(audit_events))
+}
+
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn login(
+    State(state): State<Shared>,
+    origin: Origin,
+    Json(request): Json<LoginRequest>,
+) -> AppResult<Json<LoginResponse>> {
+    Ok(Json(accounts::login(&state, request, &origin).await?))
+}
+
+async fn logout(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+) -> AppResult<StatusCode> {
+    accounts::logout(&state, &authed.actor, &authed.token, &origin).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn whoami(authed: Authed) -> AppResult<Json<UserInfo>> {
+    policy::may_view_self(&authed.actor)?;
+    Ok(Json(UserInfo {
+        username: authed.actor.username,
+        role: authed.actor.role,
+        must_change_password: authed.actor.must_change_password,
+    }))
+}
+
+async fn change_password(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Json(request): Json<ChangePasswordRequest>,
+) -> AppResult<StatusCode> {
+    accounts::change_password(&state, &authed.actor, request, &origin).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_users(
+    State(state): State<Shared>,
+    authed: Authed,
+) -> AppResult<Json<Vec<UserSummary>>> {
+    Ok(Json(accounts::list(&state, &authed.actor).await?))
+}
+
+async fn create_user(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Json(request): Json<CreateUserRequest>,
+) -> AppResult<(StatusCode, Json<NewAccount>)> {
+    let created = accounts::create(&state, Some(&authed.actor), &request, &origin).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn disable_user(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(name): Path<String>,
+) -> AppResult<Json<UserSummary>> {
+    Ok(Json(
+        accounts::set_enabled(&state, &authed.actor, &name, false, &origin).await?,
+    ))
+}
+
+async fn enable_user(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(name): Path<String>,
+) -> AppResult<Json<UserSummary>> {
+    Ok(Json(
+        accounts::set_enabled(&state, &authed.actor, &name, true, &origin).await?,
+    ))
+}
+
+async fn list_recipients(
+    State(state): State<Shared>,
+    authed: Authed,
+) -> AppResult<Json<Vec<RecipientView>>> {
+    Ok(Json(recipients::list(&state, &authed.actor).await?))
+}
+
+async fn create_recipient(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Json(request): Json<CreateRecipientRequest>,
+) -> AppResult<(StatusCode, Json<RecipientView>)> {
+    let created = recipients::create(&state, &authed.actor, request, &origin).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    scope: Option<String>,
+}
+
+async fn list_transfers(
+    State(state): State<Shared>,
+    authed: Authed,
+    Query(query): Query<ListQuery>,
+) -> AppResult<Json<Vec<TransferSummary>>> {
+    let scope = query.scope.unwrap_or_default();
+    Ok(Json(transfers::list(&state, &authed.actor, &scope).await?))
+}
+
+async fn create_transfer(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Json(request): Json<CreateTransferRequest>,
+) -> AppResult<(StatusCode, Json<TransferCreated>)> {
+    let created = transfers::create(&state, &authed.actor, request, &origin).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn show_transfer(
+    State(state): State<Shared>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<TransferView>> {
+    Ok(Json(transfers::view(&state, &authed.actor, &id).await?))
+}
+
+async fn upload_file(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path((id, index)): Path<(String, u32)>,
+    headers: HeaderMap,
+    body: Body,
+) -> AppResult<Json<FileEntry>> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    Ok(Json(
+        transfers::upload(state, &authed.actor, &id, index, declared, body, &origin).await?,
+    ))
+}
+
+async fn submit_transfer(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(request): Json<SubmitRequest>,
+) -> AppResult<Json<SubmitResponse>> {
+    Ok(Json(
+        transfers::submit(&state, &authed.actor, &id, request, &origin).await?,
+    ))
+}
+
+async fn approve_transfer(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(request): Json<ApproveRequest>,
+) -> AppResult<Json<TransferView>> {
+    Ok(Json(
+        transfers::approve(&state, &authed.actor, &id, request, &origin).await?,
+    ))
+}
+
+async fn reject_transfer(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(request): Json<RejectRequest>,
+) -> AppResult<Json<TransferView>> {
+    Ok(Json(
+        transfers::reject(&state, &authed.actor, &id, request, &origin).await?,
+    ))
+}
+
+async fn revoke_transfer(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<TransferView>> {
+    Ok(Json(
+        transfers::revoke(&state, &authed.actor, &id, &origin).await?,
+    ))
+}
+
+async fn transfer_links(
+    State(state): State<Shared>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<Vec<LinkView>>> {
+    Ok(Json(transfers::links(&state, &authed.actor, &id).await?))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn audit_events(
+    State(state): State<Shared>,
+    authed: Authed,
+    Query(query): Query<AuditQuery>,
+) -> AppResult<Json<AuditPage>> {
+    policy::may_read_audit(&authed.actor)?;
+    let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
+    let after = query.after.unwrap_or(0).max(0);
+    let mut conn = state.db.read().await?;
+    let events = audit::page(&mut conn, after, limit).await?;
+    let next_after = (events.len() as i64 == limit)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(AuditPage { events, next_after }))
+}

@@ -1,0 +1,66 @@
+//! Request extractors: the authenticated actor and the request's origin.
+//! "No token" and "bad token" are both 401, with different words.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use crate::error::AppError;
+use crate::policy::Actor;
+use crate::service::{Origin, accounts};
+use crate::state::Shared;
+
+/// The caller, authenticated by a bearer session token.
+pub struct Authed {
+    pub actor: Actor,
+    pub token: String,
+}
+
+impl FromRequestParts<Shared> for Authed {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                AppError::Unauthenticated("log in first: sekisho login --user NAME".to_string())
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                AppError::Unauthenticated(
+                    "the Authorization header must be 'Bearer <token>'".to_string(),
+                )
+            })?;
+        let actor = accounts::authenticate(state, token).await?;
+        Ok(Authed {
+            actor,
+            token: token.to_string(),
+        })
+    }
+}
+
+impl FromRequestParts<Shared> for Origin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            .unwrap_or_else(|| "-".to_string());
+        Ok(Origin(address))
+    }
+}

@@ -1,0 +1,50 @@
+//! HTTPS wiring: two listeners, each with its own router.
+
+pub mod api;
+mod extract;
+pub mod public;
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
+use tower_http::trace::TraceLayer;
+
+use crate::state::Shared;
+
+pub fn internal_router(state: Shared) -> Router {
+    api::router()
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+pub fn public_router(state: Shared) -> Router {
+    public::router()
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+pub fn bind(address: &str, what: &str) -> Result<TcpListener> {
+    let listener = TcpListener::bind(address)
+        .with_context(|| format!("cannot listen on {address} for the {what} listener"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves a router over TLS on an already bound listener until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: RustlsConfig,
+    handle: axum_server::Handle,
+) -> Result<()> {
+    axum_server::from_tcp_rustls(listener, tls)
+        .handle(handle)
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .context("the HTTPS server stopped")
+}
+
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

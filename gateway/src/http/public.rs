@@ -1,0 +1,183 @@
+//! The public listener: recipients' download pages and nothing else. The
+//! login, admin and approval API is simply not routed here, so an attacker
+//! on the Internet cannot reach it.
+//!
+//! `GET /d/{token}` shows what is waiting and does not count as a download
+//! (mail scanners open links); `POST /d/{token}` sends the package.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use sekisho_proto::{HEADER_CLASS, HEADER_CONTENT_DIGEST, HEADER_ENCRYPTION};
+
+use crate::error::AppError;
+use crate::service::{Origin, delivery};
+use crate::state::Shared;
+
+pub fn router() -> Router<Shared> {
+    Router::new()
+        .route("/d/{token}", get(page).post(download))
+        .route("/healthz", get(|| async { "ok" }))
+}
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '&' => "&amp;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&#39;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn page_shell(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"ja\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex\"><title>{}</title>\
+         <style>body{{font-family:sans-serif;max-width:40em;margin:2em auto;padding:0 1em;line-height:1.6}}\
+         .label{{font-weight:bold;border:2px solid #a00;color:#a00;padding:.1em .5em}}\
+         button{{font-size:1.1em;padding:.4em 1.2em}}</style></head><body>{}</body></html>",
+        escape(title),
+        body
+    )
+}
+
+async fn page(State(state): State<Shared>, Path(token): Path<String>) -> Response {
+    match delivery::summary(&state, &token).await {
+        Ok(s) => {
+            let protection = if s.passphrase {
+                "このファイルはパスフレーズで暗号化されています。パスフレーズは送信者から電話等で別途お知らせします。<br>\
+                 The package is encrypted to a passphrase that the sender gives you separately (by telephone)."
+            } else if s.encrypted {
+                "このファイルはあなたの公開鍵で暗号化されています（age）。<br>The package is encrypted to your public key (age)."
+            } else {
+                "このファイルは暗号化されていません。SHA256SUMS で内容を確認できます。<br>\
+                 The package is not encrypted; check it with the SHA256SUMS file inside."
+            };
+            let body = format!(
+                "<h1>ファイルの受け取り / Files for you</h1>\
+                 <p><span class=\"label\">{label}</span></p>\
+                 <p>{recipient} 様 — 送信者 / from: {sender}</p>\
+                 <p>ファイル数 / files: {count}、合計 / total: {size}</p>\
+                 <p>有効期限 / valid until: {expires}（残り {left} 回 / {left} downloads left）</p>\
+                 <p>{protection}</p>\
+                 <form method=\"post\"><button type=\"submit\">ダウンロード / Download</button></form>\
+                 <p><small>コマンドで受け取る場合 / from a terminal: <code>sekisho receive URL -o DIR</code></small></p>",
+                label = escape(&s.class.label_ja()),
+                recipient = escape(&s.recipient),
+                sender = escape(&s.sender),
+                count = s.file_count,
+                size = human_size(s.total_size),
+                expires = escape(&s.expires_at),
+                left = s.downloads_left,
+            );
+            Html(page_shell("Sekisho", &body)).into_response()
+        }
+        Err(error) => error_page(error),
+    }
+}
+
+fn error_page(error: AppError) -> Response {
+    let (status, message) = match &error {
+        AppError::Gone(message) => (StatusCode::GONE, message.clone()),
+        AppError::NotFound => (
+            StatusCode::NOT_FOUND,
+            "このリンクは存在しません。This link does not exist.".to_string(),
+        ),
+        _ => return error.into_response(),
+    };
+    let body = format!("<h1>Sekisho</h1><p>{}</p>", escape(&message));
+    (status, Html(page_shell("Sekisho", &body))).into_response()
+}
+
+async fn download(
+    State(state): State<Shared>,
+    origin: Origin,
+    Path(token): Path<String>,
+) -> Response {
+    let package = match delivery::download(state, &token, &origin).await {
+        Ok(p) => p,
+        Err(error) => return error.into_response(),
+    };
+    let disposition = format!(
+        "attachment; filename=\"{}\"; filename*=UTF-8''{}",
+        package.file_name_ascii,
+        percent_encode(&package.file_name)
+    );
+    let mut response = package.body.into_response();
+    let headers = response.headers_mut();
+    let content_type = if package.encrypted {
+        "application/octet-stream"
+    } else {
+        "application/x-tar"
+    };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        HEADER_ENCRYPTION,
+        HeaderValue::from_static(if package.encrypted { "age" } else { "none" }),
+    );
+    headers.insert(
+        HEADER_CLASS,
+        HeaderValue::from_static(package.class.as_str()),
+    );
+    if let Ok(value) = HeaderValue::from_str(&package.content_digest) {
+        headers.insert(HEADER_CONTENT_DIGEST, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// RFC 5987 encoding for the UTF-8 file name (the class label is Japanese).
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
+    }
+
+    #[test]
+    fn japanese_file_names_are_percent_encoded() {
+        assert_eq!(
+            percent_encode("重要性II_x.tar"),
+            "%E9%87%8D%E8%A6%81%E6%80%A7II_x.tar"
+        );
+    }
+}

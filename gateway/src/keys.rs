@@ -1,0 +1,219 @@
+//! Key material in the data directory's `keys/` folder.
+//!
+//! - `master.key`: an age X25519 identity. It wraps every per-object key and
+//!   every stored secret (TOTP seeds, generated passphrases). Losing it makes
+//!   the store unreadable; leaking it alone reveals nothing that was already
+//!   crypto-erased, because erased objects have no wrapped key left to open.
+//! - `link.key`: 32 random bytes. Download tokens are derived from it, so the
+//!   database holds only token hashes yet the sender can be shown a link again.
+//!
+//! Files are created 0600 and their contents live in zeroizing buffers.
+
+use anyhow::{Context, Result, bail};
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use zeroize::Zeroizing;
+
+use crate::fsutil;
+
+pub struct Keys {
+    master: age::x25519::Identity,
+    master_recipient: age::x25519::Recipient,
+    link_key: Zeroizing<[u8; 32]>,
+}
+
+fn keys_dir(dir: &Path) -> PathBuf {
+    dir.join("keys")
+}
+
+impl Keys {
+    /// Creates fresh keys; refuses to replace existing ones.
+    pub fn generate(dir: &Path) -> Result<()> {
+        let folder = keys_dir(dir);
+        fsutil::create_private_dir(&folder)?;
+        let master = age::x25519::Identity::generate();
+        let text = Zeroizing::new(format!("{}\n", master.to_string().expose_secret()));
+        fsutil::write_new_private(&folder.join("master.key"), text.as_bytes())?;
+        let mut link_key = Zeroizing::new([0u8; 32]);
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, link_key.as_mut());
+        let hex = Zeroizing::new(hex::encode(link_key.as_ref()));
+        fsutil::write_new_private(&folder.join("link.key"), hex.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn load(dir: &Path) -> Result<Self> {
+        let folder = keys_dir(dir);
+        let master_path = folder.join("master.key");
+        fsutil::warn_if_loose(&master_path);
+        let text = Zeroizing::new(std::fs::read_to_string(&master_path).with_context(|| {
+            format!(
+                "the master key {} is missing or unreadable; nothing can be released without it",
+                master_path.display()
+            )
+        })?);
+        let master = age::x25519::Identity::from_str(text.trim()).map_err(|e| {
+            anyhow::anyhow!("the master key {} is damaged: {e}", master_path.display())
+        })?;
+        let link_path = folder.join("link.key");
+        fsutil::warn_if_loose(&link_path);
+        let hex_text = Zeroizing::new(std::fs::read_to_string(&link_path).with_context(|| {
+            format!(
+                "the link key {} is missing or unreadable",
+                link_path.display()
+            )
+        })?);
+        let mut link_key = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(hex_text.trim(), link_key.as_mut())
+            .with_context(|| format!("the link key {} is damaged", link_path.display()))?;
+        let master_recipient = master.to_public();
+        Ok(Self {
+            master,
+            master_recipient,
+            link_key,
+        })
+    }
+
+    /// Encrypts a small secret to the master key (age format).
+    pub fn wrap(&self, secret: &[u8]) -> Result<Vec<u8>> {
+        let encryptor = age::Encryptor::with_recipients(std::iter::once(
+            &self.master_recipient as &dyn age::Recipient,
+        ))
+        .context("cannot set up key wrapping")?;
+        let mut out = Vec::with_capacity(secret.len() + 256);
+        let mut writer = encryptor.wrap_output(&mut out)?;
+        writer.write_all(secret)?;
+        writer.finish()?;
+        Ok(out)
+    }
+
+    pub fn unwrap_secret(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let decryptor = age::Decryptor::new_buffered(wrapped)
+            .context("a wrapped key in the database is damaged")?;
+        let mut reader = decryptor
+            .decrypt(std::iter::once(&self.master as &dyn age::Identity))
+            .context("a wrapped key cannot be opened with this gateway's master key")?;
+        let mut out = Zeroizing::new(Vec::new());
+        reader.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    pub fn unwrap_string(&self, wrapped: &[u8]) -> Result<SecretString> {
+        let bytes = self.unwrap_secret(wrapped)?;
+        let text = std::str::from_utf8(&bytes).context("a wrapped secret is not text")?;
+        Ok(SecretString::from(text.to_string()))
+    }
+
+    /// The download token of a link: HMAC over the link's id and nonce.
+    pub fn link_token(&self, link_id: &str, nonce: &str) -> String {
+        use base64::Engine;
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.link_key.as_ref()) else {
+            // HMAC accepts keys of any length; this branch cannot be reached.
+            return String::new();
+        };
+        mac.update(b"sekisho-link-v1\0");
+        mac.update(link_id.as_bytes());
+        mac.update(b"\0");
+        mac.update(nonce.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
+/// A fresh per-object key: an age X25519 identity used for exactly one
+/// stored object. Destroying its wrapped copy is the cryptographic erase.
+pub struct ObjectKey {
+    identity: age::x25519::Identity,
+}
+
+impl ObjectKey {
+    pub fn generate() -> Self {
+        Self {
+            identity: age::x25519::Identity::generate(),
+        }
+    }
+
+    pub fn recipient(&self) -> age::x25519::Recipient {
+        self.identity.to_public()
+    }
+
+    pub fn identity(&self) -> &age::x25519::Identity {
+        &self.identity
+    }
+
+    pub fn wrap(&self, keys: &Keys) -> Result<Vec<u8>> {
+        let text = self.identity.to_string();
+        keys.wrap(text.expose_secret().as_bytes())
+    }
+
+    pub fn unwrap(keys: &Keys, wrapped: &[u8]) -> Result<Self> {
+        let text = keys.unwrap_string(wrapped)?;
+        match age::x25519::Identity::from_str(text.expose_secret()) {
+            Ok(identity) => Ok(Self { identity }),
+            Err(e) => bail!("a stored object key is damaged: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_keys() -> (tempdir::Dir, Keys) {
+        let dir = tempdir::Dir::new();
+        Keys::generate(dir.path()).unwrap_or_else(|e| panic!("{e:#}"));
+        let keys = Keys::load(dir.path()).unwrap_or_else(|e| panic!("{e:#}"));
+        (dir, keys)
+    }
+
+    #[test]
+    fn wrapped_secrets_round_trip() {
+        let (_dir, keys) = temp_keys();
+        let wrapped = keys.wrap(b"seed").unwrap_or_default();
+        assert_ne!(wrapped, b"seed");
+        let opened = keys
+            .unwrap_secret(&wrapped)
+            .map(|z| z.to_vec())
+            .unwrap_or_default();
+        assert_eq!(opened, b"seed");
+    }
+
+    #[test]
+    fn link_tokens_are_stable_and_distinct() {
+        let (_dir, keys) = temp_keys();
+        let a = keys.link_token("L1", "n1");
+        assert_eq!(a, keys.link_token("L1", "n1"));
+        assert_ne!(a, keys.link_token("L1", "n2"));
+        assert_ne!(a, keys.link_token("L2", "n1"));
+        assert!(a.len() >= 43, "256-bit token expected");
+    }
+
+    #[test]
+    fn generate_refuses_to_overwrite() {
+        let (dir, _keys) = temp_keys();
+        assert!(Keys::generate(dir.path()).is_err());
+    }
+
+    /// Minimal temporary folder without another dependency.
+    mod tempdir {
+        pub struct Dir(std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                let path =
+                    std::env::temp_dir().join(format!("sekisho-keys-{}", uuid::Uuid::new_v4()));
+                let _ = std::fs::create_dir_all(&path);
+                Dir(path)
+            }
+            pub fn path(&self) -> &std::path::Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! The one policy decision point: every "may this actor do this to that
+//! object" is answered here, by pure functions, and nowhere else. Handlers
+//! gather facts, ask, and obey. Tests below are named after the clause of
+//! `shared/policy/requirements.md` they prove.
+//!
+//! A refusal says whether the caller may know the object exists: a user who
+//! may not see a transfer gets "not found", exactly as for an id that does
+//! not exist (6.(2)①), so ids cannot be probed.
+
+use sekisho_proto::{Class, Role, TransferState};
+
+/// Who is asking, as established by a valid session.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: String,
+    pub username: String,
+    pub role: Role,
+    pub must_change_password: bool,
+}
+
+/// What the policy needs to know about a transfer.
+#[derive(Debug, Clone, Copy)]
+pub struct TransferFacts<'a> {
+    pub sender_id: &'a str,
+    pub sender_role: Role,
+    pub class: Class,
+    pub state: TransferState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// Answered as 404: the caller may not learn the object exists.
+    Hidden,
+    /// Answered as 403 with the reason.
+    Forbidden(&'static str),
+}
+
+pub type Verdict = Result<(), Denied>;
+
+/// 5.(4)②(オ): an account with a temporary password may only change it.
+fn active(actor: &Actor) -> Verdict {
+    if actor.must_change_password {
+        Err(Denied::Forbidden(
+            "you must change your temporary password first: run `sekisho password`",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Always allowed for a logged-in user, even with a temporary password.
+pub fn may_change_own_password(_actor: &Actor) -> Verdict {
+    Ok(())
+}
+
+pub fn may_view_self(_actor: &Actor) -> Verdict {
+    Ok(())
+}
+
+/// 5.(4)①, 6.(2)②: accounts are created and re-enabled by the system staff.
+pub fn may_manage_accounts(actor: &Actor) -> Verdict {
+    active(actor)?;
+    if actor.role == Role::Sysadmin {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden("only a sysadmin manages accounts"))
+    }
+}
+
+/// 7.(5)②: besides the system staff, a manager or the CISO may suspend an
+/// account. Nobody suspends themselves (it would lock them out mid-request).
+pub fn may_disable_account(actor: &Actor, target_user_id: &str) -> Verdict {
+    active(actor)?;
+    if actor.user_id == target_user_id {
+        return Err(Denied::Forbidden("you cannot disable your own account"));
+    }
+    match actor.role {
+        Role::Sysadmin | Role::Manager | Role::Ciso => Ok(()),
+        _ => Err(Denied::Forbidden(
+            "only a sysadmin, a manager or the CISO may disable an account",
+        )),
+    }
+}
+
+/// Who may send outward: everyone who handles information in their work.
+/// The system staff never handle contents and auditors only inspect.
+pub fn may_send(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Staff | Role::Manager | Role::Approver | Role::Ciso => Ok(()),
+        Role::Sysadmin | Role::Auditor => Err(Denied::Forbidden(
+            "sysadmin and auditor accounts cannot send files",
+        )),
+    }
+}
+
+/// The address book belongs to whoever may send.
+pub fn may_manage_recipients(actor: &Actor) -> Verdict {
+    may_send(actor)
+}
+
+/// Which role must approve a request of `sender_role` (separation of
+/// duties: an approver's own request goes to the CISO).
+pub fn approver_role_for(sender_role: Role) -> Role {
+    match sender_role {
+        Role::Approver => Role::Ciso,
+        _ => Role::Approver,
+    }
+}
+
+/// 6.(2)①, 6.(1)①: a user sees their own transfers; approvers and the CISO
+/// see what they supervise; auditors see metadata. Everyone else: not found.
+pub fn may_view_transfer(actor: &Actor, t: &TransferFacts) -> Verdict {
+    active(actor)?;
+    if actor.user_id == t.sender_id {
+        return Ok(());
+    }
+    match actor.role {
+        Role::Approver | Role::Ciso | Role::Auditor => Ok(()),
+        _ => Err(Denied::Hidden),
+    }
+}
+
+/// Only the sender streams files into their own transfer, and only while
+/// it is being uploaded.
+pub fn may_upload(actor: &Actor, t: &TransferFacts) -> Verdict {
+    active(actor)?;
+    if actor.user_id != t.sender_id {
+        return Err(Denied::Hidden);
+    }
+    if t.state != TransferState::Uploading {
+        return Err(Denied::Forbidden("this transfer no longer accepts files"));
+    }
+    Ok(())
+}
+
+/// 2.(2)⑨(イ), 6.(1)⑨ and separation of duties: class I/II needs the
+/// approver (the CISO for an approver's own request); nobody decides their
+/// own request; the CISO, as final authority, may decide any other.
+pub fn may_decide(actor: &Actor, t: &TransferFacts) -> Verdict {
+    may_view_transfer(actor, t)?;
+    if actor.user_id == t.sender_id {
+        return Err(Denied::Forbidden(
+            "nobody may approve or reject their own request",
+        ));
+    }
+    if !matches!(actor.role, Role::Approver | Role::Ciso) {
+        return Err(Denied::Forbidden("only an approver or the CISO may decide"));
+    }
+    if !t.class.needs_approval() {
+        return Err(Denied::Forbidden("class III transfers need no approval"));
+    }
+    if t.state != TransferState::PendingApproval {
+        return Err(Denied::Forbidden(
+            "this transfer is not waiting for a decision",
+        ));
+    }
+    let required = approver_role_for(t.sender_role);
+    if actor.role == required || actor.role == Role::Ciso {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden(
+            "a request made by an approver must be decided by the CISO",
+        ))
+    }
+}
+
+/// Transfers the actor could decide now: the approval queue.
+pub fn is_in_approval_queue(actor: &Actor, t: &TransferFacts) -> bool {
+    may_decide(actor, t).is_ok()
+}
+
+/// 6.(1)⑧(エ): the sender withdraws or revokes at once; the approver and
+/// the CISO, who receive reports of misdirected mail, may as well.
+pub fn may_revoke(actor: &Actor, t: &TransferFacts) -> Verdict {
+    may_view_transfer(actor, t)?;
+    let allowed = actor.user_id == t.sender_id || matches!(actor.role, Role::Approver | Role::Ciso);
+    if !allowed {
+        return Err(Denied::Forbidden(
+            "only the sender, an approver or the CISO may revoke a transfer",
+        ));
+    }
+    match t.state {
+        TransferState::Uploading | TransferState::PendingApproval | TransferState::Released => {
+            Ok(())
+        }
+        _ => Err(Denied::Forbidden("this transfer is already closed")),
+    }
+}
+
+/// The links carry the download permission, so only the sender sees them.
+pub fn may_view_links(actor: &Actor, t: &TransferFacts) -> Verdict {
+    active(actor)?;
+    if actor.user_id == t.sender_id {
+        Ok(())
+    } else {
+        Err(Denied::Hidden)
+    }
+}
+
+/// A link may hand out content only for a released transfer.
+pub fn may_deliver(t: &TransferFacts) -> Verdict {
+    if t.state == TransferState::Released {
+        Ok(())
+    } else {
+        Err(Denied::Hidden)
+    }
+}
+
+/// Whole-organisation lists: supervisors and auditors.
+pub fn may_list_all_transfers(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Approver | Role::Ciso | Role::Auditor => Ok(()),
+        _ => Err(Denied::Forbidden(
+            "only approvers, the CISO and auditors see every transfer",
+        )),
+    }
+}
+
+/// 6.(1)④, 9.: the audit log is read by auditors and the CISO.
+pub fn may_read_audit(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Auditor | Role::Ciso => Ok(()),
+        _ => Err(Denied::Forbidden(
+            "only auditors and the CISO read the audit log",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(id: &str, role: Role) -> Actor {
+        Actor {
+            user_id: id.into(),
+            username: id.into(),
+            role,
+            must_change_password: false,
+        }
+    }
+
+    fn pending(sender: &str, sender_role: Role, class: Class) -> TransferFacts<'_> {
+        TransferFacts {
+            sender_id: sender,
+            sender_role,
+            class,
+            state: TransferState::PendingApproval,
+        }
+    }
+
+    #[test]
+    fn r05_4_temporary_password_allows_nothing_but_changing_it() {
+        let mut a = actor("a", Role::Staff);
+        a.must_change_password = true;
+        assert!(may_change_own_password(&a).is_ok());
+        assert!(may_send(&a).is_err());
+        let mut admin = actor("s", Role::Sysadmin);
+        admin.must_change_password = true;
+        assert!(may_manage_accounts(&admin).is_err());
+    }
+
+    #[test]
+    fn r05_4_only_sysadmin_creates_accounts() {
+        assert!(may_manage_accounts(&actor("s", Role::Sysadmin)).is_ok());
+        for role in [
+            Role::Ciso,
+            Role::Approver,
+            Role::Manager,
+            Role::Auditor,
+            Role::Staff,
+        ] {
+            assert!(may_manage_accounts(&actor("x", role)).is_err(), "{role}");
+        }
+    }
+
+    #[test]
+    fn r07_5_manager_and_ciso_may_suspend_an_account() {
+        assert!(may_disable_account(&actor("m", Role::Manager), "v").is_ok());
+        assert!(may_disable_account(&actor("c", Role::Ciso), "v").is_ok());
+        assert!(may_disable_account(&actor("s", Role::Staff), "v").is_err());
+        assert!(may_disable_account(&actor("m", Role::Manager), "m").is_err());
+    }
+
+    #[test]
+    fn r06_requester_cannot_approve_own_transfer() {
+        let approver = actor("ap", Role::Approver);
+        let t = pending("ap", Role::Approver, Class::II);
+        assert_eq!(
+            may_decide(&approver, &t),
+            Err(Denied::Forbidden(
+                "nobody may approve or reject their own request"
+            ))
+        );
+    }
+
+    #[test]
+    fn r06_approvers_own_request_goes_to_the_ciso() {
+        let t = pending("ap1", Role::Approver, Class::I);
+        assert_eq!(approver_role_for(Role::Approver), Role::Ciso);
+        assert!(may_decide(&actor("ap2", Role::Approver), &t).is_err());
+        assert!(may_decide(&actor("ciso", Role::Ciso), &t).is_ok());
+    }
+
+    #[test]
+    fn r02_2_9_staff_and_managers_cannot_approve() {
+        let t = pending("s1", Role::Staff, Class::II);
+        assert!(may_decide(&actor("s2", Role::Staff), &t).is_err());
+        assert!(may_decide(&actor("m", Role::Manager), &t).is_err());
+        assert!(may_decide(&actor("sa", Role::Sysadmin), &t).is_err());
+        assert!(may_decide(&actor("au", Role::Auditor), &t).is_err());
+        assert!(may_decide(&actor("ap", Role::Approver), &t).is_ok());
+    }
+
+    #[test]
+    fn r02_2_9_class_three_and_decided_transfers_are_not_decided_again() {
+        let three = pending("s1", Role::Staff, Class::III);
+        assert!(may_decide(&actor("ap", Role::Approver), &three).is_err());
+        let mut released = pending("s1", Role::Staff, Class::I);
+        released.state = TransferState::Released;
+        assert!(may_decide(&actor("ap", Role::Approver), &released).is_err());
+    }
+
+    #[test]
+    fn r06_2_users_cannot_see_each_others_transfers() {
+        let t = pending("s1", Role::Staff, Class::II);
+        assert_eq!(
+            may_view_transfer(&actor("s2", Role::Staff), &t),
+            Err(Denied::Hidden)
+        );
+        assert_eq!(
+            may_view_transfer(&actor("m", Role::Manager), &t),
+            Err(Denied::Hidden)
+        );
+        assert_eq!(
+            may_view_transfer(&actor("sa", Role::Sysadmin), &t),
+            Err(Denied::Hidden)
+        );
+        assert!(may_view_transfer(&actor("s1", Role::Staff), &t).is_ok());
+        assert!(may_view_transfer(&actor("au", Role::Auditor), &t).is_ok());
+        assert_eq!(
+            may_view_links(&actor("au", Role::Auditor), &t),
+            Err(Denied::Hidden)
+        );
+    }
+
+    #[test]
+    fn r06_2_sysadmins_and_auditors_never_send() {
+        assert!(may_send(&actor("sa", Role::Sysadmin)).is_err());
+        assert!(may_send(&actor("au", Role::Auditor)).is_err());
+        assert!(may_send(&actor("s", Role::Staff)).is_ok());
+    }
+
+    #[test]
+    fn r06_1_8_sender_revokes_and_closed_transfers_stay_closed() {
+        let mut t = pending("s1", Role::Staff, Class::II);
+        t.state = TransferState::Released;
+        assert!(may_revoke(&actor("s1", Role::Staff), &t).is_ok());
+        assert!(may_revoke(&actor("ap", Role::Approver), &t).is_ok());
+        assert!(may_revoke(&actor("au", Role::Auditor), &t).is_err());
+        t.state = TransferState::Rejected;
+        assert!(may_revoke(&actor("s1", Role::Staff), &t).is_err());
+    }
+
+    #[test]
+    fn only_released_transfers_are_delivered() {
+        let mut t = pending("s1", Role::Staff, Class::II);
+        assert!(may_deliver(&t).is_err());
+        t.state = TransferState::Released;
+        assert!(may_deliver(&t).is_ok());
+        t.state = TransferState::Revoked;
+        assert!(may_deliver(&t).is_err());
+    }
+
+    #[test]
+    fn audit_log_is_for_auditors_and_the_ciso() {
+        assert!(may_read_audit(&actor("au", Role::Auditor)).is_ok());
+        assert!(may_read_audit(&actor("c", Role::Ciso)).is_ok());
+        assert!(may_read_audit(&actor("sa", Role::Sysadmin)).is_err());
+        assert!(may_read_audit(&actor("s", Role::Staff)).is_err());
+    }
+}

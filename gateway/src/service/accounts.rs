@@ -1,0 +1,513 @@
+//! Accounts, logins and sessions (policy 4.(3)②, 5.(4), 6.(2), 7.(5)②).
+
+use secrecy::ExposeSecret;
+use sekisho_proto::{
+    AccountStatus, ChangePasswordRequest, CreateUserRequest, LoginRequest, LoginResponse,
+    NewAccount, UserInfo, UserSummary,
+};
+use serde_json::json;
+
+use super::Origin;
+use crate::auth::{password, token, totp};
+use crate::clock::format_ms;
+use crate::db::audit::{self, Record};
+use crate::db::users::{self, NewUser, UserRow};
+use crate::error::{AppError, AppResult};
+use crate::policy::{self, Actor};
+use crate::state::AppState;
+
+const BAD_LOGIN: &str = "wrong user name, password or one-time code";
+
+pub fn actor_of(user: &UserRow) -> Actor {
+    Actor {
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+        role: user.role,
+        must_change_password: user.must_change_password,
+    }
+}
+
+pub fn check_username(name: &str) -> AppResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            "bad_username",
+            "a user name is 1 to 64 characters: lower-case letters, digits, '.', '_' or '-'",
+        ))
+    }
+}
+
+/// Creates an account with a temporary password and a fresh TOTP secret.
+/// `by` is `None` only for the first sysadmin, made by `init`.
+pub async fn create(
+    state: &AppState,
+    by: Option<&Actor>,
+    request: &CreateUserRequest,
+    origin: &Origin,
+) -> AppResult<NewAccount> {
+    if let Some(actor) = by {
+        policy::may_manage_accounts(actor)?;
+    }
+    check_username(&request.username)?;
+    let temporary = password::generate_temporary();
+    let hashed = tokio::task::spawn_blocking({
+        let temporary = temporary.clone();
+        move || password::hash(&temporary)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.into()))??;
+    let secret = totp::generate(&request.username)?;
+    let wrapped = state.keys.wrap(secret.base32.as_bytes())?;
+    let now = state.clock.now_ms();
+    let id = uuid::Uuid::new_v4().to_string();
+
+    let mut tx = state.db.write().await?;
+    if users::by_name(tx.conn(), &request.username)
+        .await?
+        .is_some()
+    {
+        return Err(AppError::Conflict(
+            "user_exists",
+            format!("an account named '{}' already exists", request.username),
+        ));
+    }
+    users::insert(
+        tx.conn(),
+        &NewUser {
+            id: &id,
+            username: &request.username,
+            role: request.role,
+            password_hash: &hashed,
+            totp_secret_wrapped: &wrapped,
+            created_at: now,
+        },
+    )
+    .await?;
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: by.map_or_else(|| "(init)".to_string(), |a| a.username.clone()),
+            action: "user.create",
+            object: format!("user:{}", request.username),
+            outcome: "ok",
+            source: origin.0.clone(),
+            detail: json!({ "role": request.role.as_str() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(NewAccount {
+        username: request.username.clone(),
+        role: request.role,
+        temporary_password: temporary.to_string(),
+        totp_secret: secret.base32,
+        otpauth_uri: secret.otpauth_uri,
+    })
+}
+
+async fn log_login(
+    state: &AppState,
+    username: &str,
+    outcome: &'static str,
+    action: &'static str,
+    reason: &str,
+    origin: &Origin,
+    change: Option<(&str, i64, Option<i64>)>,
+) -> AppResult<()> {
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    if let Some((user_id, failed, locked_until)) = change {
+        users::record_failure(tx.conn(), user_id, failed, locked_until).await?;
+    }
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: username.to_string(),
+            action,
+            object: format!("user:{username}"),
+            outcome,
+            source: origin.0.clone(),
+            detail: json!({ "reason": reason }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn login(
+    state: &AppState,
+    request: LoginRequest,
+    origin: &Origin,
+) -> AppResult<LoginResponse> {
+    let shown_name: String = request
+        .username
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    let user = {
+        let mut conn = state.db.read().await?;
+        users::by_name(&mut conn, &request.username).await?
+    };
+    let Some(user) = user else {
+        let password_text = request.password.clone();
+        let _ = tokio::task::spawn_blocking(move || password::verify_dummy(&password_text)).await;
+        log_login(
+            state,
+            &shown_name,
+            "denied",
+            "login.fail",
+            "unknown user",
+            origin,
+            None,
+        )
+        .await?;
+        return Err(AppError::Unauthenticated(BAD_LOGIN.to_string()));
+    };
+    let now = state.clock.now();
+    let now_ms = state.clock.now_ms();
+    if let Some(until) = user.locked_until.filter(|until| *until > now_ms) {
+        log_login(
+            state,
+            &user.username,
+            "denied",
+            "login.fail",
+            "account locked",
+            origin,
+            None,
+        )
+        .await?;
+        return Err(AppError::Locked(format!(
+            "this account is locked after repeated failed logins until {}; try again later or ask the system staff",
+            format_ms(until)
+        )));
+    }
+    let password_ok = {
+        let password_text = request.password.clone();
+        let stored = user.password_hash.clone();
+        tokio::task::spawn_blocking(move || password::verify(&password_text, &stored))
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?
+    };
+    let secret = state.keys.unwrap_string(&user.totp_secret_wrapped)?;
+    let step = totp::verify(
+        secret.expose_secret(),
+        &request.otp,
+        now.unix_timestamp(),
+        user.totp_last_step,
+    );
+    let Some(step) = step.filter(|_| password_ok) else {
+        let failed = user.failed_logins + 1;
+        let threshold = i64::from(state.config.auth.lockout_threshold);
+        let locked_until = (failed >= threshold)
+            .then(|| now_ms + i64::from(state.config.auth.lockout_minutes) * 60_000);
+        let reason = if password_ok {
+            "wrong one-time code"
+        } else {
+            "wrong password"
+        };
+        log_login(
+            state,
+            &user.username,
+            "denied",
+            "login.fail",
+            reason,
+            origin,
+            Some((&user.id, failed, locked_until)),
+        )
+        .await?;
+        if let Some(until) = locked_until {
+            log_login(
+                state,
+                &user.username,
+                "ok",
+                "user.lock",
+                "too many failed logins",
+                origin,
+                None,
+            )
+            .await?;
+            return Err(AppError::Locked(format!(
+                "too many failed logins: this account is locked until {}",
+                format_ms(until)
+            )));
+        }
+        return Err(AppError::Unauthenticated(BAD_LOGIN.to_string()));
+    };
+    if !user.active {
+        log_login(
+            state,
+            &user.username,
+            "denied",
+            "login.fail",
+            "account disabled",
+            origin,
+            None,
+        )
+        .await?;
+        return Err(AppError::Forbidden(
+            "this account is disabled; ask the system staff".to_string(),
+        ));
+    }
+    let session_token = token::generate();
+    let expires_at = now_ms + i64::from(state.config.auth.session_minutes) * 60_000;
+    let mut tx = state.db.write().await?;
+    users::record_success(tx.conn(), &user.id, step).await?;
+    users::insert_session(
+        tx.conn(),
+        &token::hash(&session_token),
+        &user.id,
+        now_ms,
+        expires_at,
+    )
+    .await?;
+    audit::append(
+        tx.conn(),
+        now_ms,
+        Record {
+            actor: user.username.clone(),
+            action: "login.ok",
+            object: format!("user:{}", user.username),
+            outcome: "ok",
+            source: origin.0.clone(),
+            detail: json!({ "temporary_password": user.must_change_password }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(LoginResponse {
+        token: session_token.to_string(),
+        expires_at: format_ms(expires_at),
+        user: UserInfo {
+            username: user.username,
+            role: user.role,
+            must_change_password: user.must_change_password,
+        },
+    })
+}
+
+/// Resolves a bearer token to the acting user; any doubt is "log in again".
+pub async fn authenticate(state: &AppState, bearer: &str) -> AppResult<Actor> {
+    let ended = || AppError::Unauthenticated("your session has ended; log in again".to_string());
+    let mut conn = state.db.read().await?;
+    let found = users::session_user(&mut conn, &token::hash(bearer)).await?;
+    match found {
+        Some(s) if s.expires_at > state.clock.now_ms() && s.user.active => Ok(actor_of(&s.user)),
+        _ => Err(ended()),
+    }
+}
+
+pub async fn logout(
+    state: &AppState,
+    actor: &Actor,
+    bearer: &str,
+    origin: &Origin,
+) -> AppResult<()> {
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    users::delete_session(tx.conn(), &token::hash(bearer)).await?;
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: actor.username.clone(),
+            action: "logout",
+            object: format!("user:{}", actor.username),
+            outcome: "ok",
+            source: origin.0.clone(),
+            detail: serde_json::Value::Null,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changing the password ends every session of the account, this one too.
+pub async fn change_password(
+    state: &AppState,
+    actor: &Actor,
+    request: ChangePasswordRequest,
+    origin: &Origin,
+) -> AppResult<()> {
+    policy::may_change_own_password(actor)?;
+    if let Err(reason) = password::check_rules(&request.new_password) {
+        return Err(AppError::invalid("weak_password", reason));
+    }
+    if request.new_password == request.current_password {
+        return Err(AppError::invalid(
+            "same_password",
+            "the new password must differ from the current one",
+        ));
+    }
+    let user = {
+        let mut conn = state.db.read().await?;
+        users::by_id(&mut conn, &actor.user_id)
+            .await?
+            .ok_or(AppError::NotFound)?
+    };
+    let (current_ok, new_hash) = {
+        let stored = user.password_hash.clone();
+        tokio::task::spawn_blocking(move || {
+            let ok = password::verify(&request.current_password, &stored);
+            let hashed = if ok {
+                password::hash(&request.new_password).map(Some)
+            } else {
+                Ok(None)
+            };
+            (ok, hashed)
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?
+    };
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    let Some(new_hash) = new_hash?.filter(|_| current_ok) else {
+        audit::append(
+            tx.conn(),
+            now,
+            Record {
+                actor: actor.username.clone(),
+                action: "password.change",
+                object: format!("user:{}", actor.username),
+                outcome: "denied",
+                source: origin.0.clone(),
+                detail: json!({ "reason": "wrong current password" }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(AppError::Forbidden(
+            "the current password is wrong".to_string(),
+        ));
+    };
+    users::set_password(tx.conn(), &actor.user_id, &new_hash, false).await?;
+    users::delete_sessions_of(tx.conn(), &actor.user_id).await?;
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: actor.username.clone(),
+            action: "password.change",
+            object: format!("user:{}", actor.username),
+            outcome: "ok",
+            source: origin.0.clone(),
+            detail: serde_json::Value::Null,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub fn summary(user: &UserRow, now_ms: i64) -> UserSummary {
+    UserSummary {
+        username: user.username.clone(),
+        role: user.role,
+        status: if user.active {
+            AccountStatus::Active
+        } else {
+            AccountStatus::Disabled
+        },
+        must_change_password: user.must_change_password,
+        locked_until: user.locked_until.filter(|t| *t > now_ms).map(format_ms),
+        created_at: format_ms(user.created_at),
+    }
+}
+
+pub async fn list(state: &AppState, actor: &Actor) -> AppResult<Vec<UserSummary>> {
+    policy::may_manage_accounts(actor)?;
+    let mut conn = state.db.read().await?;
+    let now = state.clock.now_ms();
+    Ok(users::list(&mut conn)
+        .await?
+        .iter()
+        .map(|u| summary(u, now))
+        .collect())
+}
+
+/// Disabling ends the account's sessions in the same transaction, so a
+/// suspended user is out at once (7.(5)②).
+pub async fn set_enabled(
+    state: &AppState,
+    actor: &Actor,
+    username: &str,
+    enable: bool,
+    origin: &Origin,
+) -> AppResult<UserSummary> {
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    let user = users::by_name(tx.conn(), username).await?;
+    let Some(user) = user else {
+        policy::may_manage_accounts(actor).or_else(|_| policy::may_disable_account(actor, ""))?;
+        return Err(AppError::NotFound);
+    };
+    if enable {
+        policy::may_manage_accounts(actor)?;
+    } else {
+        policy::may_disable_account(actor, &user.id)?;
+    }
+    users::set_active(tx.conn(), &user.id, enable).await?;
+    let sessions_ended = if enable {
+        0
+    } else {
+        users::delete_sessions_of(tx.conn(), &user.id).await?
+    };
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: actor.username.clone(),
+            action: if enable {
+                "user.enable"
+            } else {
+                "user.disable"
+            },
+            object: format!("user:{username}"),
+            outcome: "ok",
+            source: origin.0.clone(),
+            detail: json!({ "by_role": actor.role.as_str(), "sessions_ended": sessions_ended }),
+        },
+    )
+    .await?;
+    let updated = users::by_id(tx.conn(), &user.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(summary(&updated, now))
+}
+
+/// Step-up check for approvals: a fresh TOTP code, never used before.
+pub async fn step_up(state: &AppState, actor: &Actor, code: &str) -> AppResult<()> {
+    let mut tx = state.db.write().await?;
+    let user = users::by_id(tx.conn(), &actor.user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let secret = state.keys.unwrap_string(&user.totp_secret_wrapped)?;
+    let now = state.clock.now();
+    match totp::verify(
+        secret.expose_secret(),
+        code,
+        now.unix_timestamp(),
+        user.totp_last_step,
+    ) {
+        Some(step) => {
+            users::set_totp_step(tx.conn(), &user.id, step).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        None => Err(AppError::Forbidden(
+            "the one-time code is wrong or was already used; wait for the next code and try again"
+                .to_string(),
+        )),
+    }
+}

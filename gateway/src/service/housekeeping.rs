@@ -1,0 +1,116 @@
+//! Work nobody asks for: closing expired links (and logging it), ending
+//! stale sessions, and start-up recovery after a crash.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use sekisho_proto::{LinkState, TransferState};
+use serde_json::json;
+
+use crate::db::audit::{self, Record};
+use crate::db::transfers as store;
+use crate::db::users;
+use crate::state::Shared;
+use crate::transfer_state::{self, Event};
+
+/// Runs until the process ends. Errors are logged and retried next round:
+/// a database outage must not stop expiry for good.
+pub async fn run(state: Shared) {
+    let mut interval = tokio::time::interval(Duration::from_secs(
+        state.config.housekeeping.interval_seconds,
+    ));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(e) = sweep(&state).await {
+            tracing::error!("housekeeping failed, will retry: {e:#}");
+        }
+    }
+}
+
+pub async fn sweep(state: &Shared) -> anyhow::Result<()> {
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    users::delete_expired_sessions(tx.conn(), now).await?;
+    let due = store::links_due_to_expire(tx.conn(), now).await?;
+    let mut touched = BTreeSet::new();
+    for link in &due {
+        store::expire_link(tx.conn(), &link.id).await?;
+        audit::append(
+            tx.conn(),
+            now,
+            Record {
+                actor: "(gateway)".into(),
+                action: "link.expire",
+                object: format!("transfer:{}", link.transfer_id),
+                outcome: "ok",
+                source: "-".into(),
+                detail: json!({ "link": link.id, "recipient": link.name, "downloads": link.downloads }),
+            },
+        )
+        .await?;
+        touched.insert(link.transfer_id.clone());
+    }
+    for transfer_id in touched {
+        let Some(transfer) = store::get(tx.conn(), &transfer_id).await? else {
+            continue;
+        };
+        let links = store::links(tx.conn(), &transfer_id).await?;
+        let still_open = links.iter().any(|l| l.state == Some(LinkState::Active));
+        if transfer.state != TransferState::Released || still_open {
+            continue;
+        }
+        if let Some(next) = transfer_state::next(transfer.state, Event::LinksExpired) {
+            store::set_state(tx.conn(), &transfer_id, transfer.state, next, now).await?;
+            audit::append(
+                tx.conn(),
+                now,
+                Record {
+                    actor: "(gateway)".into(),
+                    action: "transfer.expire",
+                    object: format!("transfer:{transfer_id}"),
+                    outcome: "ok",
+                    source: "-".into(),
+                    detail: json!({ "sender": transfer.sender_name }),
+                },
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Makes the store agree with the database after a crash: half-written
+/// blobs are discarded, and blobs the database never accepted (the crash
+/// came between storing the bytes and committing the record) are removed.
+pub async fn recover(state: &Shared) -> anyhow::Result<()> {
+    let store = state.store.clone();
+    let partials = tokio::task::spawn_blocking(move || store.discard_partials()).await??;
+    let known: BTreeSet<String> = {
+        let mut conn = state.db.read().await?;
+        store::all_object_ids(&mut conn)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let store = state.store.clone();
+    let on_disk = tokio::task::spawn_blocking(move || store.list()).await??;
+    let mut orphans = 0;
+    for id in on_disk.iter().filter(|id| !known.contains(*id)) {
+        state.store.delete(id)?;
+        orphans += 1;
+    }
+    let missing = known.iter().filter(|id| !on_disk.contains(*id)).count();
+    if partials + orphans > 0 {
+        tracing::info!(
+            "recovery: removed {partials} half-written and {orphans} unrecorded stored files"
+        );
+    }
+    if missing > 0 {
+        tracing::error!(
+            "recovery: {missing} stored files recorded in the database are missing from the store; they cannot be delivered"
+        );
+    }
+    Ok(())
+}

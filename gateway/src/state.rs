@@ -1,0 +1,23 @@
+//! What every request handler shares.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::blob::BlobStore;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::keys::Keys;
+
+pub struct AppState {
+    pub dir: PathBuf,
+    pub config: Config,
+    pub db: Db,
+    pub keys: Keys,
+    pub store: Arc<dyn BlobStore>,
+    pub clock: Clock,
+    /// Base of recipients' links, without a trailing slash.
+    pub public_base_url: String,
+}
+
+pub type Shared = Arc<AppState>;

@@ -1,0 +1,72 @@
+//! The transfer state machine: the only transitions the gateway performs.
+//! The database stores the state; every change is checked here first and
+//! then applied with a compare-and-set on the stored value.
+
+use sekisho_proto::{Class, TransferState};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// All files arrived and matched the sender's digests.
+    Submitted {
+        class: Class,
+    },
+    Approved,
+    Rejected,
+    /// The sender (or a supervisor) withdrew or revoked it.
+    Revoked,
+    /// Every link's time ran out.
+    LinksExpired,
+}
+
+pub fn next(from: TransferState, event: Event) -> Option<TransferState> {
+    use TransferState::*;
+    match (from, event) {
+        (Uploading, Event::Submitted { class }) if class.needs_approval() => Some(PendingApproval),
+        (Uploading, Event::Submitted { .. }) => Some(Released),
+        (PendingApproval, Event::Approved) => Some(Released),
+        (PendingApproval, Event::Rejected) => Some(Rejected),
+        (Uploading | PendingApproval | Released, Event::Revoked) => Some(Revoked),
+        (Released, Event::LinksExpired) => Some(Expired),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TransferState::*;
+
+    #[test]
+    fn class_three_is_released_at_once_and_one_and_two_wait() {
+        assert_eq!(
+            next(Uploading, Event::Submitted { class: Class::III }),
+            Some(Released)
+        );
+        assert_eq!(
+            next(Uploading, Event::Submitted { class: Class::II }),
+            Some(PendingApproval)
+        );
+        assert_eq!(
+            next(Uploading, Event::Submitted { class: Class::I }),
+            Some(PendingApproval)
+        );
+    }
+
+    #[test]
+    fn nothing_is_released_without_approval_or_after_closing() {
+        assert_eq!(next(Uploading, Event::Approved), None);
+        assert_eq!(next(Rejected, Event::Approved), None);
+        assert_eq!(next(Revoked, Event::Approved), None);
+        assert_eq!(next(Expired, Event::Approved), None);
+        assert_eq!(next(Released, Event::Approved), None);
+        assert_eq!(next(Rejected, Event::Revoked), None);
+        assert_eq!(next(PendingApproval, Event::LinksExpired), None);
+    }
+
+    #[test]
+    fn every_open_state_can_be_revoked() {
+        for from in [Uploading, PendingApproval, Released] {
+            assert_eq!(next(from, Event::Revoked), Some(Revoked));
+        }
+    }
+}
