@@ -1,1 +1,493 @@
+//! Test kit for the end-to-end tests: boots the real `sekisho-gateway` on
+//! free loopback ports over HTTPS, with its own data directory and database
+//! (SQLite, or a fresh PostgreSQL database when `SEKISHO_TEST_DATABASE` is a
+//! `postgres://` URL), and drives the real `sekisho` client as users would.
+//!
+//! Time: the gateway reads a clock offset file that the kit owns, so tests
+//! move time forward instead of sleeping. Every one-time code the kit makes
+//! moves the clock 30 seconds first, because the gateway accepts each TOTP
+//! step only once.
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::Value;
+
+pub use tempfile::TempDir;
+
+/// Folder that holds the workspace's built binaries.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/<test> -> target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace --bins` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+/// Which database the suite runs against.
+pub enum TestDatabase {
+    Sqlite,
+    Postgres { admin_url: String },
+}
+
+pub fn test_database() -> TestDatabase {
+    match std::env::var("SEKISHO_TEST_DATABASE") {
+        Ok(url) if url.starts_with("postgres") => TestDatabase::Postgres { admin_url: url },
+        _ => TestDatabase::Sqlite,
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Creates an empty PostgreSQL database for one gateway and returns its URL.
+fn create_pg_database(admin_url: &str) -> Result<String> {
+    let name = format!("sekisho_test_{}", uuid_like());
+    runtime().block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(admin_url)
+            .await
+            .with_context(|| format!("cannot reach PostgreSQL at {admin_url}"))?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .ok_or_else(|| anyhow!("bad postgres URL"))?;
+    Ok(format!("{base}/{name}"))
+}
+
+fn uuid_like() -> String {
+    static COUNTER: AtomicI64 = AtomicI64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000,
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Run a SQL statement against the gateway's database (tests use it to play
+/// an insider who edits rows).
+pub fn sql_execute(database_url: &str, statement: &str) -> Result<u64> {
+    runtime().block_on(async {
+        sqlx::any::install_default_drivers();
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(database_url).await?;
+        let done = sqlx::query(statement).execute(&mut conn).await?;
+        Ok(done.rows_affected())
+    })
+}
+
+pub struct Gateway {
+    pub dir: TempDir,
+    pub internal_url: String,
+    pub public_url: String,
+    pub ca_file: PathBuf,
+    pub database_url: String,
+    pub admin: Account,
+    clock_offset: Mutex<i64>,
+    child: Option<Child>,
+    stderr_log: PathBuf,
+}
+
+/// Credentials of one person, and the client home that holds their session.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub username: String,
+    pub password: String,
+    pub totp_secret: String,
+    pub home: PathBuf,
+}
+
+#[derive(Default)]
+pub struct GatewayOptions {
+    /// Extra TOML appended to the generated config (e.g. "[links]\nmax_downloads = 1").
+    pub config_patch: Vec<(String, String, String)>,
+}
+
+impl Gateway {
+    pub fn start() -> Self {
+        Self::start_with(GatewayOptions::default())
+    }
+
+    pub fn start_with(options: GatewayOptions) -> Self {
+        Self::try_start(options).unwrap_or_else(|e| panic!("cannot start the gateway: {e:#}"))
+    }
+
+    fn try_start(options: GatewayOptions) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("sekisho-e2e").tempdir()?;
+        let data = dir.path().join("data");
+        let database_url = match test_database() {
+            TestDatabase::Sqlite => format!("sqlite://{}?mode=rwc", data.join("sekisho.db").display()),
+            TestDatabase::Postgres { admin_url } => create_pg_database(&admin_url)?,
+        };
+        let output = Command::new(bin("sekisho-gateway"))
+            .args(["init", "--json", "--dir"])
+            .arg(&data)
+            .args(["--database-url", &database_url])
+            .output()?;
+        if !output.status.success() {
+            bail!("init failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let init: Value = serde_json::from_slice(&output.stdout)?;
+        let admin_home = dir.path().join("home-admin");
+        std::fs::create_dir_all(&admin_home)?;
+        let admin = Account {
+            username: json_str(&init["admin"]["username"])?,
+            password: json_str(&init["admin"]["temporary_password"])?,
+            totp_secret: json_str(&init["admin"]["totp_secret"])?,
+            home: admin_home,
+        };
+        let ca_file = PathBuf::from(json_str(&init["ca_file"])?);
+        if !options.config_patch.is_empty() {
+            patch_config(&data.join("sekisho.toml"), &options.config_patch)?;
+        }
+        let mut gateway = Self {
+            dir,
+            internal_url: String::new(),
+            public_url: String::new(),
+            ca_file,
+            database_url,
+            admin,
+            clock_offset: Mutex::new(0),
+            child: None,
+            stderr_log: PathBuf::new(),
+        };
+        gateway.write_offset(0)?;
+        gateway.launch()?;
+        Ok(gateway)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn offset_file(&self) -> PathBuf {
+        self.dir.path().join("clock-offset")
+    }
+
+    fn write_offset(&self, seconds: i64) -> Result<()> {
+        let tmp = self.dir.path().join("clock-offset.tmp");
+        std::fs::write(&tmp, seconds.to_string())?;
+        std::fs::rename(tmp, self.offset_file())?;
+        Ok(())
+    }
+
+    /// Moves the gateway's clock forward.
+    pub fn advance(&self, seconds: i64) {
+        let mut offset = self.clock_offset.lock().expect("clock lock");
+        *offset += seconds;
+        self.write_offset(*offset).expect("write clock offset");
+    }
+
+    /// The gateway's current time, as Unix seconds.
+    pub fn now(&self) -> i64 {
+        let offset = *self.clock_offset.lock().expect("clock lock");
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+            + offset
+    }
+
+    /// A fresh TOTP code for `secret` (moves the clock one step first).
+    pub fn otp(&self, secret: &str) -> String {
+        self.advance(30);
+        let bytes = totp_rs::Secret::Encoded(secret.to_string())
+            .to_bytes()
+            .expect("base32 secret");
+        let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes, None, "t".into())
+            .expect("totp");
+        totp.generate(self.now() as u64)
+    }
+
+    fn launch(&mut self) -> Result<()> {
+        let log = self.dir.path().join(format!("gateway-{}.log", uuid_like()));
+        let mut child = Command::new(bin("sekisho-gateway"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--public-listen", "127.0.0.1:0", "--dir"])
+            .arg(self.data_dir())
+            .env("SEKISHO_DANGER_CLOCK_OFFSET_FILE", self.offset_file())
+            .env("SEKISHO_LOG", "info,tower_http=warn,sqlx=warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.by_ref() {
+                let Ok(line) = line else { break };
+                if line.starts_with("sekisho-gateway listening") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(30)).map_err(|_| {
+            anyhow!(
+                "the gateway did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })?;
+        let field = |name: &str| -> Result<String> {
+            line.split_whitespace()
+                .find_map(|part| part.strip_prefix(&format!("{name}=")))
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("no {name} in '{line}'"))
+        };
+        // The certificate names localhost, not the numeric address.
+        self.internal_url = field("internal")?.replace("127.0.0.1", "localhost");
+        self.public_url = field("public")?.replace("127.0.0.1", "localhost");
+        self.child = Some(child);
+        self.stderr_log = log;
+        Ok(())
+    }
+
+    /// Stops the gateway (SIGKILL: like a power cut) and starts it again.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch().expect("restart gateway");
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    /// The `sekisho` client as `account` (its own SEKISHO_HOME).
+    pub fn cli(&self, account: &Account) -> Cli {
+        Cli {
+            command_env: vec![
+                ("SEKISHO_GATEWAY".into(), self.internal_url.clone()),
+                ("SEKISHO_CA".into(), self.ca_file.display().to_string()),
+                ("SEKISHO_HOME".into(), account.home.display().to_string()),
+                ("SEKISHO_PASSWORD".into(), account.password.clone()),
+            ],
+        }
+    }
+
+    /// The client for someone outside: no gateway, no session, just the CA.
+    pub fn outsider(&self, home: &Path) -> Cli {
+        Cli {
+            command_env: vec![
+                ("SEKISHO_CA".into(), self.ca_file.display().to_string()),
+                ("SEKISHO_HOME".into(), home.display().to_string()),
+            ],
+        }
+    }
+
+    pub fn login(&self, account: &Account) -> Output {
+        let code = self.otp(&account.totp_secret);
+        self.cli(account)
+            .run(&["login", "--user", &account.username, "--otp", &code])
+    }
+
+    /// Logs the first sysadmin in and replaces the temporary password.
+    pub fn admin_ready(&mut self) -> Account {
+        let mut admin = self.admin.clone();
+        activate(self, &mut admin);
+        self.admin = admin.clone();
+        admin
+    }
+
+    /// Creates an account with `role` (through the admin), then logs the new
+    /// user in, changes the temporary password and logs in again.
+    pub fn user(&self, admin: &Account, username: &str, role: &str) -> Account {
+        let out = self
+            .cli(admin)
+            .run(&["--json", "admin", "user", "add", username, "--role", role]);
+        let created = json_of(&out);
+        let home = self.dir.path().join(format!("home-{username}"));
+        std::fs::create_dir_all(&home).expect("home");
+        let mut account = Account {
+            username: username.to_string(),
+            password: json_str(&created["temporary_password"]).expect("temporary password"),
+            totp_secret: json_str(&created["totp_secret"]).expect("totp secret"),
+            home,
+        };
+        activate(self, &mut account);
+        account
+    }
+
+    /// A raw HTTPS client that trusts the gateway's CA.
+    pub fn http(&self) -> reqwest::blocking::Client {
+        let ca = std::fs::read(&self.ca_file).expect("ca file");
+        reqwest::blocking::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca pem"))
+            .use_rustls_tls()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("http client")
+    }
+
+    /// The session token the client stored for `account`.
+    pub fn token(&self, account: &Account) -> String {
+        let text = std::fs::read_to_string(account.home.join("session.json")).expect("session file");
+        let value: Value = serde_json::from_str(&text).expect("session json");
+        json_str(&value["token"]).expect("token")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- gateway log ---\n{}", self.log());
+        }
+    }
+}
+
+const STRONG_PASSWORD_SUFFIX: &str = "-Strong-Pass-9";
+
+fn activate(gateway: &Gateway, account: &mut Account) {
+    let out = gateway.login(account);
+    assert_success(&out, "first login");
+    let new_password = format!("{}{}", account.username, STRONG_PASSWORD_SUFFIX);
+    let out = gateway
+        .cli(account)
+        .env("SEKISHO_NEW_PASSWORD", &new_password)
+        .run(&["password"]);
+    assert_success(&out, "password change");
+    account.password = new_password;
+    let out = gateway.login(account);
+    assert_success(&out, "login after password change");
+}
+
+fn patch_config(path: &Path, patches: &[(String, String, String)]) -> Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let mut value: toml::Table = toml::from_str(&text)?;
+    for (section, key, raw) in patches {
+        let parsed: toml::Table = toml::from_str(&format!("v = {raw}"))?;
+        let v = parsed.get("v").cloned().ok_or_else(|| anyhow!("bad patch"))?;
+        let table = value
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = table {
+            t.insert(key.clone(), v);
+        }
+    }
+    std::fs::write(path, toml::to_string(&value)?)?;
+    Ok(())
+}
+
+pub struct Cli {
+    command_env: Vec<(String, String)>,
+}
+
+impl Cli {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.command_env.retain(|(k, _)| k != key);
+        self.command_env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn without_env(mut self, key: &str) -> Self {
+        self.command_env.retain(|(k, _)| k != key);
+        self
+    }
+
+    pub fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
+        let mut command = Command::new(bin("sekisho"));
+        command.args(args).stdin(Stdio::null());
+        command.env_remove("SEKISHO_PASSPHRASE");
+        for (k, v) in &self.command_env {
+            command.env(k, v);
+        }
+        command.output().expect("run sekisho")
+    }
+}
+
+pub fn json_str(value: &Value) -> Result<String> {
+    value
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("expected a string, got {value}"))
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[track_caller]
+pub fn assert_success(output: &Output, what: &str) {
+    assert!(output.status.success(), "{what} failed:\n{}", text(output));
+}
+
+/// Asserts failure and that stderr mentions `needle` (case-insensitive).
+#[track_caller]
+pub fn assert_failure(output: &Output, needle: &str) {
+    assert!(!output.status.success(), "expected failure:\n{}", text(output));
+    let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
+    assert!(
+        stderr.contains(&needle.to_lowercase()),
+        "stderr should mention '{needle}':\n{}",
+        text(output)
+    );
+}
+
+#[track_caller]
+pub fn json_of(output: &Output) -> Value {
+    assert_success(output, "command");
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", text(output)))
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// An age X25519 key pair written as an identity file; returns (file, recipient).
+pub fn age_identity(dir: &Path, name: &str) -> (PathBuf, String) {
+    use age::secrecy::ExposeSecret;
+    let identity = age::x25519::Identity::generate();
+    let path = dir.join(format!("{name}.agekey"));
+    std::fs::write(
+        &path,
+        format!("# test key, made by the test\n{}\n", identity.to_string().expose_secret()),
+    )
+    .expect("write identity");
+    (path, identity.to_public().to_string())
+}

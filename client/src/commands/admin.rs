@@ -1,0 +1,106 @@
+//! `admin user add|disable|enable|list`: account management for system
+//! administrators.
+//!
+//! The gateway decides who may do this; the client's job is to show the
+//! one-time credentials of a new account clearly, once, with the warning
+//! that they cannot be shown again.
+
+use anyhow::{Context, Result};
+use sekisho_proto::{AccountStatus, CreateUserRequest, NewAccount, UserSummary};
+
+use crate::cli::{AdminCommand, UserCommand};
+use crate::config::Config;
+use crate::output::{Table, print_json, short_time};
+
+pub fn run(cfg: &Config, cmd: AdminCommand) -> Result<()> {
+    let AdminCommand::User(cmd) = cmd;
+    let (api, _session) = super::logged_in(cfg)?;
+    match cmd {
+        UserCommand::Add { name, role } => {
+            let request = CreateUserRequest {
+                username: name.trim().to_string(),
+                role,
+            };
+            let account: NewAccount = api
+                .post(api.url(&["admin", "users"])?, &request)
+                .with_context(|| format!("the account {} was not created", request.username))?;
+            if cfg.json {
+                return print_json(&account);
+            }
+            println!("Account created: {} ({})", account.username, account.role);
+            println!();
+            println!("  Temporary password: {}", account.temporary_password);
+            println!("  TOTP secret:        {}", account.totp_secret);
+            println!("  otpauth URI:        {}", account.otpauth_uri);
+            println!();
+            println!(
+                "These are shown only this once and cannot be shown again. Hand them to {} in person (not by e-mail).",
+                account.username
+            );
+            println!(
+                "They add the TOTP secret to their authenticator app, log in with `sekisho login --user {}`, and must then choose their own password with `sekisho password`.",
+                account.username
+            );
+            Ok(())
+        }
+        UserCommand::Disable { name } => {
+            let user: UserSummary = api
+                .post_empty(api.url(&["admin", "users", name.trim(), "disable"])?)
+                .with_context(|| format!("the account {} was not disabled", name.trim()))?;
+            if cfg.json {
+                return print_json(&user);
+            }
+            println!(
+                "Account {} is now disabled: it can no longer log in, and its sessions have ended.",
+                user.username
+            );
+            Ok(())
+        }
+        UserCommand::Enable { name } => {
+            let user: UserSummary = api
+                .post_empty(api.url(&["admin", "users", name.trim(), "enable"])?)
+                .with_context(|| format!("the account {} was not enabled", name.trim()))?;
+            if cfg.json {
+                return print_json(&user);
+            }
+            println!("Account {} is enabled again and may log in.", user.username);
+            Ok(())
+        }
+        UserCommand::List => {
+            let users: Vec<UserSummary> = api.get(api.url(&["admin", "users"])?)?;
+            if cfg.json {
+                return print_json(&users);
+            }
+            if users.is_empty() {
+                println!("There are no accounts.");
+                return Ok(());
+            }
+            let mut table = Table::new([
+                "USER",
+                "ROLE",
+                "STATUS 状態",
+                "MUST CHANGE PASSWORD",
+                "LOCKED UNTIL",
+                "CREATED",
+            ]);
+            for u in &users {
+                table.row([
+                    u.username.clone(),
+                    u.role.to_string(),
+                    match u.status {
+                        AccountStatus::Active => "有効 active".to_string(),
+                        AccountStatus::Disabled => "無効 disabled".to_string(),
+                    },
+                    if u.must_change_password { "yes" } else { "no" }.to_string(),
+                    u.locked_until
+                        .as_deref()
+                        .map(short_time)
+                        .unwrap_or_default(),
+                    short_time(&u.created_at),
+                ]);
+            }
+            table.print();
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! `send`: create a transfer, stream each file to the gateway, submit it.
+//!
+//! Every check that can be made on the clerk's computer (classification,
+//! purpose, that each path is a regular file with an acceptable name, no
+//! two files with the same name) is made before the first byte goes out,
+//! so a mistake never leaves a half-made transfer behind. Files are
+//! streamed, never read into memory, and hashed on the way out; the
+//! gateway compares those digests with its own at submit, which catches a
+//! file that changed or was damaged while it travelled.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, bail};
+use indicatif::ProgressBar;
+use reqwest::blocking::Body;
+use sekisho_proto::{
+    CreateTransferRequest, FileEntry, NewFile, SubmitRequest, SubmitResponse, SubmittedFile,
+    TransferCreated, TransferState, TransferView, names,
+};
+use sha2::{Digest, Sha256};
+
+use crate::cli::SendArgs;
+use crate::config::Config;
+use crate::http::Api;
+use crate::output::{byte_bar, human_size, print_json};
+
+/// Large reads keep a fast network busy without holding a whole file.
+const CHUNK: usize = 1024 * 1024;
+
+pub const PASSPHRASE_WARNING: &str = "Tell the recipient this passphrase by telephone; never write it in the same e-mail as the link.";
+
+/// A file checked and ready to go.
+#[derive(Debug)]
+struct Outgoing {
+    path: PathBuf,
+    name: String,
+    size: u64,
+}
+
+pub fn run(cfg: &Config, args: SendArgs) -> Result<()> {
+    let purpose = args.purpose.trim().to_string();
+    if purpose.is_empty() {
+        bail!(
+            "say why the files are sent with --purpose TEXT; the approver and the recipient read it"
+        );
+    }
+    let recipients: Vec<String> = args
+        .to
+        .iter()
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
+    if recipients.is_empty() {
+        bail!(
+            "name at least one registered recipient with --to NAME (see `sekisho recipient list`)"
+        );
+    }
+    let files = check_files(&args.files)?;
+    let (api, _session) = super::logged_in(cfg)?;
+
+    let request = CreateTransferRequest {
+        class: Some(args.class.as_str().to_string()),
+        purpose: Some(purpose),
+        recipients,
+        files: files
+            .iter()
+            .map(|f| NewFile {
+                name: f.name.clone(),
+                size: f.size,
+            })
+            .collect(),
+    };
+    let created: TransferCreated = api
+        .post(api.url(&["transfers"])?, &request)
+        .context("the transfer was not created; nothing was sent")?;
+
+    let digests = match upload_all(cfg, &api, &created, &files) {
+        Ok(d) => d,
+        Err(err) => {
+            withdraw_unfinished(&api, &created.id);
+            return Err(err.context(format!(
+                "transfer {} was not completed and nothing was released to the recipients; run `sekisho send` again",
+                created.id
+            )));
+        }
+    };
+
+    let submit = SubmitRequest { files: digests };
+    let answer: SubmitResponse = api
+        .post(api.url(&["transfers", &created.id, "submit"])?, &submit)
+        .with_context(|| format!("transfer {} was not submitted", created.id))?;
+
+    if cfg.json {
+        return print_json(&answer);
+    }
+    print_submitted(&answer);
+    Ok(())
+}
+
+/// Local checks on every path, all before any network call.
+fn check_files(paths: &[PathBuf]) -> Result<Vec<Outgoing>> {
+    let mut out = Vec::with_capacity(paths.len());
+    let mut seen = HashSet::new();
+    for path in paths {
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}; check the file exists", path.display()))?;
+        if !meta.is_file() {
+            bail!(
+                "{} is not a regular file (a folder or a device?); give each file to send by name",
+                path.display()
+            );
+        }
+        let name = file_name_of(path)?;
+        if !seen.insert(name.clone()) {
+            bail!(
+                "two of the files are called '{name}'; the recipient would get only one. Rename one of them and send again"
+            );
+        }
+        out.push(Outgoing {
+            path: path.clone(),
+            name,
+            size: meta.len(),
+        });
+    }
+    Ok(out)
+}
+
+/// The final path component, if it is a name the gateway will accept. A
+/// name is refused, never changed: the recipient must get what was sent.
+fn file_name_of(path: &Path) -> Result<String> {
+    let Some(raw) = path.file_name() else {
+        bail!("{} does not end in a file name", path.display());
+    };
+    let Some(name) = raw.to_str() else {
+        bail!(
+            "the name of {} is not valid text (UTF-8); rename the file and send again",
+            path.display()
+        );
+    };
+    names::check_file_name(name).map_err(|why| {
+        anyhow::anyhow!(
+            "cannot send '{}': {why}. Rename the file and send again",
+            path.display()
+        )
+    })?;
+    Ok(name.to_string())
+}
+
+fn upload_all(
+    cfg: &Config,
+    api: &Api,
+    created: &TransferCreated,
+    files: &[Outgoing],
+) -> Result<Vec<SubmittedFile>> {
+    if created.uploads.len() != files.len() {
+        bail!(
+            "the gateway asked for {} files but {} were given; tell your system administrator",
+            created.uploads.len(),
+            files.len()
+        );
+    }
+    let mut digests = Vec::with_capacity(files.len());
+    for slot in &created.uploads {
+        let file = usize::try_from(slot.index)
+            .ok()
+            .and_then(|i| files.get(i))
+            .filter(|f| f.name == slot.name && f.size == slot.size)
+            .with_context(|| {
+                format!(
+                    "the gateway's upload list does not match the files given (slot {} '{}'); tell your system administrator",
+                    slot.index, slot.name
+                )
+            })?;
+        let url = api.url_from_path(&slot.path)?;
+        let sha256 = upload_one(cfg, api, url, file)?;
+        digests.push(SubmittedFile {
+            index: slot.index,
+            sha256,
+        });
+    }
+    Ok(digests)
+}
+
+/// Streams one file and returns the SHA-256 of exactly the bytes sent.
+fn upload_one(cfg: &Config, api: &Api, url: reqwest::Url, file: &Outgoing) -> Result<String> {
+    let handle =
+        File::open(&file.path).with_context(|| format!("cannot open {}", file.path.display()))?;
+    let bar = byte_bar(cfg.json, Some(file.size), &file.name);
+    let state = Arc::new(Mutex::new(HashState::default()));
+    let reader = HashingReader {
+        inner: BufReader::with_capacity(CHUNK, handle).take(file.size),
+        state: Arc::clone(&state),
+        bar: bar.clone(),
+    };
+    let stored: Result<FileEntry> = api.put_stream(url, Body::sized(reader, file.size));
+    bar.finish_and_clear();
+    let stored = stored.with_context(|| format!("{} was not sent", file.name))?;
+
+    let (sent, sha256) = {
+        let state = state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("internal error while hashing {}", file.name))?;
+        (state.bytes, hex::encode(state.hasher.clone().finalize()))
+    };
+    let size_now = std::fs::metadata(&file.path).map(|m| m.len()).ok();
+    if sent != file.size || size_now != Some(file.size) {
+        bail!(
+            "{} changed while it was being sent; wait until nobody is editing it and send again",
+            file.name
+        );
+    }
+    if stored.sha256 != sha256 || stored.size != file.size {
+        bail!(
+            "{} arrived at the gateway different from what was sent (damaged on the way); send again",
+            file.name
+        );
+    }
+    Ok(sha256)
+}
+
+#[derive(Default)]
+struct HashState {
+    hasher: Sha256,
+    bytes: u64,
+}
+
+/// Feeds every byte the HTTP client reads into the digest and the bar. The
+/// state is shared because reqwest moves the reader to its own thread.
+struct HashingReader<R> {
+    inner: R,
+    state: Arc<Mutex<HashState>>,
+    bar: ProgressBar,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            let chunk = buf
+                .get(..n)
+                .ok_or_else(|| io::Error::other("reader returned more bytes than asked"))?;
+            let mut state = self
+                .state
+                .lock()
+                .map_err(|_| io::Error::other("digest state poisoned"))?;
+            state.hasher.update(chunk);
+            state.bytes += n as u64;
+            self.bar.inc(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+/// Best effort: a transfer stuck in "uploading" is harmless but clutters
+/// the sender's list, so try to withdraw it and say nothing if that fails.
+fn withdraw_unfinished(api: &Api, id: &str) {
+    if let Ok(url) = api.url(&["transfers", id, "revoke"]) {
+        let _: Result<TransferView> = api.post_empty(url);
+    }
+}
+
+fn print_submitted(answer: &SubmitResponse) {
+    let t = &answer.transfer;
+    println!("Transfer {} submitted.", t.id);
+    println!("  Class:      {}", t.class.label_ja());
+    println!(
+        "  Files:      {} ({})",
+        t.files.len(),
+        human_size(t.total_size)
+    );
+    println!(
+        "  Recipients: {}",
+        t.recipients
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("  State:      {}", t.state.label());
+    match t.state {
+        TransferState::Released => println!(
+            "The download links are live. See them with `sekisho link {}`.",
+            t.id
+        ),
+        TransferState::PendingApproval => {
+            let who = t.approval_by.map(|r| r.as_str()).unwrap_or("an approver");
+            println!(
+                "Waiting for approval by {who}. Nothing leaves the office until it is approved; check with `sekisho show {}`.",
+                t.id
+            );
+        }
+        _ => {}
+    }
+    if !answer.passphrases.is_empty() {
+        println!();
+        for p in &answer.passphrases {
+            println!("  Passphrase for {}: {}", p.recipient, p.passphrase);
+        }
+        println!();
+        println!("WARNING: {PASSPHRASE_WARNING}");
+        println!("These passphrases are shown only this once.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_taken_from_the_last_component_and_checked() -> Result<()> {
+        assert_eq!(file_name_of(Path::new("/tmp/議事録.pdf"))?, "議事録.pdf");
+        assert!(file_name_of(Path::new("/")).is_err());
+        assert!(file_name_of(Path::new("dir/..")).is_err());
+        assert!(file_name_of(Path::new("a/..hidden")).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn hashing_reader_sees_every_byte() -> Result<()> {
+        let state = Arc::new(Mutex::new(HashState::default()));
+        let mut reader = HashingReader {
+            inner: &b"hello world"[..],
+            state: Arc::clone(&state),
+            bar: ProgressBar::hidden(),
+        };
+        let mut sink = Vec::new();
+        reader.read_to_end(&mut sink)?;
+        let state = state.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        assert_eq!(state.bytes, 11);
+        assert_eq!(
+            hex::encode(state.hasher.clone().finalize()),
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn duplicate_and_missing_files_are_refused_before_sending() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::create_dir(&a)?;
+        std::fs::create_dir(&b)?;
+        std::fs::write(a.join("x.txt"), b"1")?;
+        std::fs::write(b.join("x.txt"), b"2")?;
+        assert!(check_files(&[a.join("x.txt"), b.join("x.txt")]).is_err());
+        assert!(check_files(&[a.join("missing.txt")]).is_err());
+        assert!(check_files(std::slice::from_ref(&a)).is_err());
+        assert_eq!(check_files(&[a.join("x.txt")])?.len(), 1);
+        Ok(())
+    }
+}

@@ -1,0 +1,317 @@
+//! The typed HTTPS client every command talks to the gateway through.
+//!
+//! It owns the TLS policy (only the CA the clerk was given, TLS 1.2 or
+//! newer, host names checked, HTTPS only, no redirects) so no command can
+//! loosen it, and it turns every answer that is not a success into one
+//! sentence: the gateway's own `ErrorBody.message`, or the "log in again"
+//! hint on 401. Bodies that may be large (uploads, packages) are streamed by
+//! the callers through `send_stream`/`Api::put_stream`; everything else is a
+//! small JSON exchange with a timeout.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use reqwest::blocking::{Body, Client, RequestBuilder, Response};
+use reqwest::{Method, StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+use sekisho_proto::{API_PREFIX, ErrorBody};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::{Config, same_origin};
+use crate::session::Session;
+
+/// Small JSON calls: generous for a slow office network, but a hung
+/// gateway still ends in a message instead of a frozen terminal.
+const JSON_TIMEOUT: Duration = Duration::from_secs(120);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Builds the one kind of HTTP client Sekisho uses, trusting only `ca`.
+pub fn build_client(ca: &Path) -> Result<Client> {
+    let pem = std::fs::read(ca).with_context(|| {
+        format!(
+            "could not read the CA certificate {}; check the path given with --ca or SEKISHO_CA",
+            ca.display()
+        )
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+        format!(
+            "{} is not a PEM certificate file; ask your system administrator for the gateway's CA certificate",
+            ca.display()
+        )
+    })?;
+    if certs.is_empty() {
+        anyhow::bail!(
+            "{} holds no certificate; ask your system administrator for the gateway's CA certificate",
+            ca.display()
+        );
+    }
+    let mut builder = Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .min_tls_version(reqwest::tls::Version::TLS_1_2)
+        .https_only(true)
+        // A redirect would be the gateway pointing us somewhere we did not
+        // choose; the API never uses them.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        // Per-request timeouts are set by the callers: a whole-request limit
+        // would cut off a large upload.
+        .timeout(None::<Duration>)
+        .tcp_keepalive(Duration::from_secs(30))
+        .user_agent(concat!("sekisho/", env!("CARGO_PKG_VERSION")));
+    for cert in certs {
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
+        .build()
+        .context("could not set up the secure connection (TLS)")
+}
+
+/// A client bound to one gateway, with or without a session token.
+pub struct Api {
+    client: Client,
+    base: Url,
+    token: Option<SecretString>,
+    username: Option<String>,
+}
+
+impl Api {
+    /// A client that sends no token (login).
+    pub fn anonymous(cfg: &Config, gateway: Url) -> Result<Api> {
+        Ok(Api {
+            client: build_client(cfg.ca_path()?)?,
+            base: gateway,
+            token: None,
+            username: None,
+        })
+    }
+
+    /// A client for the stored session. Refuses to send the token to a
+    /// gateway other than the one that issued it.
+    pub fn with_session(cfg: &Config, session: &Session) -> Result<Api> {
+        let issued_by = crate::config::parse_gateway(&session.gateway).with_context(|| {
+            "the session file names an unusable gateway; log in again with `sekisho login --user NAME`"
+        })?;
+        if let Some(asked) = &cfg.gateway()?
+            && !same_origin(asked, &issued_by)
+        {
+            anyhow::bail!(
+                "you are logged in to {} but asked for {}; log in to that gateway with `sekisho login --user {}`",
+                crate::config::display_origin(&issued_by),
+                crate::config::display_origin(asked),
+                session.username
+            );
+        }
+        Ok(Api {
+            client: build_client(cfg.ca_path()?)?,
+            base: issued_by,
+            token: Some(session.token.clone()),
+            username: Some(session.username.clone()),
+        })
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// `/api/v1/<segments...>`, each segment percent-encoded so a user or
+    /// transfer name can never change the route.
+    pub fn url(&self, segments: &[&str]) -> Result<Url> {
+        let mut url = self.base.clone();
+        {
+            let mut path = url
+                .path_segments_mut()
+                .map_err(|()| anyhow::anyhow!("the gateway address cannot carry a path"))?;
+            path.clear();
+            for part in API_PREFIX.split('/').filter(|p| !p.is_empty()) {
+                path.push(part);
+            }
+            for segment in segments {
+                path.push(segment);
+            }
+        }
+        Ok(url)
+    }
+
+    /// A path the gateway handed us (an upload slot), kept on the same
+    /// gateway so the token cannot be sent elsewhere.
+    pub fn url_from_path(&self, path: &str) -> Result<Url> {
+        let url = self
+            .base
+            .join(path)
+            .with_context(|| format!("the gateway gave an unusable upload address '{path}'"))?;
+        if !same_origin(&url, &self.base) || !path.starts_with(API_PREFIX) {
+            anyhow::bail!(
+                "the gateway gave an upload address outside its API ('{path}'); nothing was sent. Tell your system administrator."
+            );
+        }
+        Ok(url)
+    }
+
+    fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        let builder = self.client.request(method, url);
+        match &self.token {
+            Some(token) => builder.bearer_auth(token.expose_secret()),
+            None => builder,
+        }
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, url: Url) -> Result<T> {
+        let resp = self.send(self.request(Method::GET, url).timeout(JSON_TIMEOUT))?;
+        read_json(resp)
+    }
+
+    pub fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        url: Url,
+        body: &B,
+    ) -> Result<T> {
+        let resp = self.send(
+            self.request(Method::POST, url)
+                .timeout(JSON_TIMEOUT)
+                .json(body),
+        )?;
+        read_json(resp)
+    }
+
+    /// POST without a body, for actions named by the route alone.
+    pub fn post_empty<T: DeserializeOwned>(&self, url: Url) -> Result<T> {
+        let resp = self.send(self.request(Method::POST, url).timeout(JSON_TIMEOUT))?;
+        read_json(resp)
+    }
+
+    /// POST whose answer is `204 No Content`.
+    pub fn post_no_answer<B: Serialize + ?Sized>(&self, url: Url, body: Option<&B>) -> Result<()> {
+        let mut builder = self.request(Method::POST, url).timeout(JSON_TIMEOUT);
+        if let Some(body) = body {
+            builder = builder.json(body);
+        }
+        self.send(builder)?;
+        Ok(())
+    }
+
+    /// PUT a streamed body. No overall timeout: a large file on a slow line
+    /// may take hours, and TCP keepalive notices a dead gateway.
+    pub fn put_stream<T: DeserializeOwned>(&self, url: Url, body: Body) -> Result<T> {
+        let resp = self.send(
+            self.request(Method::PUT, url)
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(body),
+        )?;
+        read_json(resp)
+    }
+
+    fn send(&self, builder: RequestBuilder) -> Result<Response> {
+        let resp = builder
+            .send()
+            .map_err(|e| describe_send_error(e, &self.base))?;
+        check_status(resp, self.token.is_some(), self.username.as_deref())
+    }
+}
+
+/// Sends outside of `Api` (the public download link), with the same error
+/// wording.
+pub fn send_stream(builder: RequestBuilder, origin: &Url) -> Result<Response> {
+    let resp = builder.send().map_err(|e| describe_send_error(e, origin))?;
+    check_status(resp, false, None)
+}
+
+fn describe_send_error(err: reqwest::Error, base: &Url) -> anyhow::Error {
+    let host = base.host_str().unwrap_or("the gateway");
+    let hint = if err.is_timeout() {
+        format!("the gateway at {host} did not answer in time; try again later")
+    } else if err.is_connect() {
+        if error_chain_mentions(&err, "certificate") {
+            format!(
+                "could not make a trusted connection to {host}: its certificate was not signed by the CA you gave (--ca / SEKISHO_CA) or does not name this host"
+            )
+        } else {
+            format!(
+                "could not connect to the gateway at {host}; check the address (--gateway / SEKISHO_GATEWAY) and that the gateway is running"
+            )
+        }
+    } else if err.is_body() || err.is_request() {
+        format!("the connection to {host} broke off while sending")
+    } else {
+        format!("could not talk to the gateway at {host}")
+    };
+    // The URL may hold a download token: keep it out of messages.
+    anyhow::Error::new(err.without_url()).context(hint)
+}
+
+fn error_chain_mentions(err: &(dyn std::error::Error + 'static), word: &str) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if e.to_string().to_lowercase().contains(word) {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+fn check_status(resp: Response, had_token: bool, username: Option<&str>) -> Result<Response> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let body: Option<ErrorBody> = resp
+        .bytes()
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if status == StatusCode::UNAUTHORIZED && had_token {
+        return Err(SessionEnded(session_ended_message(username)).into());
+    }
+    Err(match body {
+        // The gateway's sentence is written for clerks; show it as it is.
+        Some(body) => anyhow::anyhow!(body.message),
+        None => anyhow::anyhow!(
+            "the gateway answered \"{}\" without an explanation; try again, and tell your system administrator if it keeps happening",
+            status
+        ),
+    })
+}
+
+/// The gateway no longer accepts the stored token (401).
+#[derive(Debug)]
+pub struct SessionEnded(String);
+
+impl std::fmt::Display for SessionEnded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SessionEnded {}
+
+pub fn session_ended_message(username: Option<&str>) -> String {
+    format!(
+        "Your session has ended; log in again with `sekisho login --user {}`.",
+        username.unwrap_or("NAME")
+    )
+}
+
+fn read_json<T: DeserializeOwned>(resp: Response) -> Result<T> {
+    let bytes = resp
+        .bytes()
+        .context("the connection to the gateway broke off while reading its answer")?;
+    serde_json::from_slice(&bytes).context(
+        "the gateway's answer could not be understood; this client and the gateway may be different versions",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_message_names_the_user() {
+        assert_eq!(
+            session_ended_message(Some("alice")),
+            "Your session has ended; log in again with `sekisho login --user alice`."
+        );
+        assert!(session_ended_message(None).contains("--user NAME"));
+    }
+}
