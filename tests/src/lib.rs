@@ -150,7 +150,9 @@ impl Gateway {
         let dir = tempfile::Builder::new().prefix("sekisho-e2e").tempdir()?;
         let data = dir.path().join("data");
         let database_url = match test_database() {
-            TestDatabase::Sqlite => format!("sqlite://{}?mode=rwc", data.join("sekisho.db").display()),
+            TestDatabase::Sqlite => {
+                format!("sqlite://{}?mode=rwc", data.join("sekisho.db").display())
+            }
             TestDatabase::Postgres { admin_url } => create_pg_database(&admin_url)?,
         };
         let output = Command::new(bin("sekisho-gateway"))
@@ -236,7 +238,14 @@ impl Gateway {
     fn launch(&mut self) -> Result<()> {
         let log = self.dir.path().join(format!("gateway-{}.log", uuid_like()));
         let mut child = Command::new(bin("sekisho-gateway"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--public-listen", "127.0.0.1:0", "--dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--public-listen",
+                "127.0.0.1:0",
+                "--dir",
+            ])
             .arg(self.data_dir())
             .env("SEKISHO_DANGER_CLOCK_OFFSET_FILE", self.offset_file())
             .env("SEKISHO_LOG", "info,tower_http=warn,sqlx=warn")
@@ -266,9 +275,8 @@ impl Gateway {
                 .map(str::to_string)
                 .ok_or_else(|| anyhow!("no {name} in '{line}'"))
         };
-        // The certificate names localhost, not the numeric address.
-        self.internal_url = field("internal")?.replace("127.0.0.1", "localhost");
-        self.public_url = field("public")?.replace("127.0.0.1", "localhost");
+        self.internal_url = field("internal")?;
+        self.public_url = field("public")?;
         self.child = Some(child);
         self.stderr_log = log;
         Ok(())
@@ -359,7 +367,8 @@ impl Gateway {
 
     /// The session token the client stored for `account`.
     pub fn token(&self, account: &Account) -> String {
-        let text = std::fs::read_to_string(account.home.join("session.json")).expect("session file");
+        let text =
+            std::fs::read_to_string(account.home.join("session.json")).expect("session file");
         let value: Value = serde_json::from_str(&text).expect("session json");
         json_str(&value["token"]).expect("token")
     }
@@ -395,7 +404,10 @@ fn patch_config(path: &Path, patches: &[(String, String, String)]) -> Result<()>
     let mut value: toml::Table = toml::from_str(&text)?;
     for (section, key, raw) in patches {
         let parsed: toml::Table = toml::from_str(&format!("v = {raw}"))?;
-        let v = parsed.get("v").cloned().ok_or_else(|| anyhow!("bad patch"))?;
+        let v = parsed
+            .get("v")
+            .cloned()
+            .ok_or_else(|| anyhow!("bad patch"))?;
         let table = value
             .entry(section.clone())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -458,7 +470,11 @@ pub fn assert_success(output: &Output, what: &str) {
 /// Asserts failure and that stderr mentions `needle` (case-insensitive).
 #[track_caller]
 pub fn assert_failure(output: &Output, needle: &str) {
-    assert!(!output.status.success(), "expected failure:\n{}", text(output));
+    assert!(
+        !output.status.success(),
+        "expected failure:\n{}",
+        text(output)
+    );
     let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
     assert!(
         stderr.contains(&needle.to_lowercase()),
@@ -486,7 +502,10 @@ pub fn age_identity(dir: &Path, name: &str) -> (PathBuf, String) {
     let path = dir.join(format!("{name}.agekey"));
     std::fs::write(
         &path,
-        format!("# test key, made by the test\n{}\n", identity.to_string().expose_secret()),
+        format!(
+            "# test key, made by the test\n{}\n",
+            identity.to_string().expose_secret()
+        ),
     )
     .expect("write identity");
     (path, identity.to_public().to_string())

@@ -15,7 +15,11 @@ struct World {
 }
 
 fn world() -> World {
-    let mut gw = Gateway::start();
+    world_with(GatewayOptions::default())
+}
+
+fn world_with(options: GatewayOptions) -> World {
+    let mut gw = Gateway::start_with(options);
     let admin = gw.admin_ready();
     let staff = gw.user(&admin, "tanaka", "staff");
     let approver = gw.user(&admin, "jicho", "approver");
@@ -77,21 +81,30 @@ fn links(w: &World, who: &Account, id: &str) -> Vec<Value> {
 
 fn approve(w: &World, who: &Account, id: &str) -> std::process::Output {
     let code = w.gw.otp(&who.totp_secret);
-    w.gw.cli(who)
-        .run(&["--json", "approve", id, "--otp", &code, "--comment", "確認しました"])
+    w.gw.cli(who).run(&[
+        "--json",
+        "approve",
+        id,
+        "--otp",
+        &code,
+        "--comment",
+        "確認しました",
+    ])
 }
 
 fn audit_actions(w: &World, auditor: &Account) -> Vec<String> {
     let token = w.gw.token(auditor);
-    let page: Value = w
-        .gw
-        .http()
-        .get(format!("{}/api/v1/audit/events?after=0&limit=10000", w.gw.internal_url))
-        .bearer_auth(token)
-        .send()
-        .expect("audit page")
-        .json()
-        .expect("audit json");
+    let page: Value =
+        w.gw.http()
+            .get(format!(
+                "{}/api/v1/audit/events?after=0&limit=10000",
+                w.gw.internal_url
+            ))
+            .bearer_auth(token)
+            .send()
+            .expect("audit page")
+            .json()
+            .expect("audit json");
     page["events"]
         .as_array()
         .map(|events| {
@@ -126,7 +139,11 @@ fn gateway_serves_https_openapi_and_keeps_the_api_off_the_public_listener() {
         .json()
         .expect("openapi json");
     assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."));
-    for path in ["/api/v1/login", "/api/v1/transfers/{id}/approve", "/api/v1/audit/events"] {
+    for path in [
+        "/api/v1/login",
+        "/api/v1/transfers/{id}/approve",
+        "/api/v1/audit/events",
+    ] {
         assert!(doc["paths"][path].is_object(), "OpenAPI lacks {path}");
     }
     // The public listener answers downloads only.
@@ -137,7 +154,11 @@ fn gateway_serves_https_openapi_and_keeps_the_api_off_the_public_listener() {
             .send()
             .expect("public request")
             .status();
-        assert_eq!(status.as_u16(), 404, "{path} must not exist on the public listener");
+        assert_eq!(
+            status.as_u16(),
+            404,
+            "{path} must not exist on the public listener"
+        );
     }
     // No plaintext HTTP on either port.
     let plain = gw.internal_url.replace("https://", "http://");
@@ -169,7 +190,12 @@ fn r05_4_temporary_password_must_be_changed_and_weak_passwords_are_refused() {
     // A temporary password allows nothing but changing it.
     let out = gw.cli(&admin).run(&["admin", "user", "list"]);
     assert_failure(&out, "temporary password");
-    for weak in ["short1!A", "alllowercase-123", "NoDigits-Here!", "NoSymbols12345"] {
+    for weak in [
+        "short1!A",
+        "alllowercase-123",
+        "NoDigits-Here!",
+        "NoSymbols12345",
+    ] {
         let out = gw
             .cli(&admin)
             .env("SEKISHO_NEW_PASSWORD", weak)
@@ -185,7 +211,11 @@ fn r05_4_temporary_password_must_be_changed_and_weak_passwords_are_refused() {
     let text = std::fs::read_to_string(&session).expect("session file");
     assert!(!text.contains(&admin.password));
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&session).expect("meta").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&session)
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
 }
 
@@ -194,31 +224,27 @@ fn r04_3_login_needs_password_and_totp_and_repeated_failures_lock_the_account() 
     let w = world();
     let staff = &w.staff;
     // Right password, wrong code.
-    let out = w
-        .gw
-        .cli(staff)
-        .run(&["login", "--user", &staff.username, "--otp", "000000"]);
+    let out =
+        w.gw.cli(staff)
+            .run(&["login", "--user", &staff.username, "--otp", "000000"]);
     assert_failure(&out, "one-time code");
     // A used code cannot be used again.
     let code = w.gw.otp(&staff.totp_secret);
-    let ok = w
-        .gw
-        .cli(staff)
-        .run(&["login", "--user", &staff.username, "--otp", &code]);
+    let ok =
+        w.gw.cli(staff)
+            .run(&["login", "--user", &staff.username, "--otp", &code]);
     assert_success(&ok, "login");
-    let replay = w
-        .gw
-        .cli(staff)
-        .run(&["login", "--user", &staff.username, "--otp", &code]);
+    let replay =
+        w.gw.cli(staff)
+            .run(&["login", "--user", &staff.username, "--otp", &code]);
     assert!(!replay.status.success(), "a TOTP code was accepted twice");
     // Wrong passwords until the account locks (threshold 5, counting the two above).
     for _ in 0..4 {
         let code = w.gw.otp(&staff.totp_secret);
-        let _ = w
-            .gw
-            .cli(staff)
-            .env("SEKISHO_PASSWORD", "Wrong-Password-1")
-            .run(&["login", "--user", &staff.username, "--otp", &code]);
+        let _ =
+            w.gw.cli(staff)
+                .env("SEKISHO_PASSWORD", "Wrong-Password-1")
+                .run(&["login", "--user", &staff.username, "--otp", &code]);
     }
     let out = w.gw.login(staff);
     assert_failure(&out, "locked");
@@ -238,7 +264,9 @@ fn r07_5_disabling_an_account_ends_its_sessions_at_once() {
     let w = world();
     assert_success(&w.gw.cli(&w.staff).run(&["whoami"]), "whoami");
     assert_success(
-        &w.gw.cli(&w.admin).run(&["admin", "user", "disable", "tanaka"]),
+        &w.gw
+            .cli(&w.admin)
+            .run(&["admin", "user", "disable", "tanaka"]),
         "disable",
     );
     assert_failure(&w.gw.cli(&w.staff).run(&["whoami"]), "log in");
@@ -252,7 +280,9 @@ fn r07_5_disabling_an_account_ends_its_sessions_at_once() {
         .unwrap_or_default();
     assert_eq!(tanaka["status"], "disabled");
     assert_success(
-        &w.gw.cli(&w.admin).run(&["admin", "user", "enable", "tanaka"]),
+        &w.gw
+            .cli(&w.admin)
+            .run(&["admin", "user", "enable", "tanaka"]),
         "enable",
     );
     assert_success(&w.gw.login(&w.staff), "login after enable");
@@ -275,11 +305,29 @@ fn r02_2_no_class_bad_class_or_no_purpose_is_refused_and_nothing_is_stored() {
     let cli = w.gw.cli(&w.staff);
     let no_class = cli.run(&["send", &f, "--to", "printer", "--purpose", "x"]);
     assert!(!no_class.status.success());
-    let bad_class = cli.run(&["send", &f, "--class", "IV", "--to", "printer", "--purpose", "x"]);
+    let bad_class = cli.run(&[
+        "send",
+        &f,
+        "--class",
+        "IV",
+        "--to",
+        "printer",
+        "--purpose",
+        "x",
+    ]);
     assert_failure(&bad_class, "IV");
     let no_purpose = cli.run(&["send", &f, "--class", "II", "--to", "printer"]);
     assert!(!no_purpose.status.success());
-    let blank_purpose = cli.run(&["send", &f, "--class", "II", "--to", "printer", "--purpose", "  "]);
+    let blank_purpose = cli.run(&[
+        "send",
+        &f,
+        "--class",
+        "II",
+        "--to",
+        "printer",
+        "--purpose",
+        "  ",
+    ]);
     assert!(!blank_purpose.status.success());
 
     // The gateway refuses the same on its own, whatever the client does.
@@ -302,7 +350,9 @@ fn r02_2_no_class_bad_class_or_no_purpose_is_refused_and_nothing_is_stored() {
         (400, "class_missing".to_string())
     );
     assert_eq!(
-        create(serde_json::json!({"class": "secret", "purpose": "p", "recipients": ["printer"], "files": files})),
+        create(
+            serde_json::json!({"class": "secret", "purpose": "p", "recipients": ["printer"], "files": files})
+        ),
         (400, "class_invalid".to_string())
     );
     assert_eq!(
@@ -310,11 +360,17 @@ fn r02_2_no_class_bad_class_or_no_purpose_is_refused_and_nothing_is_stored() {
         (400, "purpose_missing".to_string())
     );
     assert_eq!(
-        create(serde_json::json!({"class": "II", "purpose": "p", "recipients": ["nobody"], "files": files})),
+        create(
+            serde_json::json!({"class": "II", "purpose": "p", "recipients": ["nobody"], "files": files})
+        ),
         (400, "recipient_unknown".to_string())
     );
     let listed = json_of(&w.gw.cli(&w.staff).run(&["--json", "list"]));
-    assert_eq!(listed.as_array().map(Vec::len), Some(0), "something was stored");
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(0),
+        "something was stored"
+    );
     assert_eq!(stored_blob_count(&w.gw), 0);
 }
 
@@ -331,9 +387,20 @@ fn r02_2_path_tricks_and_oversized_uploads_are_refused() {
             .json(&serde_json::json!({"class": "III", "purpose": "p", "recipients": ["printer"], "files": files}))
             .send()
             .expect("create");
-        (response.status().as_u16(), response.json::<Value>().unwrap_or_default())
+        (
+            response.status().as_u16(),
+            response.json::<Value>().unwrap_or_default(),
+        )
     };
-    for name in ["../../etc/passwd", "..", "a/b.txt", "a\\b.txt", "line\nbreak.txt", "nul\u{0}.txt", ""] {
+    for name in [
+        "../../etc/passwd",
+        "..",
+        "a/b.txt",
+        "a\\b.txt",
+        "line\nbreak.txt",
+        "nul\u{0}.txt",
+        "",
+    ] {
         let (status, body) = post(serde_json::json!([{"name": name, "size": 1}]));
         assert_eq!(status, 400, "name {name:?} was accepted: {body}");
         assert_eq!(body["code"], "bad_file_name");
@@ -378,7 +445,11 @@ fn r02_2_path_tricks_and_oversized_uploads_are_refused() {
 fn r02_9_class_three_is_released_at_once_and_arrives_verified() {
     let w = world();
     add_age_recipient(&w, &w.staff, "resident");
-    let a = write_file(w.gw.dir.path(), "お知らせ.txt", "ごみ収集日のお知らせ".as_bytes());
+    let a = write_file(
+        w.gw.dir.path(),
+        "お知らせ.txt",
+        "ごみ収集日のお知らせ".as_bytes(),
+    );
     let b = write_file(w.gw.dir.path(), "map.bin", &vec![7u8; 300_000]);
     let sent = send(&w, &w.staff, &[&a, &b], "III", "resident");
     assert_eq!(sent["transfer"]["state"], "released");
@@ -413,7 +484,10 @@ fn r02_9_class_three_is_released_at_once_and_arrives_verified() {
         std::fs::read(out_dir.join("お知らせ.txt")).expect("file"),
         "ごみ収集日のお知らせ".as_bytes()
     );
-    assert_eq!(std::fs::read(out_dir.join("map.bin")).expect("file").len(), 300_000);
+    assert_eq!(
+        std::fs::read(out_dir.join("map.bin")).expect("file").len(),
+        300_000
+    );
     let shown = json_of(&w.gw.cli(&w.staff).run(&["--json", "show", &id]));
     assert_eq!(shown["recipients"][0]["link"]["downloads"], 1);
 }
@@ -422,7 +496,11 @@ fn r02_9_class_three_is_released_at_once_and_arrives_verified() {
 fn r02_9_class_two_waits_for_the_approver_and_leaves_only_encrypted() {
     let w = world();
     let (identity, _) = add_age_recipient(&w, &w.staff, "lawyer");
-    let a = write_file(w.gw.dir.path(), "住民名簿.csv", "氏名,住所\n山田,萩市\n".as_bytes());
+    let a = write_file(
+        w.gw.dir.path(),
+        "住民名簿.csv",
+        "氏名,住所\n山田,萩市\n".as_bytes(),
+    );
     let b = write_file(w.gw.dir.path(), "notes.txt", b"confidential notes");
     let sent = send(&w, &w.staff, &[&a, &b], "II", "lawyer");
     let id = transfer_id(&sent);
@@ -430,13 +508,15 @@ fn r02_9_class_two_waits_for_the_approver_and_leaves_only_encrypted() {
     assert_eq!(sent["transfer"]["approval_by"], "approver");
 
     // Nothing can be downloaded before approval: no link exists yet.
-    assert!(links(&w, &w.staff, &id).is_empty(), "a link exists before approval");
-    let guessed = w
-        .gw
-        .http()
-        .post(format!("{}/d/{}", w.gw.public_url, "A".repeat(43)))
-        .send()
-        .expect("guess");
+    assert!(
+        links(&w, &w.staff, &id).is_empty(),
+        "a link exists before approval"
+    );
+    let guessed =
+        w.gw.http()
+            .post(format!("{}/d/{}", w.gw.public_url, "A".repeat(43)))
+            .send()
+            .expect("guess");
     assert_eq!(guessed.status().as_u16(), 404);
 
     // The approver sees everything needed to decide.
@@ -449,7 +529,10 @@ fn r02_9_class_two_waits_for_the_approver_and_leaves_only_encrypted() {
     assert_eq!(item["class"], "II");
     assert_eq!(item["sender"], "tanaka");
     let shown = json_of(&w.gw.cli(&w.approver).run(&["--json", "show", &id]));
-    assert_eq!(shown["files"][0]["sha256"], sha256_hex("氏名,住所\n山田,萩市\n".as_bytes()));
+    assert_eq!(
+        shown["files"][0]["sha256"],
+        sha256_hex("氏名,住所\n山田,萩市\n".as_bytes())
+    );
     assert!(
         shown["recipients"][0]["fingerprints"][0]
             .as_str()
@@ -459,14 +542,22 @@ fn r02_9_class_two_waits_for_the_approver_and_leaves_only_encrypted() {
 
     // Staff cannot approve; the sender cannot approve their own request.
     let colleague = w.gw.user(&w.admin, "suzuki", "staff");
-    assert!(!approve(&w, &colleague, &id).status.success(), "staff approved");
-    assert!(!approve(&w, &w.staff, &id).status.success(), "sender approved own request");
+    assert!(
+        !approve(&w, &colleague, &id).status.success(),
+        "staff approved"
+    );
+    assert!(
+        !approve(&w, &w.staff, &id).status.success(),
+        "sender approved own request"
+    );
     // A wrong step-up code is refused.
-    let out = w
-        .gw
-        .cli(&w.approver)
-        .run(&["approve", &id, "--otp", "123456"]);
-    assert!(!out.status.success(), "approval without a valid one-time code");
+    let out =
+        w.gw.cli(&w.approver)
+            .run(&["approve", &id, "--otp", "123456"]);
+    assert!(
+        !out.status.success(),
+        "approval without a valid one-time code"
+    );
 
     let approved = json_of(&approve(&w, &w.approver, &id));
     assert_eq!(approved["state"], "released");
@@ -505,9 +596,15 @@ fn r02_9_class_two_waits_for_the_approver_and_leaves_only_encrypted() {
         .unwrap_or("")
         .to_string();
     assert!(disposition.contains("class-II_"), "{disposition}");
-    assert!(disposition.contains("%E9%87%8D%E8%A6%81%E6%80%A7II"), "{disposition}");
+    assert!(
+        disposition.contains("%E9%87%8D%E8%A6%81%E6%80%A7II"),
+        "{disposition}"
+    );
     let package = response.bytes().expect("body").to_vec();
-    assert!(package.starts_with(b"age-encryption.org/v1"), "not an age file");
+    assert!(
+        package.starts_with(b"age-encryption.org/v1"),
+        "not an age file"
+    );
     let manual = w.gw.dir.path().join("manual");
     std::fs::create_dir_all(&manual).expect("dir");
     let package_file = write_file(&manual, "package.tar.age", &package);
@@ -524,7 +621,10 @@ fn r02_9_class_two_waits_for_the_approver_and_leaves_only_encrypted() {
         ))
         .status()
         .expect("age | tar");
-    assert!(status.success(), "the standard age CLI could not open the package");
+    assert!(
+        status.success(),
+        "the standard age CLI could not open the package"
+    );
     assert_eq!(
         std::fs::read(manual.join("files").join("住民名簿.csv")).expect("file"),
         "氏名,住所\n山田,萩市\n".as_bytes()
@@ -550,7 +650,9 @@ fn which(name: &str) -> PathBuf {
             .map(|p| p.join(name))
             .find(|p| p.exists())
     });
-    found.unwrap_or_else(|| panic!("`{name}` is not installed (Debian package {name}); scripts/test.sh installs it"))
+    found.unwrap_or_else(|| {
+        panic!("`{name}` is not installed (Debian package {name}); scripts/test.sh installs it")
+    })
 }
 
 #[test]
@@ -563,7 +665,10 @@ fn r06_an_approvers_own_request_goes_to_the_ciso() {
     let sent = send(&w, &w.approver, &[&f], "I", "auditor-firm");
     let id = transfer_id(&sent);
     assert_eq!(sent["transfer"]["approval_by"], "ciso");
-    assert!(!approve(&w, &w.approver, &id).status.success(), "self-approval");
+    assert!(
+        !approve(&w, &w.approver, &id).status.success(),
+        "self-approval"
+    );
     assert!(
         !approve(&w, &other_approver, &id).status.success(),
         "another approver decided an approver's request"
@@ -587,30 +692,28 @@ fn r06_2_a_user_cannot_read_another_users_transfer_by_id() {
         format!("/api/v1/transfers/{id}"),
         format!("/api/v1/transfers/{id}/links"),
     ] {
-        let status = w
-            .gw
-            .http()
-            .get(format!("{}{path}", w.gw.internal_url))
-            .bearer_auth(&token)
-            .send()
-            .expect("get")
-            .status();
+        let status =
+            w.gw.http()
+                .get(format!("{}{path}", w.gw.internal_url))
+                .bearer_auth(&token)
+                .send()
+                .expect("get")
+                .status();
         assert_eq!(status.as_u16(), 404, "{path}");
     }
     let revoke = w.gw.cli(&colleague).run(&["revoke", &id]);
     assert!(!revoke.status.success());
     // A nonexistent id answers exactly the same.
-    let status = w
-        .gw
-        .http()
-        .get(format!(
-            "{}/api/v1/transfers/00000000-0000-4000-8000-000000000000",
-            w.gw.internal_url
-        ))
-        .bearer_auth(&token)
-        .send()
-        .expect("get")
-        .status();
+    let status =
+        w.gw.http()
+            .get(format!(
+                "{}/api/v1/transfers/00000000-0000-4000-8000-000000000000",
+                w.gw.internal_url
+            ))
+            .bearer_auth(&token)
+            .send()
+            .expect("get")
+            .status();
     assert_eq!(status.as_u16(), 404);
 }
 
@@ -632,7 +735,16 @@ fn r06_1_9_passphrase_and_ssh_recipients_get_only_encrypted_packages() {
     std::fs::create_dir_all(&ssh_dir).expect("dir");
     let key = ssh_dir.join("id_ed25519");
     let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test key made by the test", "-f"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "test key made by the test",
+            "-f",
+        ])
         .arg(&key)
         .status()
         .expect("ssh-keygen (Debian openssh-client)");
@@ -656,14 +768,25 @@ fn r06_1_9_passphrase_and_ssh_recipients_get_only_encrypted_packages() {
     let mut args = vec!["--json".to_string(), "send".into(), f.display().to_string()];
     args.extend(
         [
-            "--class", "I", "--to", "clinic", "--to", "city-hall", "--purpose", "照会への回答",
+            "--class",
+            "I",
+            "--to",
+            "clinic",
+            "--to",
+            "city-hall",
+            "--purpose",
+            "照会への回答",
         ]
         .map(String::from),
     );
     let sent = json_of(&w.gw.cli(&w.staff).run(&args));
     let id = transfer_id(&sent);
     let passphrases = sent["passphrases"].as_array().cloned().unwrap_or_default();
-    assert_eq!(passphrases.len(), 1, "exactly the passphrase recipient gets one");
+    assert_eq!(
+        passphrases.len(),
+        1,
+        "exactly the passphrase recipient gets one"
+    );
     assert_eq!(passphrases[0]["recipient"], "clinic");
     let passphrase = json_str(&passphrases[0]["passphrase"]).expect("passphrase");
     assert!(passphrase.len() >= 20);
@@ -678,28 +801,43 @@ fn r06_1_9_passphrase_and_ssh_recipients_get_only_encrypted_packages() {
             .map(str::to_string)
             .expect("link")
     };
-    assert_ne!(url_of("clinic"), url_of("city-hall"), "recipients share a link");
+    assert_ne!(
+        url_of("clinic"),
+        url_of("city-hall"),
+        "recipients share a link"
+    );
     let home = w.gw.dir.path().join("outside");
     std::fs::create_dir_all(&home).expect("home");
 
     // Wrong passphrase: nothing is written.
     let wrong_dir = w.gw.dir.path().join("wrong");
-    let out = w
-        .gw
-        .outsider(&home)
-        .env("SEKISHO_PASSPHRASE", "not-the-passphrase")
-        .run(&["receive", &url_of("clinic"), "-o", &wrong_dir.display().to_string()]);
+    let out =
+        w.gw.outsider(&home)
+            .env("SEKISHO_PASSPHRASE", "not-the-passphrase")
+            .run(&[
+                "receive",
+                &url_of("clinic"),
+                "-o",
+                &wrong_dir.display().to_string(),
+            ]);
     assert!(!out.status.success());
     assert!(!wrong_dir.join("record.txt").exists());
 
     let clinic_dir = w.gw.dir.path().join("clinic");
-    let out = w
-        .gw
-        .outsider(&home)
-        .env("SEKISHO_PASSPHRASE", &passphrase)
-        .run(&["receive", &url_of("clinic"), "-o", &clinic_dir.display().to_string()]);
+    let out =
+        w.gw.outsider(&home)
+            .env("SEKISHO_PASSPHRASE", &passphrase)
+            .run(&[
+                "receive",
+                &url_of("clinic"),
+                "-o",
+                &clinic_dir.display().to_string(),
+            ]);
     assert_success(&out, "receive with passphrase");
-    assert_eq!(std::fs::read(clinic_dir.join("record.txt")).expect("file"), b"medical record");
+    assert_eq!(
+        std::fs::read(clinic_dir.join("record.txt")).expect("file"),
+        b"medical record"
+    );
 
     let city_dir = w.gw.dir.path().join("city");
     let out = w.gw.outsider(&home).run(&[
@@ -714,13 +852,18 @@ fn r06_1_9_passphrase_and_ssh_recipients_get_only_encrypted_packages() {
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(city_dir.join("MANIFEST.json")).expect("manifest"))
             .expect("json");
-    assert_eq!(manifest["recipient"]["name"], "city-hall", "recipients see only themselves");
+    assert_eq!(
+        manifest["recipient"]["name"], "city-hall",
+        "recipients see only themselves"
+    );
     assert!(!manifest.to_string().contains("clinic"));
 }
 
 #[test]
 fn r06_1_8_revoked_and_expired_links_deliver_nothing() {
-    let w = world();
+    let w = world_with(GatewayOptions {
+        config_patch: vec![("housekeeping".into(), "interval_seconds".into(), "1".into())],
+    });
     add_age_recipient(&w, &w.staff, "printer");
     let f = write_file(w.gw.dir.path(), "flyer.pdf", b"flyer");
     let first = transfer_id(&send(&w, &w.staff, &[&f], "III", "printer"));
@@ -739,6 +882,9 @@ fn r06_1_8_revoked_and_expired_links_deliver_nothing() {
     assert_eq!(response.status().as_u16(), 410, "expired link delivered");
     let page = w.gw.http().get(&second_url).send().expect("page");
     assert_eq!(page.status().as_u16(), 410);
+    // A week later the sender's session has ended too.
+    assert_success(&w.gw.login(&w.staff), "login a week later");
+    assert_success(&w.gw.login(&w.admin), "admin login a week later");
     let shown = json_of(&w.gw.cli(&w.staff).run(&["--json", "show", &second]));
     assert_eq!(shown["recipients"][0]["link"]["state"], "expired");
 
@@ -747,7 +893,9 @@ fn r06_1_8_revoked_and_expired_links_deliver_nothing() {
     let mut logged = false;
     for _ in 0..120 {
         let actions = audit_actions(&w, &auditor);
-        if actions.iter().any(|a| a == "link.expire") && actions.iter().any(|a| a == "transfer.expire") {
+        if actions.iter().any(|a| a == "link.expire")
+            && actions.iter().any(|a| a == "transfer.expire")
+        {
             logged = true;
             break;
         }
@@ -782,7 +930,10 @@ fn r02_9_rejected_transfer_is_never_released() {
     let shown = json_of(&w.gw.cli(&w.staff).run(&["--json", "show", &id]));
     assert_eq!(shown["decision"]["comment"], "個人情報が含まれています");
     assert!(links(&w, &w.staff, &id).is_empty());
-    assert!(!approve(&w, &w.approver, &id).status.success(), "approved after rejection");
+    assert!(
+        !approve(&w, &w.approver, &id).status.success(),
+        "approved after rejection"
+    );
     let listed = json_of(&w.gw.cli(&w.staff).run(&["--json", "list"]));
     assert_eq!(listed[0]["state"], "rejected");
 }
@@ -799,7 +950,11 @@ fn tampered_stored_ciphertext_is_detected_and_nothing_is_kept() {
     let blob = std::fs::read_dir(&objects)
         .expect("objects")
         .filter_map(Result::ok)
-        .flat_map(|shard| std::fs::read_dir(shard.path()).expect("shard").filter_map(Result::ok))
+        .flat_map(|shard| {
+            std::fs::read_dir(shard.path())
+                .expect("shard")
+                .filter_map(Result::ok)
+        })
         .map(|e| e.path())
         .next()
         .expect("a stored blob");
@@ -822,7 +977,11 @@ fn tampered_stored_ciphertext_is_detected_and_nothing_is_kept() {
         "--identity",
         &identity.display().to_string(),
     ]);
-    assert!(!out.status.success(), "a tampered object was delivered:\n{}", text(&out));
+    assert!(
+        !out.status.success(),
+        "a tampered object was delivered:\n{}",
+        text(&out)
+    );
     assert!(!out_dir.join("big.bin").exists());
 }
 
@@ -846,10 +1005,19 @@ fn audit_log_verifies_and_a_changed_row_is_named() {
         "transfer.approve",
         "transfer.release",
     ] {
-        assert!(actions.iter().any(|a| a == expected), "no {expected} event in {actions:?}");
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "no {expected} event in {actions:?}"
+        );
     }
     // Staff cannot read the log.
-    assert!(!w.gw.cli(&w.staff).run(&["audit", "verify"]).status.success());
+    assert!(
+        !w.gw
+            .cli(&w.staff)
+            .run(&["audit", "verify"])
+            .status
+            .success()
+    );
 
     let report = json_of(&w.gw.cli(&auditor).run(&["--json", "audit", "verify"]));
     assert!(report["first_bad"].is_null(), "{report}");
@@ -865,15 +1033,17 @@ fn audit_log_verifies_and_a_changed_row_is_named() {
     assert_eq!(changed, 1);
     let seq = {
         let token = w.gw.token(&auditor);
-        let page: Value = w
-            .gw
-            .http()
-            .get(format!("{}/api/v1/audit/events?after=0&limit=10000", w.gw.internal_url))
-            .bearer_auth(token)
-            .send()
-            .expect("page")
-            .json()
-            .expect("json");
+        let page: Value =
+            w.gw.http()
+                .get(format!(
+                    "{}/api/v1/audit/events?after=0&limit=10000",
+                    w.gw.internal_url
+                ))
+                .bearer_auth(token)
+                .send()
+                .expect("page")
+                .json()
+                .expect("json");
         page["events"]
             .as_array()
             .and_then(|e| e.iter().find(|e| e["action"] == "transfer.approve"))
@@ -881,13 +1051,20 @@ fn audit_log_verifies_and_a_changed_row_is_named() {
             .expect("approve event")
     };
     let out = w.gw.cli(&auditor).run(&["audit", "verify"]);
-    assert!(!out.status.success(), "tampering went unnoticed:\n{}", text(&out));
+    assert!(
+        !out.status.success(),
+        "tampering went unnoticed:\n{}",
+        text(&out)
+    );
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(all.contains(&format!("#{seq}")), "the bad event #{seq} is not named:\n{all}");
+    assert!(
+        all.contains(&format!("#{seq}")),
+        "the bad event #{seq} is not named:\n{all}"
+    );
 }
 
 #[test]
@@ -901,7 +1078,11 @@ fn crash_after_upload_keeps_the_database_and_store_in_agreement() {
     std::fs::write(store.join("tmp").join("deadbeef.partial"), b"half").expect("partial");
     let orphan_dir = store.join("objects").join("ff");
     std::fs::create_dir_all(&orphan_dir).expect("dir");
-    std::fs::write(orphan_dir.join("ffffffffffffffffffffffffffffffff"), b"orphan").expect("orphan");
+    std::fs::write(
+        orphan_dir.join("ffffffffffffffffffffffffffffffff"),
+        b"orphan",
+    )
+    .expect("orphan");
     w.gw.restart();
     assert!(!store.join("tmp").join("deadbeef.partial").exists());
     assert!(!orphan_dir.join("ffffffffffffffffffffffffffffffff").exists());
@@ -912,10 +1093,9 @@ fn crash_after_upload_keeps_the_database_and_store_in_agreement() {
     let home = w.gw.dir.path().join("outside");
     std::fs::create_dir_all(&home).expect("home");
     let out_dir = w.gw.dir.path().join("after-crash");
-    let out = w
-        .gw
-        .outsider(&home)
-        .run(&["receive", &url, "-o", &out_dir.display().to_string()]);
+    let out =
+        w.gw.outsider(&home)
+            .run(&["receive", &url, "-o", &out_dir.display().to_string()]);
     assert_success(&out, "receive after restart");
     assert_eq!(std::fs::read(out_dir.join("a.txt")).expect("file"), b"kept");
 }

@@ -281,3 +281,31 @@ async fn audit_events(
         .flatten();
     Ok(Json(AuditPage { events, next_after }))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The OpenAPI document must describe every route the router serves.
+    #[test]
+    fn openapi_documents_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
+        let source = include_str!("api.rs");
+        let router = source
+            .split("pub fn router")
+            .nth(1)
+            .and_then(|rest| rest.split("async fn health").next())
+            .unwrap_or("");
+        let routes: Vec<&str> = router
+            .split("\"/api/v1")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(routes.len() >= 19);
+        for route in routes {
+            let path = format!("/api/v1{route}");
+            assert!(
+                doc["paths"][&path].is_object(),
+                "{path} is not in openapi.json"
+            );
+        }
+    }
+}
