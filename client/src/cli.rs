@@ -181,6 +181,14 @@ pub struct RecipientAddArgs {
     pub passphrase: bool,
 }
 
+fn parse_file_class(text: &str) -> Result<(String, Class), String> {
+    let (name, class) = text
+        .rsplit_once('=')
+        .ok_or_else(|| format!("'{text}' should look like NAME=CLASS, e.g. 名簿.csv=I"))?;
+    let class = parse_class(class)?;
+    Ok((name.to_string(), class))
+}
+
 #[derive(Debug, Args)]
 pub struct SendArgs {
     /// The files to send (their names are kept as they are).
@@ -189,6 +197,10 @@ pub struct SendArgs {
     /// Classification of the files: I, II or III (重要性I/II/III).
     #[arg(long, value_name = "I|II|III", value_parser = parse_class)]
     pub class: Class,
+    /// A different class for one file, as NAME=CLASS (repeatable); the whole
+    /// transfer is handled at the highest class of its files.
+    #[arg(long = "file-class", value_name = "NAME=CLASS", value_parser = parse_file_class)]
+    pub file_class: Vec<(String, Class)>,
     /// A registered recipient; repeat for more than one.
     #[arg(long = "to", value_name = "RECIPIENT", required = true)]
     pub to: Vec<String>,

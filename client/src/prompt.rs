@@ -19,7 +19,6 @@ pub const PASSWORD_ENV: &str = "SEKISHO_PASSWORD";
 pub const NEW_PASSWORD_ENV: &str = "SEKISHO_NEW_PASSWORD";
 pub const PASSPHRASE_ENV: &str = "SEKISHO_PASSPHRASE";
 
-pub const MIN_PASSWORD_CHARS: usize = 12;
 
 /// A secret from `env`, or asked for with `prompt`.
 pub fn secret(env: &str, prompt: &str) -> Result<SecretString> {
@@ -85,33 +84,9 @@ fn normalise_otp(raw: &str) -> Result<Zeroizing<String>> {
 /// Returns the password rule's complaint as a sentence listing everything
 /// that is missing, so the clerk can fix it in one go.
 pub fn check_password_rules(password: &str) -> Result<()> {
-    let mut missing = Vec::new();
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        missing.push(format!("at least {MIN_PASSWORD_CHARS} characters"));
-    }
-    if !password.chars().any(|c| c.is_ascii_uppercase()) {
-        missing.push("an upper-case letter (A-Z)".to_string());
-    }
-    if !password.chars().any(|c| c.is_ascii_lowercase()) {
-        missing.push("a lower-case letter (a-z)".to_string());
-    }
-    if !password.chars().any(|c| c.is_ascii_digit()) {
-        missing.push("a digit (0-9)".to_string());
-    }
-    if !password
-        .chars()
-        .any(|c| !c.is_alphanumeric() && !c.is_whitespace() && !c.is_control())
-    {
-        missing.push("a symbol such as ! # % or -".to_string());
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        bail!(
-            "the new password is too weak: it needs {}. Choose another one.",
-            missing.join(", ")
-        )
-    }
+    sekisho_proto::password::check(password).map_err(|reason| {
+        anyhow::anyhow!("the new password is too weak: {reason}. Choose another one.")
+    })
 }
 
 fn from_env(env: &str) -> Option<SecretString> {

@@ -62,18 +62,40 @@ pub struct Health {
     pub version: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
     pub otp: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Secrets never reach a log through `{:?}`.
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("otp", &self.otp)
+            .finish()
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
 pub struct LoginResponse {
     pub token: String,
     pub expires_at: String,
     pub user: UserInfo,
+}
+
+/// Secrets never reach a log through `{:?}`.
+impl std::fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginResponse")
+            .field("token", &"***")
+            .field("expires_at", &self.expires_at)
+            .field("user", &self.user)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,10 +106,20 @@ pub struct UserInfo {
     pub must_change_password: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
+}
+
+/// Secrets never reach a log through `{:?}`.
+impl std::fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangePasswordRequest")
+            .field("current_password", &"***")
+            .field("new_password", &"***")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,13 +129,26 @@ pub struct CreateUserRequest {
 }
 
 /// Shown once, when an account is created.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct NewAccount {
     pub username: String,
     pub role: Role,
     pub temporary_password: String,
     pub totp_secret: String,
     pub otpauth_uri: String,
+}
+
+/// Secrets never reach a log through `{:?}`.
+impl std::fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("temporary_password", &"***")
+            .field("totp_secret", &"***")
+            .field("otpauth_uri", &"***")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +213,10 @@ pub struct RecipientView {
 pub struct NewFile {
     pub name: String,
     pub size: u64,
+    /// This file's own class when it differs from the transfer's `class`;
+    /// the bundle is handled at the highest class of its files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -216,10 +265,20 @@ pub struct SubmitResponse {
     pub passphrases: Vec<RecipientPassphrase>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct RecipientPassphrase {
     pub recipient: String,
     pub passphrase: String,
+}
+
+/// Secrets never reach a log through `{:?}`.
+impl std::fmt::Debug for RecipientPassphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecipientPassphrase")
+            .field("recipient", &self.recipient)
+            .field("passphrase", &"***")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -454,6 +513,17 @@ impl ChainVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_masked_in_debug_output() {
+        let request = LoginRequest {
+            username: "alice".into(),
+            password: "Hunter2-Hunter2".into(),
+            otp: "123456".into(),
+        };
+        let shown = format!("{request:?}");
+        assert!(shown.contains("alice") && !shown.contains("Hunter2"));
+    }
 
     fn chain(n: i64) -> Vec<AuditEvent> {
         let mut prev = AUDIT_GENESIS.to_string();

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 pub mod api;
 pub mod names;
+pub mod password;
 
 pub use api::*;
 
@@ -221,8 +222,9 @@ pub fn content_digest<'a>(files: impl IntoIterator<Item = (&'a str, u64, &'a str
 }
 
 /// Fingerprint shown next to a recipient's public key: `SHA256:` and the
-/// unpadded base64 of the digest of the key text, as ssh-keygen prints it
-/// for the key blob.
+/// unpadded base64 of the SHA-256 of `key_material`. Pass the decoded key
+/// blob of an SSH key (then it equals `ssh-keygen -l`) or the `age1...` text
+/// of an age key.
 pub fn key_fingerprint(key_material: &[u8]) -> String {
     use base64::Engine;
     let digest = Sha256::digest(key_material);

@@ -1099,3 +1099,41 @@ fn crash_after_upload_keeps_the_database_and_store_in_agreement() {
     assert_success(&out, "receive after restart");
     assert_eq!(std::fs::read(out_dir.join("a.txt")).expect("file"), b"kept");
 }
+
+#[test]
+fn r02_2_5_a_bundle_is_handled_at_the_highest_class_of_its_files() {
+    let w = world();
+    add_age_recipient(&w, &w.staff, "printer");
+    let public = write_file(w.gw.dir.path(), "flyer.pdf", b"public flyer");
+    let personal = write_file(w.gw.dir.path(), "名簿.csv", b"names and addresses");
+    let sent = json_of(&w.gw.cli(&w.staff).run(&[
+        "--json",
+        "send",
+        &public.display().to_string(),
+        &personal.display().to_string(),
+        "--class",
+        "III",
+        "--file-class",
+        "名簿.csv=I",
+        "--to",
+        "printer",
+        "--purpose",
+        "mixed bundle",
+    ]));
+    assert_eq!(sent["transfer"]["class"], "I");
+    assert_eq!(sent["transfer"]["state"], "pending_approval");
+    // A per-file class that is not a class is refused like any other.
+    let out = w.gw.cli(&w.staff).run(&[
+        "send",
+        &public.display().to_string(),
+        "--class",
+        "III",
+        "--file-class",
+        "flyer.pdf=IV",
+        "--to",
+        "printer",
+        "--purpose",
+        "p",
+    ]);
+    assert!(!out.status.success());
+}

@@ -60,6 +60,11 @@ pub fn run(cfg: &Config, args: SendArgs) -> Result<()> {
         );
     }
     let files = check_files(&args.files)?;
+    for (name, _) in &args.file_class {
+        if !files.iter().any(|f| &f.name == name) {
+            bail!("--file-class names '{name}', which is not one of the files being sent");
+        }
+    }
     let (api, _session) = super::logged_in(cfg)?;
 
     let request = CreateTransferRequest {
@@ -71,6 +76,11 @@ pub fn run(cfg: &Config, args: SendArgs) -> Result<()> {
             .map(|f| NewFile {
                 name: f.name.clone(),
                 size: f.size,
+                class: args
+                    .file_class
+                    .iter()
+                    .find(|(name, _)| name == &f.name)
+                    .map(|(_, class)| class.as_str().to_string()),
             })
             .collect(),
     };

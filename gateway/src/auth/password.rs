@@ -1,5 +1,5 @@
-//! Passwords: policy 5.(4)②(ウ) rules, Argon2id storage, generated
-//! temporary passwords. Plaintext passwords live in zeroizing buffers.
+//! Passwords: Argon2id storage and generated temporary passwords (the
+//! rule itself is `sekisho_proto::password`, shared with the client). Plaintext passwords live in zeroizing buffers.
 
 use anyhow::{Result, anyhow};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -7,39 +7,6 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use rand::Rng;
 use rand::rngs::OsRng;
 use zeroize::Zeroizing;
-
-pub const MIN_LENGTH: usize = 12;
-
-/// Why a password does not meet the policy, as a sentence for the user.
-pub fn check_rules(password: &str) -> Result<(), String> {
-    let mut missing = Vec::new();
-    if password.chars().count() < MIN_LENGTH {
-        missing.push(format!("at least {MIN_LENGTH} characters"));
-    }
-    if !password.chars().any(|c| c.is_ascii_uppercase()) {
-        missing.push("an upper-case letter".to_string());
-    }
-    if !password.chars().any(|c| c.is_ascii_lowercase()) {
-        missing.push("a lower-case letter".to_string());
-    }
-    if !password.chars().any(|c| c.is_ascii_digit()) {
-        missing.push("a digit".to_string());
-    }
-    if !password
-        .chars()
-        .any(|c| !c.is_alphanumeric() && !c.is_whitespace())
-    {
-        missing.push("a symbol".to_string());
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "the password must contain {} (policy 5.(4)②(ウ))",
-            missing.join(", ")
-        ))
-    }
-}
 
 fn hasher() -> Argon2<'static> {
     // OWASP's Argon2id recommendation: 19 MiB, 2 passes, 1 lane.
@@ -90,15 +57,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn r05_4_password_rules() {
-        assert!(check_rules("Short1!").is_err());
-        assert!(check_rules("alllowercase1!").is_err());
-        assert!(check_rules("ALLUPPERCASE1!").is_err());
-        assert!(check_rules("NoDigitsHere!!").is_err());
-        assert!(check_rules("NoSymbols1234").is_err());
-        assert!(check_rules("Correct-Horse-9").is_ok());
-        let message = check_rules("abc").unwrap_err();
-        assert!(message.contains("12 characters") && message.contains("symbol"));
+    fn r05_4_password_rules_come_from_the_shared_rule() {
+        assert!(sekisho_proto::password::check("Correct-Horse-9").is_ok());
     }
 
     #[test]
@@ -114,7 +74,7 @@ mod tests {
     fn temporary_passwords_meet_the_rules_and_differ() {
         let a = generate_temporary();
         let b = generate_temporary();
-        assert!(check_rules(&a).is_ok());
+        assert!(sekisho_proto::password::check(&a).is_ok());
         assert_ne!(*a, *b);
     }
 }

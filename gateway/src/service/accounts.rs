@@ -340,7 +340,7 @@ pub async fn change_password(
     origin: &Origin,
 ) -> AppResult<()> {
     policy::may_change_own_password(actor)?;
-    if let Err(reason) = password::check_rules(&request.new_password) {
+    if let Err(reason) = sekisho_proto::password::check(&request.new_password) {
         return Err(AppError::invalid("weak_password", reason));
     }
     if request.new_password == request.current_password {

@@ -78,7 +78,13 @@ pub async fn create(
     origin: &Origin,
 ) -> AppResult<TransferCreated> {
     policy::may_send(actor)?;
-    let class = parse_class(request.class.as_deref())?;
+    let mut class = parse_class(request.class.as_deref())?;
+    // 2.(2)⑤(ウ): a bundle is handled at the highest class of its files.
+    for file in &request.files {
+        if let Some(own) = file.class.as_deref() {
+            class = class.max(parse_class(Some(own))?);
+        }
+    }
     let purpose = request.purpose.as_deref().map(str::trim).unwrap_or("");
     if purpose.is_empty() {
         return Err(AppError::invalid(
