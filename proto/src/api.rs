@@ -24,7 +24,10 @@
 //! | POST | /api/v1/transfers/{id}/reject | [`RejectRequest`] → [`TransferView`] |
 //! | POST | /api/v1/transfers/{id}/revoke | – → [`TransferView`] |
 //! | GET  | /api/v1/transfers/{id}/links | → `Vec<`[`LinkView`]`>` |
-//! | GET  | /api/v1/audit/events?after=SEQ&limit=N | → [`AuditPage`] |
+//! | GET  | /api/v1/audit/events?after=SEQ&limit=N&[`AuditFilter`] fields | → [`AuditPage`] |
+//! | GET  | /api/v1/audit/checkpoints | → `Vec<`[`AuditCheckpoint`]`>` (oldest first) |
+//! | POST | /api/v1/audit/checkpoints | – → [`AuditCheckpoint`] (signs the head now) |
+//! | GET  | /api/v1/audit/key | → [`AuditKey`] |
 //! | GET  | /api/v1/openapi.json (no token) | → OpenAPI 3.1 document |
 //! | GET  | /api/v1/health (no token) | → [`Health`] |
 //!
@@ -395,6 +398,8 @@ pub struct AuditEvent {
     pub actor: String,
     pub action: String,
     pub object: String,
+    /// Class of the object the event is about (`I`, `II`, `III`), or empty.
+    pub class: String,
     pub outcome: String,
     pub source: String,
     pub detail: String,
@@ -424,6 +429,7 @@ pub fn audit_event_hash(event: &AuditEvent) -> String {
         event.actor.as_str(),
         event.action.as_str(),
         event.object.as_str(),
+        event.class.as_str(),
         event.outcome.as_str(),
         event.source.as_str(),
         event.detail.as_str(),
@@ -432,6 +438,89 @@ pub fn audit_event_hash(event: &AuditEvent) -> String {
         hasher.update(field.as_bytes());
     }
     hex::encode(hasher.finalize())
+}
+
+/// Filters of `GET /api/v1/audit/events`, all optional and combined with
+/// AND. Times are RFC 3339; `action` matches a whole action (`login.fail`)
+/// or a family when it ends with a dot (`transfer.`). With any filter set
+/// the answer is a subset and cannot be chain-verified; `audit verify`
+/// always reads the unfiltered log.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuditFilter {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub object: Option<String>,
+    pub class: Option<String>,
+    pub outcome: Option<String>,
+}
+
+/// A signed statement by the gateway: "the log had `seq` events and the
+/// last one's hash was `head_hash` at `at`". Kept off the gateway (printed,
+/// mailed, witnessed), it lets an auditor detect a truncated or rewritten log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpoint {
+    pub seq: i64,
+    pub head_hash: String,
+    pub at: String,
+    /// `SHA256:` fingerprint of the Ed25519 public key that signed it.
+    pub key_fingerprint: String,
+    /// Base64 Ed25519 signature over [`checkpoint_message`].
+    pub signature: String,
+}
+
+/// The gateway's audit public key (Ed25519), for pinning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditKey {
+    /// Base64 of the 32-byte Ed25519 public key.
+    pub public_key: String,
+    pub fingerprint: String,
+}
+
+/// Exactly the bytes a checkpoint signature covers.
+pub fn checkpoint_message(seq: i64, head_hash: &str, at: &str) -> Vec<u8> {
+    format!("sekisho-audit-checkpoint-v1\n{seq}\n{head_hash}\n{at}\n").into_bytes()
+}
+
+/// Fingerprint of an audit public key (raw 32 bytes).
+pub fn audit_key_fingerprint(public_key: &[u8]) -> String {
+    crate::key_fingerprint(public_key)
+}
+
+/// Checks a checkpoint's signature against a pinned public key (base64).
+pub fn verify_checkpoint(public_key_b64: &str, checkpoint: &AuditCheckpoint) -> Result<(), String> {
+    use base64::Engine;
+    use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+    let engine = base64::engine::general_purpose::STANDARD;
+    let key_bytes: [u8; 32] = engine
+        .decode(public_key_b64.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or("the pinned audit key is not a base64 Ed25519 public key")?;
+    let key =
+        VerifyingKey::from_bytes(&key_bytes).map_err(|_| "the pinned audit key is invalid")?;
+    if audit_key_fingerprint(&key_bytes) != checkpoint.key_fingerprint {
+        return Err(format!(
+            "checkpoint #{} was signed by another key ({}), not the pinned one",
+            checkpoint.seq, checkpoint.key_fingerprint
+        ));
+    }
+    let signature_bytes: [u8; 64] = engine
+        .decode(checkpoint.signature.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| format!("checkpoint #{} has a malformed signature", checkpoint.seq))?;
+    key.verify(
+        &checkpoint_message(checkpoint.seq, &checkpoint.head_hash, &checkpoint.at),
+        &Signature::from_bytes(&signature_bytes),
+    )
+    .map_err(|_| {
+        format!(
+            "checkpoint #{} has a forged or damaged signature",
+            checkpoint.seq
+        )
+    })
 }
 
 /// Hash that precedes the first event.
@@ -461,16 +550,32 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self {
-            expected_prev: AUDIT_GENESIS.to_string(),
-            expected_seq: 1,
-            checked: 0,
-            first_bad: None,
-        }
+        Self::starting_after(0, AUDIT_GENESIS)
     }
 }
 
 impl ChainVerifier {
+    /// Continues a chain from a trusted point: after pruning, the first kept
+    /// event must link to the head of a signed checkpoint at `seq`.
+    pub fn starting_after(seq: i64, head_hash: &str) -> Self {
+        Self {
+            expected_prev: head_hash.to_string(),
+            expected_seq: seq + 1,
+            checked: 0,
+            first_bad: None,
+        }
+    }
+
+    /// Hash of the last good event (the head so far).
+    pub fn head(&self) -> &str {
+        &self.expected_prev
+    }
+
+    /// Sequence number of the last good event.
+    pub fn last_seq(&self) -> i64 {
+        self.expected_seq - 1
+    }
+
     /// Returns false once a bad event has been found (later events are not
     /// examined: after the first break nothing downstream can be trusted).
     pub fn push(&mut self, event: &AuditEvent) -> bool {
@@ -535,6 +640,7 @@ mod tests {
                     actor: "alice".into(),
                     action: "login".into(),
                     object: format!("user:{seq}"),
+                    class: String::new(),
                     outcome: "ok".into(),
                     source: "127.0.0.1".into(),
                     detail: "{}".into(),
