@@ -18,6 +18,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitConfig,
     pub housekeeping: HousekeepingConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +69,25 @@ pub struct LimitConfig {
 pub struct HousekeepingConfig {
     /// How often expired links are closed and logged.
     pub interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// How often the gateway signs a checkpoint of the audit chain (when it grew).
+    pub checkpoint_interval_seconds: u64,
+    /// How long audit events are kept (policy 6.(1)④(ア)); 0 keeps them forever.
+    /// Pruning runs with `sekisho-gateway audit-prune`, as the database owner.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_seconds: 3600,
+            retention_days: 5 * 366,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -140,6 +160,10 @@ impl Config {
         anyhow::ensure!(
             self.auth.lockout_threshold > 0 && self.auth.session_minutes > 0,
             "auth.lockout_threshold and auth.session_minutes must be at least 1"
+        );
+        anyhow::ensure!(
+            self.audit.checkpoint_interval_seconds > 0,
+            "audit.checkpoint_interval_seconds must be at least 1"
         );
         anyhow::ensure!(
             self.housekeeping.interval_seconds > 0,

@@ -6,6 +6,8 @@
 //!   crypto-erased, because erased objects have no wrapped key left to open.
 //! - `link.key`: 32 random bytes. Download tokens are derived from it, so the
 //!   database holds only token hashes yet the sender can be shown a link again.
+//! - `audit.key`: the Ed25519 key that signs audit checkpoints. Auditors pin
+//!   its public half (`sekisho-gateway audit-key`) and verify offline.
 //!
 //! Files are created 0600 and their contents live in zeroizing buffers.
 
@@ -24,6 +26,7 @@ pub struct Keys {
     master: age::x25519::Identity,
     master_recipient: age::x25519::Recipient,
     link_key: Zeroizing<[u8; 32]>,
+    audit_key: ed25519_dalek::SigningKey,
 }
 
 fn keys_dir(dir: &Path) -> PathBuf {
@@ -42,6 +45,9 @@ impl Keys {
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, link_key.as_mut());
         let hex = Zeroizing::new(hex::encode(link_key.as_ref()));
         fsutil::write_new_private(&folder.join("link.key"), hex.as_bytes())?;
+        let audit_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        let hex = Zeroizing::new(hex::encode(audit_key.to_bytes()));
+        fsutil::write_new_private(&folder.join("audit.key"), hex.as_bytes())?;
         Ok(())
     }
 
@@ -69,11 +75,26 @@ impl Keys {
         let mut link_key = Zeroizing::new([0u8; 32]);
         hex::decode_to_slice(hex_text.trim(), link_key.as_mut())
             .with_context(|| format!("the link key {} is damaged", link_path.display()))?;
+        let audit_path = folder.join("audit.key");
+        fsutil::warn_if_loose(&audit_path);
+        let audit_hex =
+            Zeroizing::new(std::fs::read_to_string(&audit_path).with_context(|| {
+                format!(
+                    "the audit signing key {} is missing or unreadable",
+                    audit_path.display()
+                )
+            })?);
+        let mut audit_seed = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(audit_hex.trim(), audit_seed.as_mut()).with_context(|| {
+            format!("the audit signing key {} is damaged", audit_path.display())
+        })?;
+        let audit_key = ed25519_dalek::SigningKey::from_bytes(&audit_seed);
         let master_recipient = master.to_public();
         Ok(Self {
             master,
             master_recipient,
             link_key,
+            audit_key,
         })
     }
 
@@ -119,6 +140,39 @@ impl Keys {
         mac.update(b"\0");
         mac.update(nonce.as_bytes());
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
+impl Keys {
+    /// The audit public key as auditors pin it.
+    pub fn audit_public(&self) -> sekisho_proto::AuditKey {
+        use base64::Engine;
+        let public = self.audit_key.verifying_key().to_bytes();
+        sekisho_proto::AuditKey {
+            public_key: base64::engine::general_purpose::STANDARD.encode(public),
+            fingerprint: sekisho_proto::audit_key_fingerprint(&public),
+        }
+    }
+
+    /// Signs a checkpoint of the audit chain.
+    pub fn sign_checkpoint(
+        &self,
+        seq: i64,
+        head_hash: &str,
+        at: &str,
+    ) -> sekisho_proto::AuditCheckpoint {
+        use base64::Engine;
+        use ed25519_dalek::Signer;
+        let signature = self
+            .audit_key
+            .sign(&sekisho_proto::checkpoint_message(seq, head_hash, at));
+        sekisho_proto::AuditCheckpoint {
+            seq,
+            head_hash: head_hash.to_string(),
+            at: at.to_string(),
+            key_fingerprint: self.audit_public().fingerprint,
+            signature: base64::engine::general_purpose::STANDARD.encode(signature.to_bytes()),
+        }
     }
 }
 
@@ -188,6 +242,19 @@ mod tests {
         assert_ne!(a, keys.link_token("L1", "n2"));
         assert_ne!(a, keys.link_token("L2", "n1"));
         assert!(a.len() >= 43, "256-bit token expected");
+    }
+
+    #[test]
+    fn checkpoints_verify_with_the_public_key_and_not_when_altered() {
+        let (_dir, keys) = temp_keys();
+        let public = keys.audit_public();
+        let mut checkpoint = keys.sign_checkpoint(7, "ab", "2026-11-25T00:00:00Z");
+        assert_eq!(
+            sekisho_proto::verify_checkpoint(&public.public_key, &checkpoint),
+            Ok(())
+        );
+        checkpoint.seq = 6;
+        assert!(sekisho_proto::verify_checkpoint(&public.public_key, &checkpoint).is_err());
     }
 
     #[test]

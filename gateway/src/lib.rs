@@ -39,6 +39,22 @@ pub struct ServeOptions {
     pub public_listen: Option<String>,
 }
 
+/// Opens a data directory for a maintenance command (no listeners). A
+/// different database URL may be given, e.g. the owner role on PostgreSQL.
+pub async fn open_for_maintenance(dir: &Path, database_url: Option<&str>) -> Result<AppState> {
+    let config = Config::load(dir)?;
+    let url = database_url.map_or_else(|| config.database_url(dir), str::to_string);
+    Ok(AppState {
+        dir: dir.to_path_buf(),
+        db: Db::connect(&url).await?,
+        keys: Keys::load(dir)?,
+        store: Arc::new(LocalDisk::open(&dir.join("store")).context("cannot open the store")?),
+        clock: Clock::from_env(),
+        public_base_url: String::new(),
+        config,
+    })
+}
+
 /// Starts both listeners and runs until SIGTERM or Ctrl-C.
 pub async fn serve(dir: &Path, options: ServeOptions) -> Result<()> {
     let mut config = Config::load(dir)?;

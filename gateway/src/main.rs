@@ -47,6 +47,22 @@ enum Command {
         #[arg(long, env = "SEKISHO_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
     },
+    /// Print the audit public key that auditors pin (`sekisho audit pin`).
+    AuditKey {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete audit events older than `audit.retention_days`, after signing a
+    /// checkpoint that anchors the rest. On PostgreSQL, pass the owner role's
+    /// URL: the gateway's own role may not delete audit rows.
+    AuditPrune {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, env = "SEKISHO_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
 }
 
 fn print_init(
@@ -111,6 +127,37 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let result = sekisho_gateway::init::run(&dir, database_url.as_deref(), &admin).await?;
             print_init(&result, &dir, json)
+        }
+        Command::AuditKey { dir, json } => {
+            let key = sekisho_gateway::keys::Keys::load(&dir)?.audit_public();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&key)?);
+            } else {
+                println!("Audit public key (Ed25519): {}", key.public_key);
+                println!("Fingerprint:                {}", key.fingerprint);
+                println!(
+                    "Give these to the auditors on paper; they pin them with `sekisho audit pin --key {}`.",
+                    key.public_key
+                );
+            }
+            Ok(())
+        }
+        Command::AuditPrune { dir, database_url } => {
+            let state =
+                sekisho_gateway::open_for_maintenance(&dir, database_url.as_deref()).await?;
+            let days = state.config.audit.retention_days;
+            if days == 0 {
+                println!(
+                    "audit.retention_days is 0: the audit log is kept forever; nothing pruned."
+                );
+                return Ok(());
+            }
+            let removed = sekisho_gateway::service::audit::prune(&state, days).await?;
+            state.db.close().await;
+            println!(
+                "Removed {removed} audit events older than {days} days; the rest still verifies from a signed checkpoint."
+            );
+            Ok(())
         }
         Command::Serve {
             dir,

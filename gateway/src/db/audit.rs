@@ -1,4 +1,4 @@
-//! The append-only, hash-chained audit log.
+//! The append-only, hash-chained audit log and its signed checkpoints.
 //!
 //! [`append`] must run inside a [`super::WriteTx`]: it reads the head of the
 //! chain and extends it in the same transaction as the change it records,
@@ -6,9 +6,10 @@
 //! event is never logged for a change that was rolled back.
 
 use anyhow::{Context, Result};
-use sekisho_proto::{AUDIT_GENESIS, AuditEvent, audit_event_hash};
+use sekisho_proto::{AUDIT_GENESIS, AuditCheckpoint, AuditEvent, AuditFilter, audit_event_hash};
 use sqlx::AnyConnection;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use crate::clock;
 
@@ -23,38 +24,62 @@ pub struct Record {
     pub detail: serde_json::Value,
 }
 
-pub async fn append(conn: &mut AnyConnection, at_ms: i64, record: Record) -> Result<AuditEvent> {
-    let head = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+struct Head {
+    seq: i64,
+    hash: String,
+    at_ms: i64,
+}
+
+async fn head(conn: &mut AnyConnection) -> Result<Head> {
+    let row = sqlx::query("SELECT seq, hash, at_ms FROM audit_events ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?;
-    let (prev_seq, prev_hash) = match head {
-        Some(row) => (
-            row.try_get::<i64, _>("seq")?,
-            row.try_get::<String, _>("hash")?,
-        ),
-        None => (0, AUDIT_GENESIS.to_string()),
+    if let Some(row) = row {
+        return Ok(Head {
+            seq: row.try_get("seq")?,
+            hash: row.try_get("hash")?,
+            at_ms: row.try_get("at_ms")?,
+        });
+    }
+    // After retention pruning the log continues from the anchor checkpoint.
+    let anchor = sqlx::query(
+        "SELECT seq, head_hash, at_ms FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match anchor {
+        Some(row) => Head {
+            seq: row.try_get("seq")?,
+            hash: row.try_get("head_hash")?,
+            at_ms: row.try_get("at_ms")?,
+        },
+        None => Head {
+            seq: 0,
+            hash: AUDIT_GENESIS.to_string(),
+            at_ms: 0,
+        },
+    })
+}
+
+/// The class of the object an event is about, so auditors can filter by it.
+async fn class_of(conn: &mut AnyConnection, object: &str) -> Result<String> {
+    let Some(id) = object.strip_prefix("transfer:") else {
+        return Ok(String::new());
     };
-    let detail = if record.detail.is_null() {
-        "{}".to_string()
-    } else {
-        record.detail.to_string()
-    };
-    let mut event = AuditEvent {
-        seq: prev_seq + 1,
-        at: clock::format_ms(at_ms),
-        actor: record.actor,
-        action: record.action.to_string(),
-        object: record.object,
-        outcome: record.outcome.to_string(),
-        source: record.source,
-        detail,
-        prev_hash,
-        hash: String::new(),
-    };
-    event.hash = audit_event_hash(&event);
+    let row = sqlx::query("SELECT class FROM transfers WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get("class")?,
+        None => String::new(),
+    })
+}
+
+async fn insert(conn: &mut AnyConnection, event: &AuditEvent, at_ms: i64) -> Result<()> {
     sqlx::query(
-        "INSERT INTO audit_events (seq, at, at_ms, actor, action, object, outcome, source, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO audit_events (seq, at, at_ms, actor, action, object, class, outcome, source, detail, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(event.seq)
     .bind(&event.at)
@@ -62,6 +87,7 @@ pub async fn append(conn: &mut AnyConnection, at_ms: i64, record: Record) -> Res
     .bind(&event.actor)
     .bind(&event.action)
     .bind(&event.object)
+    .bind(&event.class)
     .bind(&event.outcome)
     .bind(&event.source)
     .bind(&event.detail)
@@ -70,32 +96,256 @@ pub async fn append(conn: &mut AnyConnection, at_ms: i64, record: Record) -> Res
     .execute(conn)
     .await
     .context("cannot write the audit log; the action was not carried out")?;
+    Ok(())
+}
+
+fn chained(head: &Head, at_ms: i64, mut event: AuditEvent) -> AuditEvent {
+    event.seq = head.seq + 1;
+    event.at = clock::format_ms(at_ms);
+    event.prev_hash = head.hash.clone();
+    event.hash = audit_event_hash(&event);
+    event
+}
+
+pub async fn append(conn: &mut AnyConnection, at_ms: i64, record: Record) -> Result<AuditEvent> {
+    let mut head = head(conn).await?;
+    // 7.(1)②: a clock that runs backwards is itself an event, recorded
+    // before the event it would otherwise silently misdate.
+    if at_ms < head.at_ms {
+        let warning = chained(
+            &head,
+            at_ms,
+            AuditEvent {
+                seq: 0,
+                at: String::new(),
+                actor: "(gateway)".into(),
+                action: "clock.backwards".into(),
+                object: "gateway:clock".into(),
+                class: String::new(),
+                outcome: "error".into(),
+                source: "-".into(),
+                detail: serde_json::json!({
+                    "previous": clock::format_ms(head.at_ms),
+                    "now": clock::format_ms(at_ms),
+                    "behind_ms": head.at_ms - at_ms,
+                })
+                .to_string(),
+                prev_hash: String::new(),
+                hash: String::new(),
+            },
+        );
+        insert(conn, &warning, at_ms).await?;
+        tracing::warn!(
+            "the system clock went backwards by {} ms",
+            head.at_ms - at_ms
+        );
+        head = Head {
+            seq: warning.seq,
+            hash: warning.hash,
+            at_ms,
+        };
+    }
+    let class = class_of(conn, &record.object).await?;
+    let detail = if record.detail.is_null() {
+        "{}".to_string()
+    } else {
+        record.detail.to_string()
+    };
+    let event = chained(
+        &head,
+        at_ms,
+        AuditEvent {
+            seq: 0,
+            at: String::new(),
+            actor: record.actor,
+            action: record.action.to_string(),
+            object: record.object,
+            class,
+            outcome: record.outcome.to_string(),
+            source: record.source,
+            detail,
+            prev_hash: String::new(),
+            hash: String::new(),
+        },
+    );
+    insert(conn, &event, at_ms).await?;
     Ok(event)
 }
 
-pub async fn page(conn: &mut AnyConnection, after: i64, limit: i64) -> Result<Vec<AuditEvent>> {
+fn event_from_row(row: &AnyRow) -> Result<AuditEvent> {
+    Ok(AuditEvent {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        object: row.try_get("object")?,
+        class: row.try_get("class")?,
+        outcome: row.try_get("outcome")?,
+        source: row.try_get("source")?,
+        detail: row.try_get("detail")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// A filter with its times already converted to epoch milliseconds.
+#[derive(Debug, Default)]
+pub struct Query {
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub filter: AuditFilter,
+}
+
+enum Value {
+    Int(i64),
+    Text(String),
+}
+
+/// Events after `after` in chain order, filtered. Each filter is one indexed
+/// condition; values are bound, never spliced into the SQL.
+pub async fn page(
+    conn: &mut AnyConnection,
+    after: i64,
+    limit: i64,
+    query: &Query,
+) -> Result<Vec<AuditEvent>> {
+    let mut sql = String::from(
+        "SELECT seq, at, actor, action, object, class, outcome, source, detail, prev_hash, hash \
+         FROM audit_events WHERE seq > $1",
+    );
+    let mut values = vec![Value::Int(after)];
+    let mut condition = |sql: &mut String, template: &str, value: Value| {
+        values.push(value);
+        sql.push_str(&template.replace('?', &format!("${}", values.len())));
+    };
+    if let Some(since) = query.since_ms {
+        condition(&mut sql, " AND at_ms >= ?", Value::Int(since));
+    }
+    if let Some(until) = query.until_ms {
+        condition(&mut sql, " AND at_ms < ?", Value::Int(until));
+    }
+    let f = &query.filter;
+    match f.action.as_deref() {
+        // A family (`transfer.`) is a range on the index: from the prefix up
+        // to the prefix with its final '.' replaced by the next byte, '/'.
+        Some(prefix) if prefix.ends_with('.') => {
+            let upper = format!("{}/", &prefix[..prefix.len() - 1]);
+            condition(
+                &mut sql,
+                " AND action >= ?",
+                Value::Text(prefix.to_string()),
+            );
+            condition(&mut sql, " AND action < ?", Value::Text(upper));
+        }
+        Some(action) => condition(&mut sql, " AND action = ?", Value::Text(action.to_string())),
+        None => {}
+    }
+    for (column, value) in [
+        ("actor", &f.actor),
+        ("object", &f.object),
+        ("class", &f.class),
+        ("outcome", &f.outcome),
+    ] {
+        if let Some(value) = value {
+            condition(
+                &mut sql,
+                &format!(" AND {column} = ?"),
+                Value::Text(value.clone()),
+            );
+        }
+    }
+    condition(&mut sql, " ORDER BY seq LIMIT ?", Value::Int(limit));
+    let mut q = sqlx::query(&sql);
+    for value in values {
+        q = match value {
+            Value::Int(v) => q.bind(v),
+            Value::Text(v) => q.bind(v),
+        };
+    }
+    let rows = q.fetch_all(conn).await?;
+    rows.iter().map(event_from_row).collect()
+}
+
+pub async fn checkpoints(conn: &mut AnyConnection) -> Result<Vec<AuditCheckpoint>> {
     let rows = sqlx::query(
-        "SELECT seq, at, actor, action, object, outcome, source, detail, prev_hash, hash \
-         FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        "SELECT seq, head_hash, at, key_fingerprint, signature FROM audit_checkpoints ORDER BY seq",
     )
-    .bind(after)
-    .bind(limit)
     .fetch_all(conn)
     .await?;
     rows.iter()
         .map(|row| {
-            Ok(AuditEvent {
+            Ok(AuditCheckpoint {
                 seq: row.try_get("seq")?,
+                head_hash: row.try_get("head_hash")?,
                 at: row.try_get("at")?,
-                actor: row.try_get("actor")?,
-                action: row.try_get("action")?,
-                object: row.try_get("object")?,
-                outcome: row.try_get("outcome")?,
-                source: row.try_get("source")?,
-                detail: row.try_get("detail")?,
-                prev_hash: row.try_get("prev_hash")?,
-                hash: row.try_get("hash")?,
+                key_fingerprint: row.try_get("key_fingerprint")?,
+                signature: row.try_get("signature")?,
             })
         })
         .collect()
+}
+
+pub async fn latest_checkpoint_seq(conn: &mut AnyConnection) -> Result<i64> {
+    let row = sqlx::query("SELECT seq FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(conn)
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get("seq")?,
+        None => 0,
+    })
+}
+
+/// The current head: (seq, hash) of the last event, if any.
+pub async fn current_head(conn: &mut AnyConnection) -> Result<(i64, String)> {
+    let h = head(conn).await?;
+    Ok((h.seq, h.hash))
+}
+
+/// Hash of event `seq`, if it is still in the log.
+pub async fn hash_at(conn: &mut AnyConnection, seq: i64) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT hash FROM audit_events WHERE seq = $1")
+        .bind(seq)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| r.try_get::<String, _>("hash").map_err(Into::into))
+        .transpose()
+}
+
+pub async fn insert_checkpoint(
+    conn: &mut AnyConnection,
+    checkpoint: &AuditCheckpoint,
+    at_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, head_hash, at, at_ms, key_fingerprint, signature) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(checkpoint.seq)
+    .bind(&checkpoint.head_hash)
+    .bind(&checkpoint.at)
+    .bind(at_ms)
+    .bind(&checkpoint.key_fingerprint)
+    .bind(&checkpoint.signature)
+    .execute(conn)
+    .await
+    .context("cannot store the audit checkpoint")?;
+    Ok(())
+}
+
+/// Last event older than `before_ms` (retention pruning boundary).
+pub async fn last_seq_before(conn: &mut AnyConnection, before_ms: i64) -> Result<Option<i64>> {
+    let row = sqlx::query("SELECT MAX(seq) AS seq FROM audit_events WHERE at_ms < $1")
+        .bind(before_ms)
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get::<Option<i64>, _>("seq")?)
+}
+
+pub async fn delete_through(conn: &mut AnyConnection, seq: i64) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+        .bind(seq)
+        .execute(conn)
+        .await
+        .context("cannot prune the audit log (the database role may lack DELETE on audit_events; run the prune with the owner role)")?
+        .rows_affected())
 }

@@ -8,18 +8,17 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use sekisho_proto::{
-    ApproveRequest, AuditPage, ChangePasswordRequest, CreateRecipientRequest,
-    CreateTransferRequest, CreateUserRequest, FileEntry, Health, LinkView, LoginRequest,
-    LoginResponse, NewAccount, RecipientView, RejectRequest, SubmitRequest, SubmitResponse,
-    TransferCreated, TransferSummary, TransferView, UserInfo, UserSummary,
+    ApproveRequest, AuditCheckpoint, AuditFilter, AuditKey, AuditPage, ChangePasswordRequest,
+    CreateRecipientRequest, CreateTransferRequest, CreateUserRequest, FileEntry, Health, LinkView,
+    LoginRequest, LoginResponse, NewAccount, RecipientView, RejectRequest, SubmitRequest,
+    SubmitResponse, TransferCreated, TransferSummary, TransferView, UserInfo, UserSummary,
 };
 use serde::Deserialize;
 
 use super::extract::Authed;
-use crate::db::audit;
 use crate::error::AppResult;
 use crate::policy;
-use crate::service::{Origin, accounts, recipients, transfers};
+use crate::service::{Origin, accounts, audit, recipients, transfers};
 use crate::state::Shared;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -51,6 +50,11 @@ pub fn router() -> Router<Shared> {
         .route("/api/v1/transfers/{id}/revoke", post(revoke_transfer))
         .route("/api/v1/transfers/{id}/links", get(transfer_links))
         .route("/api/v1/audit/events", get(audit_events))
+        .route(
+            "/api/v1/audit/checkpoints",
+            get(audit_checkpoints).post(new_audit_checkpoint),
+        )
+        .route("/api/v1/audit/key", get(audit_key))
 }
 
 async fn health() -> Json<Health> {
@@ -264,6 +268,8 @@ async fn transfer_links(
 struct AuditQuery {
     after: Option<i64>,
     limit: Option<i64>,
+    #[serde(flatten)]
+    filter: AuditFilter,
 }
 
 async fn audit_events(
@@ -271,15 +277,35 @@ async fn audit_events(
     authed: Authed,
     Query(query): Query<AuditQuery>,
 ) -> AppResult<Json<AuditPage>> {
-    policy::may_read_audit(&authed.actor)?;
-    let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
-    let after = query.after.unwrap_or(0).max(0);
-    let mut conn = state.db.read().await?;
-    let events = audit::page(&mut conn, after, limit).await?;
-    let next_after = (events.len() as i64 == limit)
-        .then(|| events.last().map(|e| e.seq))
-        .flatten();
-    Ok(Json(AuditPage { events, next_after }))
+    let page = audit::events(
+        &state,
+        &authed.actor,
+        query.after.unwrap_or(0),
+        query.limit.unwrap_or(1000),
+        query.filter,
+    )
+    .await?;
+    Ok(Json(page))
+}
+
+async fn audit_checkpoints(
+    State(state): State<Shared>,
+    authed: Authed,
+) -> AppResult<Json<Vec<AuditCheckpoint>>> {
+    Ok(Json(audit::checkpoints(&state, &authed.actor).await?))
+}
+
+async fn new_audit_checkpoint(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+) -> AppResult<(StatusCode, Json<AuditCheckpoint>)> {
+    let checkpoint = audit::request_checkpoint(&state, &authed.actor, &origin).await?;
+    Ok((StatusCode::CREATED, Json(checkpoint)))
+}
+
+async fn audit_key(State(state): State<Shared>, authed: Authed) -> AppResult<Json<AuditKey>> {
+    Ok(Json(audit::key(&state, &authed.actor)?))
 }
 
 #[cfg(test)]

@@ -101,6 +101,7 @@ pub async fn recover(state: &Shared) -> anyhow::Result<()> {
         state.store.delete(id)?;
         orphans += 1;
     }
+    let on_disk: BTreeSet<String> = on_disk.into_iter().collect();
     let missing = known.iter().filter(|id| !on_disk.contains(*id)).count();
     if partials + orphans > 0 {
         tracing::info!(

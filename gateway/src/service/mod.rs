@@ -3,6 +3,7 @@
 //! [`crate::policy`] and every change is logged in the same transaction.
 
 pub mod accounts;
+pub mod audit;
 pub mod delivery;
 pub mod housekeeping;
 pub mod recipients;
