@@ -79,6 +79,10 @@ pub struct AuditConfig {
     /// How long audit events are kept (policy 6.(1)④(ア)); 0 keeps them forever.
     /// Pruning runs with `sekisho-gateway audit-prune`, as the database owner.
     pub retention_days: u32,
+    /// Copy every event to a collector: `tcp://HOST:PORT`. Unset: no copy.
+    pub export: Option<String>,
+    /// `jsonl` or `syslog` (RFC 5424, octet-counted framing).
+    pub export_format: String,
 }
 
 impl Default for AuditConfig {
@@ -86,6 +90,8 @@ impl Default for AuditConfig {
         Self {
             checkpoint_interval_seconds: 3600,
             retention_days: 5 * 366,
+            export: None,
+            export_format: "jsonl".into(),
         }
     }
 }
@@ -161,6 +167,10 @@ impl Config {
             self.auth.lockout_threshold > 0 && self.auth.session_minutes > 0,
             "auth.lockout_threshold and auth.session_minutes must be at least 1"
         );
+        if let Some(target) = &self.audit.export {
+            crate::service::audit_export::parse_target(target)?;
+        }
+        crate::service::audit_export::parse_format(&self.audit.export_format)?;
         anyhow::ensure!(
             self.audit.checkpoint_interval_seconds > 0,
             "audit.checkpoint_interval_seconds must be at least 1"

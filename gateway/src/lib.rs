@@ -100,6 +100,11 @@ pub async fn serve(dir: &Path, options: ServeOptions) -> Result<()> {
     });
     service::housekeeping::recover(&state).await?;
     tokio::spawn(service::housekeeping::run(state.clone()));
+    if let Some(target) = &state.config.audit.export {
+        let address = service::audit_export::parse_target(target)?;
+        let format = service::audit_export::parse_format(&state.config.audit.export_format)?;
+        tokio::spawn(service::audit_export::run(state.clone(), address, format));
+    }
 
     let handle = axum_server::Handle::new();
     let internal_task = tokio::spawn(http::serve(
