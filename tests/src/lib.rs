@@ -98,6 +98,54 @@ fn uuid_like() -> String {
     )
 }
 
+/// Runs SQL statements in order on one connection (one session).
+pub fn sql_batch(database_url: &str, statements: &[String]) -> Result<()> {
+    runtime().block_on(async {
+        sqlx::any::install_default_drivers();
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(database_url).await?;
+        for statement in statements {
+            sqlx::query(statement)
+                .execute(&mut conn)
+                .await
+                .with_context(|| format!("running: {statement}"))?;
+        }
+        Ok(())
+    })
+}
+
+/// All audit events as stored, in order (for playing an insider).
+pub fn stored_events(database_url: &str) -> Result<Vec<sekisho_proto::AuditEvent>> {
+    runtime().block_on(async {
+        sqlx::any::install_default_drivers();
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::AnyConnection::connect(database_url).await?;
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, object, class, outcome, source, detail, prev_hash, hash \
+             FROM audit_events ORDER BY seq",
+        )
+        .fetch_all(&mut conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(sekisho_proto::AuditEvent {
+                    seq: r.try_get("seq")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    object: r.try_get("object")?,
+                    class: r.try_get("class")?,
+                    outcome: r.try_get("outcome")?,
+                    source: r.try_get("source")?,
+                    detail: r.try_get("detail")?,
+                    prev_hash: r.try_get("prev_hash")?,
+                    hash: r.try_get("hash")?,
+                })
+            })
+            .collect()
+    })
+}
+
 /// Run a SQL statement against the gateway's database (tests use it to play
 /// an insider who edits rows).
 pub fn sql_execute(database_url: &str, statement: &str) -> Result<u64> {
@@ -297,6 +345,28 @@ impl Gateway {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    /// Runs a `sekisho-gateway` maintenance command on this data directory,
+    /// seeing the same (test-controlled) clock as the running gateway.
+    pub fn admin_command(&self, args: &[&str]) -> Output {
+        Command::new(bin("sekisho-gateway"))
+            .args(args)
+            .arg("--dir")
+            .arg(self.data_dir())
+            .env("SEKISHO_DANGER_CLOCK_OFFSET_FILE", self.offset_file())
+            .output()
+            .expect("run sekisho-gateway")
+    }
+
+    /// Changes settings in the config and restarts the gateway to read them.
+    pub fn reconfigure(&mut self, patches: &[(&str, &str, &str)]) {
+        let owned: Vec<(String, String, String)> = patches
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect();
+        patch_config(&self.data_dir().join("sekisho.toml"), &owned).expect("patch config");
+        self.restart();
     }
 
     /// The `sekisho` client as `account` (its own SEKISHO_HOME).

@@ -1,0 +1,528 @@
+//! Audit review end to end: the auditor trusts the log without trusting the
+//! people who run the gateway (requirements.md, "Logs, inspection and review").
+
+use std::path::{Path, PathBuf};
+
+use sekisho_e2e::*;
+use sekisho_proto::{AuditEvent, audit_event_hash};
+use serde_json::Value;
+
+struct World {
+    gw: Gateway,
+    admin: Account,
+    staff: Account,
+    approver: Account,
+    auditor: Account,
+}
+
+fn world() -> World {
+    world_with(GatewayOptions::default())
+}
+
+fn world_with(options: GatewayOptions) -> World {
+    let mut gw = Gateway::start_with(options);
+    let admin = gw.admin_ready();
+    let staff = gw.user(&admin, "tanaka", "staff");
+    let approver = gw.user(&admin, "jicho", "approver");
+    let auditor = gw.user(&admin, "kansa", "auditor");
+    World {
+        gw,
+        admin,
+        staff,
+        approver,
+        auditor,
+    }
+}
+
+fn write_file(dir: &Path, name: &str, contents: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write");
+    path
+}
+
+/// Some traffic: a class II transfer approved and a class III one released.
+fn traffic(w: &World) -> Vec<String> {
+    let (_, recipient) = age_identity(w.gw.dir.path(), "partner");
+    assert_success(
+        &w.gw.cli(&w.staff).run(&[
+            "recipient",
+            "add",
+            "partner",
+            "--org",
+            "Partner K.K.",
+            "--email",
+            "p@example.jp",
+            "--age-key",
+            &recipient,
+        ]),
+        "recipient",
+    );
+    let mut ids = Vec::new();
+    for class in ["II", "III"] {
+        let f = write_file(w.gw.dir.path(), &format!("f{class}.txt"), class.as_bytes());
+        let sent = json_of(&w.gw.cli(&w.staff).run(&[
+            "--json",
+            "send",
+            &f.display().to_string(),
+            "--class",
+            class,
+            "--to",
+            "partner",
+            "--purpose",
+            "audit traffic",
+        ]));
+        let id = json_str(&sent["transfer"]["id"]).expect("id");
+        if class == "II" {
+            let code = w.gw.otp(&w.approver.totp_secret);
+            assert_success(
+                &w.gw.cli(&w.approver).run(&["approve", &id, "--otp", &code]),
+                "approve",
+            );
+        }
+        ids.push(id);
+    }
+    ids
+}
+
+fn pin(w: &World) {
+    let key = w.gw.admin_command(&["audit-key", "--json"]);
+    assert_success(&key, "audit-key");
+    let key: Value = serde_json::from_slice(&key.stdout).expect("key json");
+    let public = json_str(&key["public_key"]).expect("public key");
+    assert_success(
+        &w.gw
+            .cli(&w.auditor)
+            .run(&["audit", "pin", "--key", &public]),
+        "audit pin",
+    );
+}
+
+fn verify(w: &World) -> (bool, String, Value) {
+    let out = w.gw.cli(&w.auditor).run(&["--json", "audit", "verify"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), all, report)
+}
+
+/// A world with traffic, a pinned key, a fresh signed checkpoint that the
+/// auditor has seen (saved by a successful verify), then more traffic.
+fn audited_world() -> World {
+    let w = world();
+    traffic(&w);
+    pin(&w);
+    assert_success(
+        &w.gw.cli(&w.auditor).run(&["audit", "checkpoint", "--new"]),
+        "checkpoint",
+    );
+    let (ok, all, report) = verify(&w);
+    assert!(ok, "clean log must verify:\n{all}");
+    assert!(report["first_bad"].is_null());
+    assert!(
+        report["checkpoints_verified"].as_u64().unwrap_or(0) >= 1,
+        "{report}"
+    );
+    w
+}
+
+fn event_seq(w: &World, action: &str) -> i64 {
+    stored_events(&w.gw.database_url)
+        .expect("events")
+        .iter()
+        .find(|e| e.action == action)
+        .map(|e| e.seq)
+        .expect("event present")
+}
+
+#[track_caller]
+fn assert_broken_at(w: &World, seq: i64) {
+    let (ok, all, report) = verify(w);
+    assert!(!ok, "tampering went unnoticed:\n{all}");
+    assert!(
+        all.contains(&format!("#{seq}")),
+        "event #{seq} not named:\n{all}\n{report}"
+    );
+}
+
+#[test]
+fn r06_1_4_an_edited_event_is_pinpointed() {
+    let w = audited_world();
+    let seq = event_seq(&w, "transfer.approve");
+    sql_execute(
+        &w.gw.database_url,
+        &format!("UPDATE audit_events SET detail = '{{}}' WHERE seq = {seq}"),
+    )
+    .expect("edit");
+    assert_broken_at(&w, seq);
+}
+
+#[test]
+fn r06_1_4_a_deleted_event_is_pinpointed() {
+    let w = audited_world();
+    let seq = event_seq(&w, "transfer.approve");
+    sql_execute(
+        &w.gw.database_url,
+        &format!("DELETE FROM audit_events WHERE seq = {seq}"),
+    )
+    .expect("delete");
+    assert_broken_at(&w, seq);
+}
+
+#[test]
+fn r06_1_4_an_inserted_event_is_pinpointed() {
+    let w = audited_world();
+    let seq = event_seq(&w, "transfer.approve");
+    // Make room and slip a forged event in, chained to its predecessor.
+    let events = stored_events(&w.gw.database_url).expect("events");
+    let previous = events
+        .iter()
+        .find(|e| e.seq == seq - 1)
+        .expect("previous")
+        .clone();
+    let mut forged = AuditEvent {
+        seq,
+        action: "transfer.reject".into(),
+        prev_hash: previous.hash.clone(),
+        ..previous
+    };
+    forged.hash = audit_event_hash(&forged);
+    let max = events.last().map(|e| e.seq).unwrap_or(0);
+    let mut statements: Vec<String> = (seq..=max)
+        .rev()
+        .map(|s| format!("UPDATE audit_events SET seq = {} WHERE seq = {s}", s + 1))
+        .collect();
+    statements.push(format!(
+        "INSERT INTO audit_events (seq, at, at_ms, actor, action, object, class, outcome, source, detail, prev_hash, hash) \
+         VALUES ({}, '{}', 0, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')",
+        forged.seq,
+        forged.at,
+        forged.actor,
+        forged.action,
+        forged.object,
+        forged.class,
+        forged.outcome,
+        forged.source,
+        forged.detail.replace('\'', "''"),
+        forged.prev_hash,
+        forged.hash
+    ));
+    sql_batch(&w.gw.database_url, &statements).expect("insert");
+    // The forged event itself links correctly; the displaced original after
+    // it no longer does.
+    assert_broken_at(&w, seq + 1);
+}
+
+#[test]
+fn r06_1_4_reordered_events_are_pinpointed() {
+    let w = audited_world();
+    let seq = event_seq(&w, "transfer.approve");
+    sql_batch(
+        &w.gw.database_url,
+        &[
+            format!("UPDATE audit_events SET seq = -1 WHERE seq = {seq}"),
+            format!(
+                "UPDATE audit_events SET seq = {seq} WHERE seq = {}",
+                seq + 1
+            ),
+            format!("UPDATE audit_events SET seq = {} WHERE seq = -1", seq + 1),
+        ],
+    )
+    .expect("swap");
+    assert_broken_at(&w, seq);
+}
+
+#[test]
+fn r06_1_4_a_rewritten_chain_is_caught_by_the_signed_checkpoint() {
+    let w = audited_world();
+    // The insider edits an old event and recomputes every later hash, so the
+    // chain alone looks intact; only the checkpoint can tell.
+    let seq = event_seq(&w, "transfer.approve");
+    let mut events = stored_events(&w.gw.database_url).expect("events");
+    let mut statements = Vec::new();
+    let mut prev = String::new();
+    for event in events.iter_mut() {
+        if event.seq < seq {
+            prev = event.hash.clone();
+            continue;
+        }
+        if event.seq == seq {
+            event.actor = "somebody-else".into();
+        }
+        event.prev_hash = prev.clone();
+        event.hash = audit_event_hash(event);
+        prev = event.hash.clone();
+        statements.push(format!(
+            "UPDATE audit_events SET actor = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {}",
+            event.actor, event.prev_hash, event.hash, event.seq
+        ));
+    }
+    sql_batch(&w.gw.database_url, &statements).expect("rewrite");
+    let (ok, all, _) = verify(&w);
+    assert!(!ok, "a rewritten chain passed:\n{all}");
+    assert!(all.to_lowercase().contains("rewritten"), "{all}");
+}
+
+#[test]
+fn r06_1_4_a_truncated_tail_is_detected_against_the_last_checkpoint_seen() {
+    let w = audited_world();
+    let events = stored_events(&w.gw.database_url).expect("events");
+    let checkpoint_seq = w.gw.cli(&w.auditor).run(&["audit", "checkpoint"]).stdout;
+    let checkpoint: Value = serde_json::from_slice(&checkpoint_seq).expect("checkpoint json");
+    let seen = checkpoint["seq"].as_i64().expect("seq");
+    assert!(seen >= 3);
+    // Remove the tail back to well before the checkpoint, and the server's
+    // own checkpoints with it: only the auditor's saved copy remains.
+    let keep = seen - 2;
+    sql_batch(
+        &w.gw.database_url,
+        &[
+            format!("DELETE FROM audit_events WHERE seq > {keep}"),
+            "DELETE FROM audit_checkpoints".to_string(),
+        ],
+    )
+    .expect("truncate");
+    assert!(events.len() as i64 > keep);
+    let (ok, all, _) = verify(&w);
+    assert!(!ok, "truncation went unnoticed:\n{all}");
+    assert!(all.to_lowercase().contains("truncated"), "{all}");
+    assert!(all.contains(&format!("#{seen}")), "{all}");
+}
+
+#[test]
+fn r06_1_4_a_forged_checkpoint_is_detected() {
+    let w = audited_world();
+    sql_execute(
+        &w.gw.database_url,
+        "UPDATE audit_checkpoints SET head_hash = '00' || substr(head_hash, 3)",
+    )
+    .expect("forge");
+    let (ok, all, _) = verify(&w);
+    assert!(!ok, "forged checkpoint accepted:\n{all}");
+    assert!(all.to_lowercase().contains("forged"), "{all}");
+}
+
+#[test]
+fn r06_1_4_filters_and_exports_are_safe_for_excel_and_cannot_forge_lines() {
+    let w = world();
+    traffic(&w);
+    // Hostile text reaches the log through a failed login's user name and a purpose.
+    let code = w.gw.otp(&w.staff.totp_secret);
+    let _ = w.gw.cli(&w.staff).run(&[
+        "login",
+        "--user",
+        "=HYPERLINK(\"http://evil\")\r\nforged,line",
+        "--otp",
+        &code,
+    ]);
+    let cli = w.gw.cli(&w.auditor);
+    let jsonl = cli.run(&["audit", "log", "--format", "jsonl", "--action", "transfer."]);
+    assert_success(&jsonl, "audit log jsonl");
+    let lines: Vec<Value> = String::from_utf8_lossy(&jsonl.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON event"))
+        .collect();
+    assert!(!lines.is_empty());
+    assert!(
+        lines
+            .iter()
+            .all(|e| e["action"].as_str().unwrap_or("").starts_with("transfer."))
+    );
+    let by_class = cli.run(&["audit", "log", "--format", "jsonl", "--class", "II"]);
+    let class_lines = String::from_utf8_lossy(&by_class.stdout).lines().count();
+    assert!(class_lines >= 4, "class II events: {class_lines}");
+
+    let csv = cli.run(&["audit", "log", "--format", "csv", "--action", "login.fail"]);
+    assert_success(&csv, "audit log csv");
+    assert!(
+        csv.stdout.starts_with(&[0xEF, 0xBB, 0xBF]),
+        "CSV without BOM"
+    );
+    let text = String::from_utf8_lossy(&csv.stdout[3..]).to_string();
+    let records: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    let failures = stored_events(&w.gw.database_url)
+        .expect("events")
+        .iter()
+        .filter(|e| e.action == "login.fail")
+        .count();
+    // Header plus one record per event: the CR/LF in the name forged nothing.
+    assert_eq!(records.len(), failures + 1, "{text}");
+    assert!(
+        !text.contains(",=HYPERLINK"),
+        "formula reaches Excel:\n{text}"
+    );
+
+    // Staff see none of it.
+    assert!(
+        !w.gw
+            .cli(&w.staff)
+            .run(&["audit", "log", "--format", "jsonl"])
+            .status
+            .success()
+    );
+    // Auditors see metadata, never contents: no transfer file can be fetched.
+    let token = w.gw.token(&w.auditor);
+    let listed: Value =
+        w.gw.http()
+            .get(format!("{}/api/v1/transfers?scope=all", w.gw.internal_url))
+            .bearer_auth(&token)
+            .send()
+            .expect("list")
+            .json()
+            .expect("json");
+    let id = json_str(&listed[0]["id"]).expect("id");
+    let links =
+        w.gw.http()
+            .get(format!("{}/api/v1/transfers/{id}/links", w.gw.internal_url))
+            .bearer_auth(&token)
+            .send()
+            .expect("links");
+    assert_eq!(links.status().as_u16(), 404);
+}
+
+#[test]
+fn r07_1_a_clock_that_runs_backwards_is_recorded() {
+    let w = world();
+    w.gw.advance(-3 * 3600);
+    let _ = w.gw.login(&w.staff);
+    let events = stored_events(&w.gw.database_url).expect("events");
+    let warning = events
+        .iter()
+        .find(|e| e.action == "clock.backwards")
+        .expect("clock.backwards event");
+    assert_eq!(warning.outcome, "error");
+    let (ok, all, _) = verify(&w);
+    assert!(ok, "{all}");
+}
+
+#[test]
+fn r06_1_4_retention_pruning_keeps_the_rest_verifiable() {
+    let mut w = world();
+    traffic(&w);
+    pin(&w);
+    w.gw.reconfigure(&[("audit", "retention_days", "30")]);
+    w.gw.advance(40 * 86_400);
+    let _ = w.gw.login(&w.auditor);
+    let before = stored_events(&w.gw.database_url).expect("events").len();
+    let out = w.gw.admin_command(&["audit-prune"]);
+    assert_success(&out, "audit-prune");
+    let after = stored_events(&w.gw.database_url).expect("events");
+    assert!(after.len() < before, "nothing pruned");
+    assert!(after[0].seq > 1);
+    let (ok, all, _) = verify(&w);
+    assert!(ok, "pruned log no longer verifies:\n{all}");
+}
+
+#[test]
+fn r06_1_4_events_stream_to_an_outside_collector() {
+    let collector = std::net::TcpListener::bind("127.0.0.1:0").expect("collector");
+    let address = collector.local_addr().expect("addr");
+    let mut w = world();
+    w.gw.reconfigure(&[
+        ("audit", "export", &format!("\"tcp://{address}\"")),
+        ("audit", "export_format", "\"syslog\""),
+    ]);
+    let _ = w.gw.login(&w.staff);
+    collector
+        .set_nonblocking(false)
+        .expect("blocking collector");
+    let (mut stream, _) = collector.accept().expect("the gateway connects");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("timeout");
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 65536];
+    let wanted = stored_events(&w.gw.database_url).expect("events").len();
+    while received.iter().filter(|b| **b == b'<').count() < wanted {
+        use std::io::Read;
+        let n = stream.read(&mut buffer).expect("read");
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buffer[..n]);
+    }
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        text.contains("sekisho - user.create [sekisho@32473 seq=\"1\""),
+        "{text}"
+    );
+    assert!(text.contains("login.ok"), "{text}");
+}
+
+#[test]
+fn r09_1_yearly_report_counts_what_happened() {
+    let w = world();
+    traffic(&w);
+    let year = {
+        let events = stored_events(&w.gw.database_url).expect("events");
+        events[0].at[..4].to_string()
+    };
+    let out =
+        w.gw.cli(&w.auditor)
+            .run(&["audit", "report", "--year", &year, "--format", "csv"]);
+    assert_success(&out, "report");
+    assert!(out.stdout.starts_with(&[0xEF, 0xBB, 0xBF]));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("transfer"), "{text}");
+    let markdown =
+        w.gw.cli(&w.auditor)
+            .run(&["audit", "report", "--year", &year]);
+    assert_success(&markdown, "markdown report");
+    let md = String::from_utf8_lossy(&markdown.stdout).to_string();
+    assert!(md.contains("II") && md.contains("III"), "{md}");
+    assert!(
+        md.to_uppercase().contains("OK"),
+        "verification status missing:\n{md}"
+    );
+}
+
+#[test]
+fn postgres_app_role_cannot_update_or_delete_audit_rows() {
+    let TestDatabase::Postgres { .. } = test_database() else {
+        eprintln!(
+            "skipped here: roles exist only on PostgreSQL; scripts/test.sh runs this against PostgreSQL"
+        );
+        return;
+    };
+    let mut w = world();
+    let owner_url = w.gw.database_url.clone();
+    let role = format!("sekisho_app_{}", std::process::id());
+    let grants = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/postgres-roles/app-role.sql"),
+    )
+    .expect("app-role.sql");
+    let mut statements = vec![format!("CREATE ROLE {role} LOGIN")];
+    statements.extend(
+        grants
+            .replace(":app_role", &role)
+            .split(';')
+            .map(|s| {
+                s.lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .filter(|s| !s.trim().is_empty()),
+    );
+    sql_batch(&owner_url, &statements).expect("create app role");
+    let (base, db) = owner_url.rsplit_once('/').expect("url");
+    let app_url = format!("{}/{db}", base.replace("postgres@", &format!("{role}@")));
+    w.gw.reconfigure(&[("database", "url", &format!("\"{app_url}\""))]);
+    // The gateway works with the restricted role...
+    traffic(&w);
+    let (ok, all, _) = verify(&w);
+    assert!(ok, "{all}");
+    // ...but that role cannot rewrite history.
+    let update = sql_execute(
+        &app_url,
+        "UPDATE audit_events SET actor = 'x' WHERE seq = 1",
+    );
+    assert!(update.is_err(), "the app role could UPDATE audit rows");
+    let delete = sql_execute(&app_url, "DELETE FROM audit_events WHERE seq = 1");
+    assert!(delete.is_err(), "the app role could DELETE audit rows");
+    let checkpoint = sql_execute(&app_url, "DELETE FROM audit_checkpoints");
+    assert!(checkpoint.is_err(), "the app role could DELETE checkpoints");
+    let _ = w.admin;
+}
