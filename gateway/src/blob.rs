@@ -16,6 +16,12 @@ pub trait BlobStore: Send + Sync {
     fn open(&self, id: &str) -> io::Result<Box<dyn Read + Send>>;
     /// Removes a blob; a missing blob is not an error (deletion is idempotent).
     fn delete(&self, id: &str) -> io::Result<()>;
+    /// Secure removal: overwrites the bytes where the store allows it, then
+    /// removes them. Stores that cannot overwrite (object stores) just
+    /// delete: the bytes are ciphertext whose key is already destroyed.
+    fn erase(&self, id: &str) -> io::Result<()> {
+        self.delete(id)
+    }
     fn list(&self) -> io::Result<Vec<String>>;
     /// Removes half-written blobs left by a crash; returns how many.
     fn discard_partials(&self) -> io::Result<usize>;
@@ -95,6 +101,11 @@ impl BlobStore for LocalDisk {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         }
+    }
+
+    fn erase(&self, id: &str) -> io::Result<()> {
+        valid_id(id)?;
+        crate::fsutil::overwrite_and_remove(&self.final_path(id)).map_err(io::Error::other)
     }
 
     fn list(&self) -> io::Result<Vec<String>> {

@@ -19,6 +19,7 @@ pub struct Config {
     pub limits: LimitConfig,
     pub housekeeping: HousekeepingConfig,
     pub audit: AuditConfig,
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +70,29 @@ pub struct LimitConfig {
 pub struct HousekeepingConfig {
     /// How often expired links are closed and logged.
     pub interval_seconds: u64,
+}
+
+/// How long stored content is kept before it is securely deleted by itself
+/// (policy 2.(2)③(ウ), 2.(2)⑩). The records stay; only the content goes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Released transfers: days after their links expired.
+    pub released_days_after_expiry: u32,
+    /// Rejected and revoked transfers: days after the decision or revocation.
+    pub closed_days: u32,
+    /// Uploads never submitted: hours after they were started.
+    pub abandoned_upload_hours: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            released_days_after_expiry: 7,
+            closed_days: 0,
+            abandoned_upload_hours: 24,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

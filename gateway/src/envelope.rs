@@ -25,7 +25,7 @@ pub struct Sealed {
 
 pub fn seal(keys: &Keys, store: &dyn BlobStore, id: &str) -> Result<(SealingWriter, Vec<u8>)> {
     let key = ObjectKey::generate();
-    let wrapped = key.wrap(keys)?;
+    let wrapped = key.wrap(keys, id)?;
     let recipient = key.recipient();
     let blob = store
         .create(id)
@@ -72,7 +72,7 @@ pub fn open(
     id: &str,
     wrapped_key: &[u8],
 ) -> Result<impl Read + Send + use<>> {
-    let key = ObjectKey::unwrap(keys, wrapped_key)?;
+    let key = ObjectKey::unwrap(keys, id, wrapped_key)?;
     let blob = store
         .open(id)
         .with_context(|| format!("stored object {id} is missing"))?;

@@ -80,3 +80,31 @@ pub fn warn_if_loose(path: &Path) {
         }
     }
 }
+
+/// Overwrites a file in place with zeros, fsyncs, then unlinks it and syncs
+/// the folder. On SSDs and copy-on-write file systems the old blocks may
+/// survive; that is why stored bytes are ciphertext and erasure is
+/// cryptographic first. A missing file is not an error.
+pub fn overwrite_and_remove(path: &Path) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = match OpenOptions::new().write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot open {} to erase it", path.display()));
+        }
+    };
+    let length = file.metadata()?.len();
+    let zeros = vec![0u8; 1 << 20];
+    file.seek(SeekFrom::Start(0))?;
+    let mut left = length;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()?;
+    drop(file);
+    std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
+    sync_parent(path)
+}

@@ -9,6 +9,11 @@
 //! - `audit.key`: the Ed25519 key that signs audit checkpoints. Auditors pin
 //!   its public half (`sekisho-gateway audit-key`) and verify offline.
 //!
+//! - `objects/<id>`: one 32-byte key share per stored object. A per-object
+//!   key is usable only with both its wrapped copy in the database and its
+//!   share here, so a copy of the database plus the master key still cannot
+//!   open an object whose share was erased (see [`KeyShares`]).
+//!
 //! Files are created 0600 and their contents live in zeroizing buffers.
 
 use anyhow::{Context, Result, bail};
@@ -23,6 +28,7 @@ use zeroize::Zeroizing;
 use crate::fsutil;
 
 pub struct Keys {
+    shares: KeyShares,
     master: age::x25519::Identity,
     master_recipient: age::x25519::Recipient,
     link_key: Zeroizing<[u8; 32]>,
@@ -91,6 +97,9 @@ impl Keys {
         let audit_key = ed25519_dalek::SigningKey::from_bytes(&audit_seed);
         let master_recipient = master.to_public();
         Ok(Self {
+            shares: KeyShares {
+                root: folder.join("objects"),
+            },
             master,
             master_recipient,
             link_key,
@@ -144,6 +153,10 @@ impl Keys {
 }
 
 impl Keys {
+    pub fn shares(&self) -> &KeyShares {
+        &self.shares
+    }
+
     /// The audit public key as auditors pin it.
     pub fn audit_public(&self) -> sekisho_proto::AuditKey {
         use base64::Engine;
@@ -152,6 +165,14 @@ impl Keys {
             public_key: base64::engine::general_purpose::STANDARD.encode(public),
             fingerprint: sekisho_proto::audit_key_fingerprint(&public),
         }
+    }
+
+    /// Signs arbitrary bytes with the audit key (base64 signature); used for
+    /// deletion certificates.
+    pub fn sign_bytes(&self, message: &[u8]) -> String {
+        use base64::Engine;
+        use ed25519_dalek::Signer;
+        base64::engine::general_purpose::STANDARD.encode(self.audit_key.sign(message).to_bytes())
     }
 
     /// Signs a checkpoint of the audit chain.
@@ -197,17 +218,91 @@ impl ObjectKey {
         &self.identity
     }
 
-    pub fn wrap(&self, keys: &Keys) -> Result<Vec<u8>> {
+    /// Seals the key for storage: encrypted under a fresh share kept in
+    /// `keys/objects/<id>`, then wrapped by the master key for the database.
+    pub fn wrap(&self, keys: &Keys, object_id: &str) -> Result<Vec<u8>> {
+        use chacha20poly1305::aead::{Aead, KeyInit};
+        let share = keys.shares.create(object_id)?;
+        let cipher = chacha20poly1305::ChaCha20Poly1305::new(share.as_ref().into());
         let text = self.identity.to_string();
-        keys.wrap(text.expose_secret().as_bytes())
+        // Each share encrypts exactly one message, so a fixed nonce is safe.
+        let inner = cipher
+            .encrypt(
+                &chacha20poly1305::Nonce::default(),
+                text.expose_secret().as_bytes(),
+            )
+            .map_err(|_| anyhow::anyhow!("cannot seal an object key"))?;
+        keys.wrap(&inner)
     }
 
-    pub fn unwrap(keys: &Keys, wrapped: &[u8]) -> Result<Self> {
-        let text = keys.unwrap_string(wrapped)?;
-        match age::x25519::Identity::from_str(text.expose_secret()) {
+    pub fn unwrap(keys: &Keys, object_id: &str, wrapped: &[u8]) -> Result<Self> {
+        use chacha20poly1305::aead::{Aead, KeyInit};
+        let inner = keys.unwrap_secret(wrapped)?;
+        let share = keys.shares.read(object_id)?;
+        let cipher = chacha20poly1305::ChaCha20Poly1305::new(share.as_ref().into());
+        let text = Zeroizing::new(
+            cipher
+                .decrypt(&chacha20poly1305::Nonce::default(), inner.as_slice())
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "the key share of object {object_id} does not match its wrapped key"
+                    )
+                })?,
+        );
+        let text = std::str::from_utf8(&text).context("a stored object key is damaged")?;
+        match age::x25519::Identity::from_str(text) {
             Ok(identity) => Ok(Self { identity }),
             Err(e) => bail!("a stored object key is damaged: {e}"),
         }
+    }
+}
+
+/// Per-object key shares on the gateway's own disk. Erasing a share is the
+/// part of the cryptographic erase that no database copy can undo.
+pub struct KeyShares {
+    root: PathBuf,
+}
+
+impl KeyShares {
+    fn path(&self, object_id: &str) -> Result<PathBuf> {
+        anyhow::ensure!(
+            !object_id.is_empty() && object_id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "invalid object id"
+        );
+        Ok(self.root.join(object_id))
+    }
+
+    fn create(&self, object_id: &str) -> Result<Zeroizing<[u8; 32]>> {
+        fsutil::create_private_dir(&self.root)?;
+        let mut share = Zeroizing::new([0u8; 32]);
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, share.as_mut());
+        fsutil::write_new_private(&self.path(object_id)?, share.as_ref())?;
+        Ok(share)
+    }
+
+    fn read(&self, object_id: &str) -> Result<Zeroizing<[u8; 32]>> {
+        let path = self.path(object_id)?;
+        let bytes = Zeroizing::new(std::fs::read(&path).with_context(|| {
+            format!("the key share of object {object_id} is missing (erased?)")
+        })?);
+        let mut share = Zeroizing::new([0u8; 32]);
+        anyhow::ensure!(
+            bytes.len() == 32,
+            "the key share of object {object_id} is damaged"
+        );
+        share.copy_from_slice(&bytes);
+        Ok(share)
+    }
+
+    pub fn exists(&self, object_id: &str) -> bool {
+        self.path(object_id).map(|p| p.exists()).unwrap_or(false)
+    }
+
+    /// Overwrites the share, makes that durable, then removes it.
+    /// Missing shares are fine: erasing is idempotent.
+    pub fn erase(&self, object_id: &str) -> Result<()> {
+        let path = self.path(object_id)?;
+        fsutil::overwrite_and_remove(&path)
     }
 }
 

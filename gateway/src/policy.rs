@@ -207,6 +207,54 @@ pub fn may_deliver(t: &TransferFacts) -> Verdict {
     }
 }
 
+/// 2.(2)⑩: the sender, an approver or the CISO may ask to dispose of a
+/// stored object before its time; auditors and the system staff may not.
+pub fn may_request_disposal(actor: &Actor, t: &TransferFacts) -> Verdict {
+    may_view_transfer(actor, t)?;
+    if actor.user_id == t.sender_id || matches!(actor.role, Role::Approver | Role::Ciso) {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden(
+            "only the sender, an approver or the CISO may ask to dispose of it",
+        ))
+    }
+}
+
+/// 2.(2)⑩(ウ): disposing of I/II before its time needs the approver (the
+/// CISO when an approver asked), never the person who asked.
+pub fn may_decide_disposal(
+    actor: &Actor,
+    requested_by_user: &str,
+    requested_by_role: Role,
+) -> Verdict {
+    active(actor)?;
+    if actor.username == requested_by_user {
+        return Err(Denied::Forbidden(
+            "nobody may approve or reject their own request",
+        ));
+    }
+    let required = approver_role_for(requested_by_role);
+    if actor.role == required || actor.role == Role::Ciso {
+        Ok(())
+    } else if matches!(actor.role, Role::Approver) {
+        Err(Denied::Forbidden(
+            "a request made by an approver must be decided by the CISO",
+        ))
+    } else {
+        Err(Denied::Forbidden("only an approver or the CISO may decide"))
+    }
+}
+
+/// Whether disposing of this class before its time needs a decision.
+pub fn disposal_needs_approval(class: sekisho_proto::Class) -> bool {
+    class.needs_approval()
+}
+
+/// Deletion certificates: whoever could see the transfer, including auditors.
+pub fn may_view_deletion(actor: &Actor, t: &TransferFacts) -> Verdict {
+    may_view_transfer(actor, t)
+}
+
 /// Whole-organisation lists: supervisors and auditors.
 pub fn may_list_all_transfers(actor: &Actor) -> Verdict {
     active(actor)?;
@@ -372,6 +420,24 @@ mod tests {
         assert!(may_deliver(&t).is_ok());
         t.state = TransferState::Revoked;
         assert!(may_deliver(&t).is_err());
+    }
+
+    #[test]
+    fn r02_2_10_disposal_is_asked_by_the_sender_and_decided_by_someone_else() {
+        let mut t = pending("s1", Role::Staff, Class::II);
+        t.state = TransferState::Expired;
+        assert!(may_request_disposal(&actor("s1", Role::Staff), &t).is_ok());
+        assert!(may_request_disposal(&actor("au", Role::Auditor), &t).is_err());
+        assert_eq!(
+            may_request_disposal(&actor("s2", Role::Staff), &t),
+            Err(Denied::Hidden)
+        );
+        assert!(may_decide_disposal(&actor("ap", Role::Approver), "s1", Role::Staff).is_ok());
+        assert!(may_decide_disposal(&actor("s1", Role::Approver), "s1", Role::Approver).is_err());
+        assert!(may_decide_disposal(&actor("ap2", Role::Approver), "ap1", Role::Approver).is_err());
+        assert!(may_decide_disposal(&actor("c", Role::Ciso), "ap1", Role::Approver).is_ok());
+        assert!(may_decide_disposal(&actor("m", Role::Manager), "s1", Role::Staff).is_err());
+        assert!(disposal_needs_approval(Class::I) && !disposal_needs_approval(Class::III));
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub enum Event {
     Revoked,
     /// Every link's time ran out.
     LinksExpired,
+    /// The stored content was securely deleted (retention or disposal).
+    Erased,
 }
 
 pub fn next(from: TransferState, event: Event) -> Option<TransferState> {
@@ -27,6 +29,9 @@ pub fn next(from: TransferState, event: Event) -> Option<TransferState> {
         (PendingApproval, Event::Rejected) => Some(Rejected),
         (Uploading | PendingApproval | Released, Event::Revoked) => Some(Revoked),
         (Released, Event::LinksExpired) => Some(Expired),
+        (Uploading | PendingApproval | Released | Rejected | Revoked | Expired, Event::Erased) => {
+            Some(Erased)
+        }
         _ => None,
     }
 }
@@ -61,6 +66,23 @@ mod tests {
         assert_eq!(next(Released, Event::Approved), None);
         assert_eq!(next(Rejected, Event::Revoked), None);
         assert_eq!(next(PendingApproval, Event::LinksExpired), None);
+    }
+
+    #[test]
+    fn r02_2_10_everything_but_an_erased_transfer_can_be_erased() {
+        for from in [
+            Uploading,
+            PendingApproval,
+            Released,
+            Rejected,
+            Revoked,
+            Expired,
+        ] {
+            assert_eq!(next(from, Event::Erased), Some(Erased));
+        }
+        assert_eq!(next(Erased, Event::Erased), None);
+        assert_eq!(next(Erased, Event::Approved), None);
+        assert_eq!(next(Erased, Event::Revoked), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub mod api;
+pub mod deletion;
 pub mod names;
 pub mod password;
 
@@ -153,6 +154,8 @@ pub enum TransferState {
     Revoked,
     /// Every link has expired.
     Expired,
+    /// The stored content was securely deleted; only the record remains.
+    Erased,
 }
 
 impl TransferState {
@@ -164,6 +167,7 @@ impl TransferState {
             TransferState::Rejected => "rejected",
             TransferState::Revoked => "revoked",
             TransferState::Expired => "expired",
+            TransferState::Erased => "erased",
         }
     }
 
@@ -176,6 +180,7 @@ impl TransferState {
             TransferState::Rejected => "却下 rejected",
             TransferState::Revoked => "取消 revoked",
             TransferState::Expired => "期限切れ expired",
+            TransferState::Erased => "消去済み erased",
         }
     }
 }
@@ -196,6 +201,7 @@ impl FromStr for TransferState {
             TransferState::Rejected,
             TransferState::Revoked,
             TransferState::Expired,
+            TransferState::Erased,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, MutexGuard};
 
 pub mod audit;
+pub mod deletions;
 mod postgres;
 pub mod recipients;
 mod sqlite;
@@ -35,6 +36,9 @@ pub trait Backend: Send + Sync {
     fn connection_setup(&self) -> &'static [&'static str];
     fn migrator(&self) -> &'static sqlx::migrate::Migrator;
     fn max_connections(&self) -> u32;
+    /// Whether secret columns must be overwritten before a row is deleted,
+    /// because the database itself does not overwrite freed space.
+    fn overwrite_before_delete(&self) -> bool;
 }
 
 pub fn backend_for(url: &str) -> Result<Arc<dyn Backend>> {
@@ -127,6 +131,10 @@ impl Db {
 
     pub fn backend_name(&self) -> &'static str {
         self.backend.name()
+    }
+
+    pub fn overwrite_before_delete(&self) -> bool {
+        self.backend.overwrite_before_delete()
     }
 
     pub fn pool(&self) -> &AnyPool {

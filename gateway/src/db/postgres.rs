@@ -19,6 +19,12 @@ impl Backend for PostgresBackend {
         &MIGRATOR
     }
 
+    fn overwrite_before_delete(&self) -> bool {
+        // PostgreSQL keeps old row versions until VACUUM; overwriting first
+        // leaves only zeros in the version that dies with the DELETE.
+        true
+    }
+
     fn max_connections(&self) -> u32 {
         16
     }

@@ -27,6 +27,11 @@ impl Backend for SqliteBackend {
         &MIGRATOR
     }
 
+    fn overwrite_before_delete(&self) -> bool {
+        // secure_delete (set on every connection) overwrites freed pages.
+        false
+    }
+
     fn max_connections(&self) -> u32 {
         8
     }

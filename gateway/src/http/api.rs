@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use sekisho_proto::deletion::{DecideDisposal, DeletionCertificate, DisposalView, DisposeRequest};
 use sekisho_proto::{
     ApproveRequest, AuditCheckpoint, AuditFilter, AuditKey, AuditPage, ChangePasswordRequest,
     CreateRecipientRequest, CreateTransferRequest, CreateUserRequest, FileEntry, Health, LinkView,
@@ -18,7 +19,7 @@ use serde::Deserialize;
 use super::extract::Authed;
 use crate::error::AppResult;
 use crate::policy;
-use crate::service::{Origin, accounts, audit, recipients, transfers};
+use crate::service::{Origin, accounts, audit, deletion, recipients, transfers};
 use crate::state::Shared;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -49,6 +50,14 @@ pub fn router() -> Router<Shared> {
         .route("/api/v1/transfers/{id}/reject", post(reject_transfer))
         .route("/api/v1/transfers/{id}/revoke", post(revoke_transfer))
         .route("/api/v1/transfers/{id}/links", get(transfer_links))
+        .route(
+            "/api/v1/disposals",
+            get(list_disposals).post(request_disposal),
+        )
+        .route("/api/v1/disposals/{id}", get(show_disposal))
+        .route("/api/v1/disposals/{id}/approve", post(approve_disposal))
+        .route("/api/v1/disposals/{id}/reject", post(reject_disposal))
+        .route("/api/v1/deletions/{object}", get(deletion_certificates))
         .route("/api/v1/audit/events", get(audit_events))
         .route(
             "/api/v1/audit/checkpoints",
@@ -262,6 +271,65 @@ async fn transfer_links(
     Path(id): Path<String>,
 ) -> AppResult<Json<Vec<LinkView>>> {
     Ok(Json(transfers::links(&state, &authed.actor, &id).await?))
+}
+
+async fn request_disposal(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Json(request): Json<DisposeRequest>,
+) -> AppResult<(StatusCode, Json<DisposalView>)> {
+    let view = deletion::request(&state, &authed.actor, request, &origin).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn list_disposals(
+    State(state): State<Shared>,
+    authed: Authed,
+) -> AppResult<Json<Vec<DisposalView>>> {
+    Ok(Json(deletion::pending(&state, &authed.actor).await?))
+}
+
+async fn show_disposal(
+    State(state): State<Shared>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<DisposalView>> {
+    Ok(Json(deletion::show(&state, &authed.actor, &id).await?))
+}
+
+async fn approve_disposal(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(decision): Json<DecideDisposal>,
+) -> AppResult<Json<DisposalView>> {
+    Ok(Json(
+        deletion::decide(&state, &authed.actor, &id, true, decision, &origin).await?,
+    ))
+}
+
+async fn reject_disposal(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(decision): Json<DecideDisposal>,
+) -> AppResult<Json<DisposalView>> {
+    Ok(Json(
+        deletion::decide(&state, &authed.actor, &id, false, decision, &origin).await?,
+    ))
+}
+
+async fn deletion_certificates(
+    State(state): State<Shared>,
+    authed: Authed,
+    Path(object): Path<String>,
+) -> AppResult<Json<Vec<DeletionCertificate>>> {
+    Ok(Json(
+        deletion::certificates(&state, &authed.actor, &object).await?,
+    ))
 }
 
 #[derive(Deserialize)]

@@ -108,6 +108,7 @@ pub async fn recover(state: &Shared) -> anyhow::Result<()> {
             "recovery: removed {partials} half-written and {orphans} unrecorded stored files"
         );
     }
+    super::deletion::resume(state).await?;
     if missing > 0 {
         tracing::error!(
             "recovery: {missing} stored files recorded in the database are missing from the store; they cannot be delivered"

@@ -1,0 +1,198 @@
+//! Disposal requests and the deletion journal.
+
+use anyhow::{Context, Result, bail};
+use sekisho_proto::Role;
+use sekisho_proto::deletion::DisposalState;
+use sqlx::AnyConnection;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone)]
+pub struct DeletionRow {
+    pub id: String,
+    pub transfer_id: String,
+    pub state: DisposalState,
+    pub trigger: String,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_by_role: Role,
+    pub requested_at: i64,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub decision_comment: Option<String>,
+    pub object_ids: Vec<String>,
+    pub erased_at: Option<i64>,
+    pub certificate: Option<String>,
+}
+
+const COLUMNS: &str = "id, transfer_id, state, trigger_kind, reason, requested_by, requested_by_role, \
+     requested_at, decided_by, decided_at, decision_comment, object_ids, erased_at, certificate";
+
+fn from_row(row: &AnyRow) -> Result<DeletionRow> {
+    let state: String = row.try_get("state")?;
+    let role: String = row.try_get("requested_by_role")?;
+    let objects: String = row.try_get("object_ids")?;
+    Ok(DeletionRow {
+        id: row.try_get("id")?,
+        transfer_id: row.try_get("transfer_id")?,
+        state: DisposalState::parse(&state)
+            .ok_or_else(|| anyhow::anyhow!("stored deletion state '{state}' is not valid"))?,
+        trigger: row.try_get("trigger_kind")?,
+        reason: row.try_get("reason")?,
+        requested_by: row.try_get("requested_by")?,
+        requested_by_role: role
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("stored deletion has a bad role: {e}"))?,
+        requested_at: row.try_get("requested_at")?,
+        decided_by: row.try_get("decided_by")?,
+        decided_at: row.try_get("decided_at")?,
+        decision_comment: row.try_get("decision_comment")?,
+        object_ids: objects
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        erased_at: row.try_get("erased_at")?,
+        certificate: row.try_get("certificate")?,
+    })
+}
+
+pub async fn insert(conn: &mut AnyConnection, d: &DeletionRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO deletions (id, transfer_id, state, trigger_kind, reason, requested_by, requested_by_role, requested_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&d.id)
+    .bind(&d.transfer_id)
+    .bind(d.state.as_str())
+    .bind(&d.trigger)
+    .bind(&d.reason)
+    .bind(&d.requested_by)
+    .bind(d.requested_by_role.as_str())
+    .bind(d.requested_at)
+    .execute(conn)
+    .await
+    .context("cannot record the deletion")?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<DeletionRow>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM deletions WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn for_transfer(conn: &mut AnyConnection, transfer_id: &str) -> Result<Vec<DeletionRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM deletions WHERE transfer_id = $1 ORDER BY requested_at"
+    ))
+    .bind(transfer_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn in_state(conn: &mut AnyConnection, state: DisposalState) -> Result<Vec<DeletionRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM deletions WHERE state = $1 ORDER BY requested_at"
+    ))
+    .bind(state.as_str())
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn decide(
+    conn: &mut AnyConnection,
+    id: &str,
+    to: DisposalState,
+    by: &str,
+    at: i64,
+    comment: Option<&str>,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE deletions SET state = $1, decided_by = $2, decided_at = $3, decision_comment = $4 \
+         WHERE id = $5 AND state = 'requested'",
+    )
+    .bind(to.as_str())
+    .bind(by)
+    .bind(at)
+    .bind(comment)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        bail!("this disposal request was already decided");
+    }
+    Ok(())
+}
+
+pub async fn mark_keys_destroyed(
+    conn: &mut AnyConnection,
+    id: &str,
+    object_ids: &[String],
+    at: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE deletions SET state = 'keys_destroyed', object_ids = $1, erased_at = $2 WHERE id = $3")
+        .bind(object_ids.join(","))
+        .bind(at)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn complete(conn: &mut AnyConnection, id: &str, certificate: &str) -> Result<()> {
+    sqlx::query("UPDATE deletions SET state = 'complete', certificate = $1 WHERE id = $2")
+        .bind(certificate)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Destroys the database half of every object key of a transfer: the
+/// wrapped key is overwritten where the database needs it, the row deleted,
+/// and generated passphrases are dropped. Returns the object ids.
+pub async fn destroy_keys(
+    conn: &mut AnyConnection,
+    transfer_id: &str,
+    overwrite_first: bool,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT o.id, o.wrapped_key FROM transfer_files f JOIN objects o ON o.id = f.object_id WHERE f.transfer_id = $1",
+    )
+    .bind(transfer_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let wrapped: Vec<u8> = row.try_get("wrapped_key")?;
+        if overwrite_first {
+            sqlx::query("UPDATE objects SET wrapped_key = $1 WHERE id = $2")
+                .bind(vec![0u8; wrapped.len()])
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        ids.push(id);
+    }
+    sqlx::query("UPDATE transfer_files SET object_id = NULL WHERE transfer_id = $1")
+        .bind(transfer_id)
+        .execute(&mut *conn)
+        .await?;
+    for id in &ids {
+        sqlx::query("DELETE FROM objects WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("UPDATE transfer_links SET passphrase_wrapped = NULL, state = CASE WHEN state IS NULL THEN NULL ELSE 'revoked' END WHERE transfer_id = $1")
+        .bind(transfer_id)
+        .execute(conn)
+        .await?;
+    Ok(ids)
+}
