@@ -168,6 +168,7 @@ pub struct Gateway {
     clock_offset: Mutex<i64>,
     child: Option<Child>,
     stderr_log: PathBuf,
+    extra_env: Vec<(String, String)>,
 }
 
 /// Credentials of one person, and the client home that holds their session.
@@ -234,6 +235,7 @@ impl Gateway {
             clock_offset: Mutex::new(0),
             child: None,
             stderr_log: PathBuf::new(),
+            extra_env: Vec::new(),
         };
         gateway.write_offset(0)?;
         gateway.launch()?;
@@ -297,6 +299,7 @@ impl Gateway {
             .arg(self.data_dir())
             .env("SEKISHO_DANGER_CLOCK_OFFSET_FILE", self.offset_file())
             .env("SEKISHO_LOG", "info,tower_http=warn,sqlx=warn")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log)?)
             .spawn()?;
@@ -328,6 +331,23 @@ impl Gateway {
         self.child = Some(child);
         self.stderr_log = log;
         Ok(())
+    }
+
+    /// Sets (or with `None` removes) an environment variable for the next
+    /// (re)start of the gateway.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.extra_env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.extra_env.push((key.to_string(), value.to_string()));
+        }
+    }
+
+    /// Whether the gateway process has exited (e.g. after a crash hook).
+    pub fn has_exited(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(Some(_))),
+            None => true,
+        }
     }
 
     /// Stops the gateway (SIGKILL: like a power cut) and starts it again.
