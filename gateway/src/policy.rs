@@ -25,6 +25,8 @@ pub struct TransferFacts<'a> {
     pub sender_role: Role,
     pub class: Class,
     pub state: TransferState,
+    /// Class I/II, and every carry-out on a medium (5.(1)③ covers all classes).
+    pub needs_approval: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +149,7 @@ pub fn may_decide(actor: &Actor, t: &TransferFacts) -> Verdict {
     if !matches!(actor.role, Role::Approver | Role::Ciso) {
         return Err(Denied::Forbidden("only an approver or the CISO may decide"));
     }
-    if !t.class.needs_approval() {
+    if !t.needs_approval {
         return Err(Denied::Forbidden("class III transfers need no approval"));
     }
     if t.state != TransferState::PendingApproval {
@@ -255,6 +257,59 @@ pub fn may_view_deletion(actor: &Actor, t: &TransferFacts) -> Verdict {
     may_view_transfer(actor, t)
 }
 
+/// 5.(1)⑤: the system staff keep the media ledger.
+pub fn may_register_media(actor: &Actor) -> Verdict {
+    active(actor)?;
+    if actor.role == Role::Sysadmin {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden("only a sysadmin registers media"))
+    }
+}
+
+/// The ledger (which media exist, which are out) is open to every account.
+pub fn may_view_media(actor: &Actor) -> Verdict {
+    active(actor)
+}
+
+/// Only the requester records what was written for an approved carry-out.
+pub fn may_record_written(actor: &Actor, t: &TransferFacts) -> Verdict {
+    active(actor)?;
+    if actor.user_id != t.sender_id {
+        return Err(Denied::Hidden);
+    }
+    if t.state != TransferState::Released {
+        return Err(Denied::Forbidden(
+            "only an approved carry-out can be written onto its medium",
+        ));
+    }
+    Ok(())
+}
+
+/// A return is recorded by whoever carried the medium out, or by the system
+/// staff or a supervisor who received it.
+pub fn may_check_in(actor: &Actor, requester_id: &str) -> Verdict {
+    active(actor)?;
+    if actor.user_id == requester_id
+        || matches!(actor.role, Role::Sysadmin | Role::Approver | Role::Ciso)
+    {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden(
+            "the return is recorded by the person who carried it out, a sysadmin or an approver",
+        ))
+    }
+}
+
+/// Outside media brought in are recorded by staff or the system staff.
+pub fn may_record_carry_in(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Auditor => Err(Denied::Forbidden("auditors do not handle media")),
+        _ => Ok(()),
+    }
+}
+
 /// Whole-organisation lists: supervisors and auditors.
 pub fn may_list_all_transfers(actor: &Actor) -> Verdict {
     active(actor)?;
@@ -296,6 +351,7 @@ mod tests {
             sender_role,
             class,
             state: TransferState::PendingApproval,
+            needs_approval: class.needs_approval(),
         }
     }
 
@@ -438,6 +494,31 @@ mod tests {
         assert!(may_decide_disposal(&actor("c", Role::Ciso), "ap1", Role::Approver).is_ok());
         assert!(may_decide_disposal(&actor("m", Role::Manager), "s1", Role::Staff).is_err());
         assert!(disposal_needs_approval(Class::I) && !disposal_needs_approval(Class::III));
+    }
+
+    #[test]
+    fn r05_1_3_every_carry_out_needs_an_approver_even_class_three() {
+        let mut t = pending("s1", Role::Staff, Class::III);
+        t.needs_approval = true;
+        assert!(may_decide(&actor("ap", Role::Approver), &t).is_ok());
+        assert!(may_decide(&actor("s1", Role::Staff), &t).is_err());
+    }
+
+    #[test]
+    fn r05_1_5_media_ledger_roles() {
+        assert!(may_register_media(&actor("sa", Role::Sysadmin)).is_ok());
+        assert!(may_register_media(&actor("s", Role::Staff)).is_err());
+        assert!(may_check_in(&actor("s1", Role::Staff), "s1").is_ok());
+        assert!(may_check_in(&actor("s2", Role::Staff), "s1").is_err());
+        assert!(may_check_in(&actor("sa", Role::Sysadmin), "s1").is_ok());
+        let mut t = pending("s1", Role::Staff, Class::II);
+        assert!(may_record_written(&actor("s1", Role::Staff), &t).is_err());
+        t.state = TransferState::Released;
+        assert!(may_record_written(&actor("s1", Role::Staff), &t).is_ok());
+        assert_eq!(
+            may_record_written(&actor("s2", Role::Staff), &t),
+            Err(Denied::Hidden)
+        );
     }
 
     #[test]

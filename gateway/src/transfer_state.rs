@@ -2,13 +2,13 @@
 //! The database stores the state; every change is checked here first and
 //! then applied with a compare-and-set on the stored value.
 
-use sekisho_proto::{Class, TransferState};
+use sekisho_proto::TransferState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// All files arrived and matched the sender's digests.
     Submitted {
-        class: Class,
+        needs_approval: bool,
     },
     Approved,
     Rejected,
@@ -23,7 +23,12 @@ pub enum Event {
 pub fn next(from: TransferState, event: Event) -> Option<TransferState> {
     use TransferState::*;
     match (from, event) {
-        (Uploading, Event::Submitted { class }) if class.needs_approval() => Some(PendingApproval),
+        (
+            Uploading,
+            Event::Submitted {
+                needs_approval: true,
+            },
+        ) => Some(PendingApproval),
         (Uploading, Event::Submitted { .. }) => Some(Released),
         (PendingApproval, Event::Approved) => Some(Released),
         (PendingApproval, Event::Rejected) => Some(Rejected),
@@ -40,19 +45,35 @@ pub fn next(from: TransferState, event: Event) -> Option<TransferState> {
 mod tests {
     use super::*;
     use TransferState::*;
+    use sekisho_proto::Class;
 
     #[test]
     fn class_three_is_released_at_once_and_one_and_two_wait() {
         assert_eq!(
-            next(Uploading, Event::Submitted { class: Class::III }),
+            next(
+                Uploading,
+                Event::Submitted {
+                    needs_approval: Class::III.needs_approval()
+                }
+            ),
             Some(Released)
         );
         assert_eq!(
-            next(Uploading, Event::Submitted { class: Class::II }),
+            next(
+                Uploading,
+                Event::Submitted {
+                    needs_approval: Class::II.needs_approval()
+                }
+            ),
             Some(PendingApproval)
         );
         assert_eq!(
-            next(Uploading, Event::Submitted { class: Class::I }),
+            next(
+                Uploading,
+                Event::Submitted {
+                    needs_approval: Class::I.needs_approval()
+                }
+            ),
             Some(PendingApproval)
         );
     }

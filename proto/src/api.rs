@@ -229,6 +229,13 @@ pub struct CreateTransferRequest {
     pub purpose: Option<String>,
     pub recipients: Vec<String>,
     pub files: Vec<NewFile>,
+    /// Set for a carry-out on a registered medium instead of a send; then
+    /// `recipients` is empty and `return_by` is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<String>,
+    /// RFC 3339 time or YYYY-MM-DD: when the medium must be back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -316,6 +323,15 @@ pub struct TransferView {
     pub approval_by: Option<Role>,
     pub released_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// Carry-outs only: the medium, its return date, and what was recorded.
+    #[serde(default)]
+    pub medium: Option<String>,
+    #[serde(default)]
+    pub return_by: Option<String>,
+    #[serde(default)]
+    pub written_at: Option<String>,
+    #[serde(default)]
+    pub returned_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -26,11 +26,24 @@ pub struct TransferRow {
     pub submitted_at: Option<i64>,
     pub released_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub carry_out: Option<CarryOut>,
+}
+
+/// What makes a transfer a carry-out on a removable medium.
+#[derive(Debug, Clone)]
+pub struct CarryOut {
+    pub medium_id: String,
+    pub return_by: i64,
+    pub written_at: Option<i64>,
+    pub written_sha256: Option<String>,
+    pub returned_at: Option<i64>,
+    pub overdue_flagged: bool,
 }
 
 const TRANSFER_SELECT: &str = "SELECT t.id, t.sender_id, u.username AS sender_name, u.role AS sender_role, \
      t.class, t.purpose, t.state, t.approval_role, t.content_digest, t.created_at, t.submitted_at, \
-     t.released_at, t.revoked_at FROM transfers t JOIN users u ON u.id = t.sender_id";
+     t.released_at, t.revoked_at, t.kind, t.medium_id, t.return_by, t.written_at, t.written_sha256, \
+     t.returned_at, t.overdue_flagged FROM transfers t JOIN users u ON u.id = t.sender_id";
 
 fn parse<T: std::str::FromStr>(text: &str, what: &str) -> Result<T> {
     text.parse::<T>()
@@ -56,6 +69,17 @@ fn transfer_from_row(row: &AnyRow) -> Result<TransferRow> {
         submitted_at: row.try_get("submitted_at")?,
         released_at: row.try_get("released_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        carry_out: match row.try_get::<Option<String>, _>("medium_id")? {
+            Some(medium_id) => Some(CarryOut {
+                medium_id,
+                return_by: row.try_get::<Option<i64>, _>("return_by")?.unwrap_or(0),
+                written_at: row.try_get("written_at")?,
+                written_sha256: row.try_get("written_sha256")?,
+                returned_at: row.try_get("returned_at")?,
+                overdue_flagged: row.try_get::<i64, _>("overdue_flagged")? != 0,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -66,12 +90,14 @@ pub struct NewTransfer<'a> {
     pub purpose: &'a str,
     pub approval_role: Option<Role>,
     pub created_at: i64,
+    /// (medium id, return by) for a carry-out.
+    pub carry_out: Option<(&'a str, i64)>,
 }
 
 pub async fn insert(conn: &mut AnyConnection, t: &NewTransfer<'_>) -> Result<()> {
     sqlx::query(
-        "INSERT INTO transfers (id, sender_id, class, purpose, state, approval_role, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO transfers (id, sender_id, class, purpose, state, approval_role, created_at, kind, medium_id, return_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(t.id)
     .bind(t.sender_id)
@@ -80,6 +106,9 @@ pub async fn insert(conn: &mut AnyConnection, t: &NewTransfer<'_>) -> Result<()>
     .bind(TransferState::Uploading.as_str())
     .bind(t.approval_role.map(|r| r.as_str()))
     .bind(t.created_at)
+    .bind(if t.carry_out.is_some() { "carry_out" } else { "send" })
+    .bind(t.carry_out.map(|(m, _)| m))
+    .bind(t.carry_out.map(|(_, r)| r))
     .execute(conn)
     .await
     .context("cannot store the transfer")?;
@@ -522,4 +551,70 @@ pub async fn decision(conn: &mut AnyConnection, transfer_id: &str) -> Result<Opt
         })
     })
     .transpose()
+}
+
+/// Carry-outs of a medium that are not closed (not returned, not rejected,
+/// revoked or erased before being written).
+pub async fn open_carry_outs(
+    conn: &mut AnyConnection,
+    medium_id: &str,
+) -> Result<Vec<TransferRow>> {
+    let rows = sqlx::query(&format!(
+        "{TRANSFER_SELECT} WHERE t.medium_id = $1 AND t.returned_at IS NULL \
+         AND (t.written_at IS NOT NULL OR t.state IN ('uploading', 'pending_approval', 'released')) \
+         ORDER BY t.created_at"
+    ))
+    .bind(medium_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(transfer_from_row).collect()
+}
+
+/// Written, not returned, and past their return date.
+pub async fn overdue_carry_outs(conn: &mut AnyConnection, now: i64) -> Result<Vec<TransferRow>> {
+    let rows = sqlx::query(&format!(
+        "{TRANSFER_SELECT} WHERE t.kind = 'carry_out' AND t.written_at IS NOT NULL \
+         AND t.returned_at IS NULL AND t.return_by < $1 ORDER BY t.return_by"
+    ))
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(transfer_from_row).collect()
+}
+
+pub async fn record_written(
+    conn: &mut AnyConnection,
+    id: &str,
+    sha256: &str,
+    at: i64,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE transfers SET written_at = $1, written_sha256 = $2 WHERE id = $3 AND written_at IS NULL",
+    )
+    .bind(at)
+    .bind(sha256)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        bail!("this carry-out was already written");
+    }
+    Ok(())
+}
+
+pub async fn record_returned(conn: &mut AnyConnection, id: &str, at: i64) -> Result<()> {
+    sqlx::query("UPDATE transfers SET returned_at = $1 WHERE id = $2 AND returned_at IS NULL")
+        .bind(at)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn flag_overdue(conn: &mut AnyConnection, id: &str) -> Result<()> {
+    sqlx::query("UPDATE transfers SET overdue_flagged = 1 WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

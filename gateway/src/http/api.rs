@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use sekisho_proto::deletion::{DecideDisposal, DeletionCertificate, DisposalView, DisposeRequest};
+use sekisho_proto::media::{CarryIn, MediumView, RegisterMedium, WrittenReport};
 use sekisho_proto::{
     ApproveRequest, AuditCheckpoint, AuditFilter, AuditKey, AuditPage, ChangePasswordRequest,
     CreateRecipientRequest, CreateTransferRequest, CreateUserRequest, FileEntry, Health, LinkView,
@@ -19,7 +20,7 @@ use serde::Deserialize;
 use super::extract::Authed;
 use crate::error::AppResult;
 use crate::policy;
-use crate::service::{Origin, accounts, audit, deletion, recipients, transfers};
+use crate::service::{Origin, accounts, audit, deletion, media, recipients, transfers};
 use crate::state::Shared;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -55,6 +56,10 @@ pub fn router() -> Router<Shared> {
             get(list_disposals).post(request_disposal),
         )
         .route("/api/v1/disposals/{id}", get(show_disposal))
+        .route("/api/v1/media", get(list_media).post(register_medium))
+        .route("/api/v1/media/{id}/checkin", post(check_in_medium))
+        .route("/api/v1/media/{id}/carry-in", post(carry_in_medium))
+        .route("/api/v1/transfers/{id}/written", post(record_written))
         .route("/api/v1/disposals/{id}/approve", post(approve_disposal))
         .route("/api/v1/disposals/{id}/reject", post(reject_disposal))
         .route("/api/v1/deletions/{object}", get(deletion_certificates))
@@ -271,6 +276,65 @@ async fn transfer_links(
     Path(id): Path<String>,
 ) -> AppResult<Json<Vec<LinkView>>> {
     Ok(Json(transfers::links(&state, &authed.actor, &id).await?))
+}
+
+#[derive(Deserialize)]
+struct MediaQuery {
+    overdue: Option<bool>,
+}
+
+async fn list_media(
+    State(state): State<Shared>,
+    authed: Authed,
+    Query(query): Query<MediaQuery>,
+) -> AppResult<Json<Vec<MediumView>>> {
+    Ok(Json(
+        media::list(&state, &authed.actor, query.overdue.unwrap_or(false)).await?,
+    ))
+}
+
+async fn register_medium(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Json(request): Json<RegisterMedium>,
+) -> AppResult<(StatusCode, Json<MediumView>)> {
+    let view = media::register(&state, &authed.actor, request, &origin).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn check_in_medium(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<MediumView>> {
+    Ok(Json(
+        media::check_in(&state, &authed.actor, &id, &origin).await?,
+    ))
+}
+
+async fn carry_in_medium(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(request): Json<CarryIn>,
+) -> AppResult<StatusCode> {
+    media::carry_in(&state, &authed.actor, &id, request, &origin).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn record_written(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(report): Json<WrittenReport>,
+) -> AppResult<Json<TransferView>> {
+    Ok(Json(
+        media::written(&state, &authed.actor, &id, report, &origin).await?,
+    ))
 }
 
 async fn request_disposal(

@@ -172,7 +172,7 @@ pub async fn download(state: Shared, token_text: &str, origin: &Origin) -> AppRe
     // The release is bound to the digest recorded at submission and, for
     // I/II, to the one the approver approved. Anything else: release nothing.
     let bound = transfer.content_digest.as_deref() == Some(digest.as_str())
-        && (!transfer.class.needs_approval()
+        && (!facts(&transfer).needs_approval
             || decision
                 .as_ref()
                 .is_some_and(|d| d.content_digest == digest));

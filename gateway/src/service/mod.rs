@@ -8,6 +8,7 @@ pub mod audit_export;
 pub mod deletion;
 pub mod delivery;
 pub mod housekeeping;
+pub mod media;
 pub mod recipients;
 pub mod transfers;
 

@@ -34,7 +34,30 @@ pub fn facts(t: &TransferRow) -> TransferFacts<'_> {
         sender_role: t.sender_role,
         class: t.class,
         state: t.state,
+        needs_approval: t.class.needs_approval() || t.carry_out.is_some(),
     }
+}
+
+/// Parses a return date: RFC 3339, or YYYY-MM-DD meaning the end of that
+/// day in Japan (23:59:59 JST), which is what a clerk means by "by the 3rd".
+pub fn parse_return_by(text: &str) -> AppResult<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let text = text.trim();
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(crate::clock::to_ms(t));
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(text, &format).map_err(|_| {
+        AppError::invalid(
+            "bad_return_by",
+            format!("'{text}' is not a date: use YYYY-MM-DD (e.g. 2026-12-03)"),
+        )
+    })?;
+    let end_of_day_jst = date
+        .with_hms(23, 59, 59)
+        .map_err(|_| AppError::invalid("bad_return_by", "not a valid date"))?
+        .assume_offset(time::macros::offset!(+9));
+    Ok(crate::clock::to_ms(end_of_day_jst))
 }
 
 fn transition(t: &TransferRow, event: Event) -> AppResult<TransferState> {
@@ -130,7 +153,32 @@ pub async fn create(
             )));
         }
     }
-    if request.recipients.is_empty() {
+    let carry_out = match request.medium.as_deref() {
+        Some(medium) => {
+            let return_by = request.return_by.as_deref().ok_or_else(|| {
+                AppError::invalid(
+                    "return_by_missing",
+                    "say when the medium comes back: --return-by YYYY-MM-DD",
+                )
+            })?;
+            let return_by = parse_return_by(return_by)?;
+            if return_by <= state.clock.now_ms() {
+                return Err(AppError::invalid(
+                    "return_by_past",
+                    "the return date is already past",
+                ));
+            }
+            if !request.recipients.is_empty() {
+                return Err(AppError::invalid(
+                    "bad_request",
+                    "a carry-out has a medium, not recipients",
+                ));
+            }
+            Some((medium.to_string(), return_by))
+        }
+        None => None,
+    };
+    if carry_out.is_none() && request.recipients.is_empty() {
         return Err(AppError::invalid(
             "no_recipient",
             "name a recipient from your address book: --to NAME",
@@ -148,11 +196,54 @@ pub async fn create(
 
     let now = state.clock.now_ms();
     let id = uuid::Uuid::new_v4().to_string();
-    let approval_role = class
-        .needs_approval()
+    // 5.(1)③: every carry-out needs permission, whatever its class.
+    let approval_role = (class.needs_approval() || carry_out.is_some())
         .then(|| policy::approver_role_for(actor.role));
     let mut tx = state.db.write().await?;
     let mut links = Vec::new();
+    if let Some((medium_id, _)) = &carry_out {
+        let Some(medium) = crate::db::media::get(tx.conn(), medium_id).await? else {
+            return Err(AppError::invalid(
+                "medium_unregistered",
+                format!(
+                    "medium '{medium_id}' is not in the ledger; only registered media may be used (ask the system staff)"
+                ),
+            ));
+        };
+        if !store::open_carry_outs(tx.conn(), medium_id)
+            .await?
+            .is_empty()
+        {
+            return Err(AppError::Conflict(
+                "medium_busy",
+                format!(
+                    "medium '{medium_id}' already has an open carry-out; it must be returned first"
+                ),
+            ));
+        }
+        // The medium is the "recipient": I/II are locked with a passphrase
+        // shown once to the requester (2.(2)⑧(ア)).
+        links.push(LinkRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            transfer_id: id.clone(),
+            position: 0,
+            name: medium.id.clone(),
+            organisation: medium.section.clone(),
+            email: String::new(),
+            key_kind: KeyKind::Passphrase,
+            public_key: None,
+            passphrase_wrapped: if class.needs_approval() {
+                Some(state.keys.wrap(token::generate_passphrase().as_bytes())?)
+            } else {
+                None
+            },
+            nonce: token::generate().to_string(),
+            state: None,
+            expires_at: None,
+            max_downloads: i64::from(state.config.links.max_downloads),
+            downloads: 0,
+        });
+    }
     let mut names_seen = HashSet::new();
     for (position, name) in request.recipients.iter().enumerate() {
         if !names_seen.insert(name.as_str()) {
@@ -202,6 +293,7 @@ pub async fn create(
             purpose,
             approval_role,
             created_at: now,
+            carry_out: carry_out.as_ref().map(|(m, r)| (m.as_str(), *r)),
         },
     )
     .await?;
@@ -223,13 +315,15 @@ pub async fn create(
         now,
         Record {
             actor: actor.username.clone(),
-            action: "transfer.create",
+            action: if carry_out.is_some() { "media.request" } else { "transfer.create" },
             object: format!("transfer:{id}"),
             outcome: "ok",
             source: origin.0.clone(),
             detail: json!({
                 "class": class.as_str(),
                 "purpose": purpose,
+                "medium": carry_out.as_ref().map(|(m, _)| m),
+                "return_by": carry_out.as_ref().map(|(_, r)| format_ms(*r)),
                 "recipients": links.iter().map(|l| json!({
                     "name": l.name, "organisation": l.organisation, "email": l.email,
                     "fingerprints": fingerprints(l.key_kind, l.public_key.as_deref()),
@@ -453,7 +547,7 @@ pub async fn submit(
     let next = transition(
         &transfer,
         Event::Submitted {
-            class: transfer.class,
+            needs_approval: facts(&transfer).needs_approval,
         },
     )?;
     store::set_content_digest(tx.conn(), id, &digest).await?;
@@ -561,6 +655,18 @@ pub async fn view(state: &AppState, actor: &Actor, id: &str) -> AppResult<Transf
         approval_by: transfer.approval_role,
         released_at: transfer.released_at.map(format_ms),
         revoked_at: transfer.revoked_at.map(format_ms),
+        medium: transfer.carry_out.as_ref().map(|c| c.medium_id.clone()),
+        return_by: transfer.carry_out.as_ref().map(|c| format_ms(c.return_by)),
+        written_at: transfer
+            .carry_out
+            .as_ref()
+            .and_then(|c| c.written_at)
+            .map(format_ms),
+        returned_at: transfer
+            .carry_out
+            .as_ref()
+            .and_then(|c| c.returned_at)
+            .map(format_ms),
     })
 }
 

@@ -1,0 +1,314 @@
+//! Removable media (policy 5.(1)③⑤, 2.(2)⑧): the ledger, what was written
+//! for an approved carry-out, returns, carry-ins of outside media, and the
+//! overdue list. The carry-out request itself is a transfer whose
+//! "recipient" is the medium (see [`super::transfers::create`]), so upload,
+//! approval, encryption and packaging are the same code.
+
+use sekisho_proto::TransferView;
+use sekisho_proto::media::{
+    CarryIn, CheckoutSummary, MediumState, MediumView, RegisterMedium, WrittenReport,
+};
+use serde_json::json;
+
+use super::{Origin, check_text, transfers};
+use crate::clock::format_ms;
+use crate::db::audit::{self, Record};
+use crate::db::media::{self, MediumRow};
+use crate::db::transfers as store;
+use crate::error::{AppError, AppResult};
+use crate::policy::{self, Actor};
+use crate::state::AppState;
+
+fn check_medium_id(id: &str) -> AppResult<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            "bad_medium_id",
+            "a medium id is 1 to 64 letters, digits, '-', '_' or '.' (e.g. USB-001)",
+        ))
+    }
+}
+
+async fn view(state: &AppState, medium: &MediumRow) -> AppResult<MediumView> {
+    let now = state.clock.now_ms();
+    let mut conn = state.db.read().await?;
+    let open = store::open_carry_outs(&mut conn, &medium.id).await?;
+    let checkout = open.last().and_then(|t| {
+        let c = t.carry_out.as_ref()?;
+        Some(CheckoutSummary {
+            id: t.id.clone(),
+            requester: t.sender_name.clone(),
+            purpose: t.purpose.clone(),
+            state: t.state,
+            return_by: format_ms(c.return_by),
+            written_at: c.written_at.map(format_ms),
+            overdue: c.written_at.is_some() && c.returned_at.is_none() && c.return_by < now,
+        })
+    });
+    Ok(MediumView {
+        id: medium.id.clone(),
+        label: medium.label.clone(),
+        media_type: medium.media_type.clone(),
+        section: medium.section.clone(),
+        state: medium.state,
+        registered_by: medium.registered_by.clone(),
+        registered_at: format_ms(medium.registered_at),
+        checkout,
+    })
+}
+
+pub async fn register(
+    state: &AppState,
+    actor: &Actor,
+    request: RegisterMedium,
+    origin: &Origin,
+) -> AppResult<MediumView> {
+    policy::may_register_media(actor)?;
+    check_medium_id(&request.id)?;
+    check_text("the label", &request.label, 200)?;
+    check_text("the type", &request.media_type, 50)?;
+    check_text("the section", &request.section, 100)?;
+    let now = state.clock.now_ms();
+    let row = MediumRow {
+        id: request.id.clone(),
+        label: request.label.trim().to_string(),
+        media_type: request.media_type.trim().to_string(),
+        section: request.section.trim().to_string(),
+        state: MediumState::Available,
+        registered_by: actor.username.clone(),
+        registered_at: now,
+    };
+    let mut tx = state.db.write().await?;
+    if media::get(tx.conn(), &row.id).await?.is_some() {
+        return Err(AppError::Conflict(
+            "medium_exists",
+            format!("medium '{}' is already registered", row.id),
+        ));
+    }
+    media::insert(tx.conn(), &row).await?;
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: actor.username.clone(),
+            action: "media.register",
+            object: format!("medium:{}", row.id),
+            outcome: "ok",
+            source: origin.0.clone(),
+            detail: json!({ "label": row.label, "type": row.media_type, "section": row.section }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    view(state, &row).await
+}
+
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    overdue_only: bool,
+) -> AppResult<Vec<MediumView>> {
+    policy::may_view_media(actor)?;
+    let rows = {
+        let mut conn = state.db.read().await?;
+        media::list(&mut conn).await?
+    };
+    let mut out = Vec::new();
+    for row in &rows {
+        let v = view(state, row).await?;
+        if !overdue_only || v.checkout.as_ref().is_some_and(|c| c.overdue) {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// The requester's client wrote the approved package onto the medium and
+/// read it back; the gateway records what was written and that it left.
+pub async fn written(
+    state: &AppState,
+    actor: &Actor,
+    transfer_id: &str,
+    report: WrittenReport,
+    origin: &Origin,
+) -> AppResult<TransferView> {
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    let transfer = store::get(tx.conn(), transfer_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let Some(carry_out) = transfer.carry_out.clone() else {
+        return Err(AppError::invalid(
+            "not_a_carry_out",
+            "this transfer is not a carry-out",
+        ));
+    };
+    policy::may_record_written(actor, &transfers::facts(&transfer))?;
+    if report.sha256.len() != 64 || !report.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AppError::invalid(
+            "bad_digest",
+            "sha256 must be 64 hex digits",
+        ));
+    }
+    store::record_written(
+        tx.conn(),
+        &transfer.id,
+        &report.sha256.to_ascii_lowercase(),
+        now,
+    )
+    .await
+    .map_err(|e| AppError::Conflict("already_written", format!("{e:#}")))?;
+    media::set_state(tx.conn(), &carry_out.medium_id, MediumState::Out).await?;
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: actor.username.clone(),
+            action: "media.checkout",
+            object: format!("transfer:{}", transfer.id),
+            outcome: "ok",
+            source: origin.0.clone(),
+            detail: json!({
+                "medium": carry_out.medium_id,
+                "file_name": report.file_name,
+                "size": report.size,
+                "sha256": report.sha256,
+                "return_by": format_ms(carry_out.return_by),
+                "content_digest": transfer.content_digest,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    transfers::view(state, actor, transfer_id).await
+}
+
+pub async fn check_in(
+    state: &AppState,
+    actor: &Actor,
+    medium_id: &str,
+    origin: &Origin,
+) -> AppResult<MediumView> {
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    let medium = media::get(tx.conn(), medium_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let open = store::open_carry_outs(tx.conn(), medium_id).await?;
+    let Some(carried) = open
+        .into_iter()
+        .find(|t| t.carry_out.as_ref().is_some_and(|c| c.written_at.is_some()))
+    else {
+        return Err(AppError::Conflict(
+            "not_out",
+            format!("medium '{medium_id}' is not carried out; nothing to check in"),
+        ));
+    };
+    policy::may_check_in(actor, &carried.sender_id)?;
+    store::record_returned(tx.conn(), &carried.id, now).await?;
+    media::set_state(tx.conn(), medium_id, MediumState::Available).await?;
+    let return_by = carried.carry_out.as_ref().map_or(0, |c| c.return_by);
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: actor.username.clone(),
+            action: "media.checkin",
+            object: format!("transfer:{}", carried.id),
+            outcome: "ok",
+            source: origin.0.clone(),
+            detail: json!({
+                "medium": medium.id,
+                "carried_out_by": carried.sender_name,
+                "late": now > return_by,
+                "note": "files found on a returned medium are taken in only through the inbound scan",
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let medium = {
+        let mut conn = state.db.read().await?;
+        media::get(&mut conn, medium_id)
+            .await?
+            .ok_or(AppError::NotFound)?
+    };
+    view(state, &medium).await
+}
+
+/// 5.(1)⑤, 6.(4)②(イ): an outside medium brought in is recorded; its files
+/// reach nobody except through the inbound scan.
+pub async fn carry_in(
+    state: &AppState,
+    actor: &Actor,
+    medium_id: &str,
+    request: CarryIn,
+    origin: &Origin,
+) -> AppResult<()> {
+    policy::may_record_carry_in(actor)?;
+    check_medium_id(medium_id)?;
+    check_text("the purpose", &request.purpose, 1000)?;
+    if let Some(from) = &request.origin {
+        check_text("the origin", from, 200)?;
+    }
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    let registered = media::get(tx.conn(), medium_id).await?.is_some();
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: actor.username.clone(),
+            action: "media.carry_in",
+            object: format!("medium:{medium_id}"),
+            outcome: "ok",
+            source: origin.0.clone(),
+            detail: json!({ "purpose": request.purpose, "origin": request.origin, "registered": registered }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Housekeeping: each overdue carry-out is flagged to the approvers once,
+/// as an audit event they see (and `sekisho media list --overdue` shows).
+pub async fn flag_overdue(state: &AppState) -> anyhow::Result<usize> {
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    let mut flagged = 0;
+    for t in store::overdue_carry_outs(tx.conn(), now).await? {
+        let Some(c) = &t.carry_out else { continue };
+        if c.overdue_flagged {
+            continue;
+        }
+        store::flag_overdue(tx.conn(), &t.id).await?;
+        audit::append(
+            tx.conn(),
+            now,
+            Record {
+                actor: "(gateway)".into(),
+                action: "media.overdue",
+                object: format!("transfer:{}", t.id),
+                outcome: "error",
+                source: "-".into(),
+                detail: json!({
+                    "medium": c.medium_id,
+                    "carried_out_by": t.sender_name,
+                    "return_by": format_ms(c.return_by),
+                    "notify": "approver",
+                }),
+            },
+        )
+        .await?;
+        flagged += 1;
+    }
+    tx.commit().await?;
+    Ok(flagged)
+}

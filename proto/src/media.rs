@@ -1,0 +1,61 @@
+//! Removable media (電磁的記録媒体, policy 5.(1)③⑤, 2.(2)⑧): the ledger,
+//! carry-out records and returns.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterMedium {
+    pub id: String,
+    pub label: String,
+    pub media_type: String,
+    pub section: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediumState {
+    /// In the office, free to be used.
+    Available,
+    /// Carried out (written with an approved package), not yet returned.
+    Out,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MediumView {
+    pub id: String,
+    pub label: String,
+    pub media_type: String,
+    pub section: String,
+    pub state: MediumState,
+    pub registered_by: String,
+    pub registered_at: String,
+    /// The open carry-out, if any.
+    pub checkout: Option<CheckoutSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckoutSummary {
+    /// The carry-out's transfer id.
+    pub id: String,
+    pub requester: String,
+    pub purpose: String,
+    pub state: crate::TransferState,
+    pub return_by: String,
+    pub written_at: Option<String>,
+    pub overdue: bool,
+}
+
+/// What the client wrote onto the medium and read back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WrittenReport {
+    pub file_name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CarryIn {
+    pub purpose: String,
+    /// Who the medium came from (outside media), if not one of ours.
+    pub origin: Option<String>,
+}
