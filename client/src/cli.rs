@@ -110,9 +110,113 @@ pub enum Command {
     },
     /// Download and check a package from a link (no login needed).
     Receive(ReceiveArgs),
-    /// Check the audit log (auditors).
+    /// Ask to dispose of stored content before its time (I/II needs approval).
+    Dispose {
+        /// Transfer id whose stored content should be securely deleted.
+        id: String,
+        /// Why; the approver and the deletion certificate show it.
+        #[arg(long, value_name = "TEXT", value_parser = non_blank)]
+        reason: String,
+    },
+    /// Deletion certificates (廃棄証明).
+    #[command(subcommand)]
+    Deletion(DeletionCommand),
+    /// Removable media: ledger, carry-out, write, return (持ち出し・持ち込み).
+    #[command(subcommand)]
+    Media(MediaCommand),
+    /// Review, verify and report on the audit log (auditors, CISO; 監査).
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MediaCommand {
+    /// Register a medium in the ledger (sysadmin).
+    Register {
+        /// The medium's id, as written on it (e.g. USB-001).
+        id: String,
+        #[arg(long, value_name = "TEXT", value_parser = non_blank)]
+        label: String,
+        #[arg(long = "type", value_name = "TYPE", default_value = "USB")]
+        media_type: String,
+        #[arg(long, value_name = "SECTION", default_value = "総務")]
+        section: String,
+    },
+    /// The ledger; --overdue lists only media past their return date.
+    List {
+        #[arg(long)]
+        overdue: bool,
+    },
+    /// Ask to carry files out on a registered medium (always needs approval).
+    Checkout(MediaCheckoutArgs),
+    /// Write an approved carry-out onto the medium and check it.
+    Write {
+        /// The carry-out's id.
+        checkout: String,
+        /// Where the medium is mounted.
+        #[arg(long, value_name = "PATH")]
+        to: PathBuf,
+    },
+    /// Record that a medium came back.
+    Checkin {
+        /// The medium's id.
+        id: String,
+    },
+    /// Record an outside medium brought in (its files go through the inbound scan).
+    CarryIn {
+        /// The medium's id or label.
+        id: String,
+        #[arg(long, value_name = "TEXT", value_parser = non_blank)]
+        purpose: String,
+        /// Who it came from.
+        #[arg(long, value_name = "TEXT")]
+        origin: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct MediaCheckoutArgs {
+    /// The registered medium.
+    #[arg(long, value_name = "ID")]
+    pub medium: String,
+    /// Why the files are carried out.
+    #[arg(long, value_name = "TEXT", value_parser = non_blank)]
+    pub purpose: String,
+    /// When the medium comes back: YYYY-MM-DD or an RFC 3339 time.
+    #[arg(long = "return-by", value_name = "DATE")]
+    pub return_by: String,
+    /// Classification of the files: I, II or III.
+    #[arg(long, value_name = "I|II|III", value_parser = parse_class)]
+    pub class: Class,
+    /// A different class for one file, as NAME=CLASS.
+    #[arg(long = "file-class", value_name = "NAME=CLASS", value_parser = parse_file_class)]
+    pub file_class: Vec<(String, Class)>,
+    /// Lock I/II to this age public key instead of a generated passphrase.
+    #[arg(long = "age-key", value_name = "age1...")]
+    pub age_key: Option<String>,
+    /// The files to carry out.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeletionCommand {
+    /// Print the signed certificate of a deleted object.
+    Show {
+        /// Id of the deleted object (the transfer id).
+        id: String,
+        /// Also save the certificate (JSON) to this new file.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check a saved certificate offline against the pinned audit key.
+    Verify {
+        /// The certificate file.
+        file: PathBuf,
+        /// The gateway's audit public key (base64); default: the pinned one.
+        #[arg(long, value_name = "BASE64")]
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,13 +338,144 @@ pub struct ReceiveArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain of the whole audit log on this computer.
-    Verify {
-        /// Events fetched per request.
-        #[arg(long, value_name = "N", default_value_t = 500,
-              value_parser = clap::value_parser!(u32).range(1..=10_000))]
-        page_size: u32,
-    },
+    /// Show or export audit events (監査ログの表示・書き出し).
+    Log(AuditLogArgs),
+    /// Pin the gateway's audit signing key on this computer (監査鍵の登録).
+    Pin(AuditPinArgs),
+    /// Check the whole audit log and its signed checkpoints on this computer (監査ログの検証).
+    Verify(AuditVerifyArgs),
+    /// Print the latest signed checkpoint, or have the gateway sign one now (チェックポイント).
+    Checkpoint(AuditCheckpointArgs),
+    /// Write the yearly self-inspection report, policy 9.(1) (年次自己点検報告).
+    Report(AuditReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditLogArgs {
+    /// Events at or after this time: 2026-04-01 (00:00 UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "TIME", value_parser = audit_time)]
+    pub since: Option<String>,
+    /// Events before this time (not included): 2026-05-01 or an RFC 3339 time.
+    #[arg(long, value_name = "TIME", value_parser = audit_time)]
+    pub until: Option<String>,
+    /// Only events by this user (exact name).
+    #[arg(long, value_name = "USER", value_parser = non_blank)]
+    pub actor: Option<String>,
+    /// Only this action (login.fail), or a family when it ends with a dot (transfer.).
+    #[arg(long, value_name = "ACTION", value_parser = non_blank)]
+    pub action: Option<String>,
+    /// Only events about this object, e.g. transfer:<id> or user:<name>.
+    #[arg(long, value_name = "OBJECT", value_parser = non_blank)]
+    pub object: Option<String>,
+    /// Only events about files of this class: I, II or III.
+    #[arg(long, value_name = "I|II|III", value_parser = parse_class)]
+    pub class: Option<Class>,
+    /// Only events with this outcome.
+    #[arg(long, value_name = "OUTCOME")]
+    pub outcome: Option<AuditOutcome>,
+    /// At most this many events, oldest first; 0 means all. Default: 100 for
+    /// the table, all for jsonl and csv.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// table for reading, jsonl or csv (opens in Excel) for keeping. --json means jsonl.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<AuditLogFormat>,
+    /// Write to this new file instead of the screen (an existing file is never replaced).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditOutcome {
+    Ok,
+    Denied,
+    Error,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Ok => "ok",
+            AuditOutcome::Denied => "denied",
+            AuditOutcome::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditLogFormat {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("source")
+        .required(true)
+        .multiple(false)
+        .args(["key", "fetch"])
+))]
+pub struct AuditPinArgs {
+    /// The public key the operator printed with `sekisho-gateway audit-key` (base64).
+    #[arg(long, value_name = "BASE64")]
+    pub key: Option<String>,
+    /// Ask the gateway for its key; you must then compare the fingerprint with the
+    /// one printed on the server console.
+    #[arg(long)]
+    pub fetch: bool,
+    /// Replace a key pinned earlier (only after the operator confirms the key changed).
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// A checkpoint saved earlier with `sekisho audit checkpoint --output FILE`
+    /// (repeatable); kept off the gateway, it proves the log was not cut short.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoints: Vec<PathBuf>,
+    /// Events fetched per request.
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub page_size: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditCheckpointArgs {
+    /// Have the gateway sign its current head now instead of showing the latest checkpoint.
+    #[arg(long)]
+    pub new: bool,
+    /// Write the checkpoint to this new file (an existing file is never replaced).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditReportArgs {
+    /// The calendar year to report on (1 January to 31 December, UTC).
+    #[arg(long, value_name = "YYYY",
+          value_parser = clap::value_parser!(i32).range(2000..=9998))]
+    pub year: i32,
+    /// markdown (default), csv (opens in Excel) or html (one printable page).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<AuditReportFormat>,
+    /// Write to this new file instead of the screen (an existing file is never replaced).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditReportFormat {
+    Markdown,
+    Csv,
+    Html,
+}
+
+/// `--since`/`--until`: checked here so a typo is a usage error, and passed
+/// on to the gateway as RFC 3339 in UTC.
+fn audit_time(s: &str) -> Result<String, String> {
+    crate::commands::audit::times::parse_bound(s).map(crate::commands::audit::times::rfc3339)
 }
 
 fn parse_class(s: &str) -> Result<Class, String> {
@@ -311,6 +546,57 @@ mod tests {
             "p",
         ]);
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn audit_arguments_parse_and_refuse_mistakes() {
+        let log = Cli::try_parse_from([
+            "sekisho",
+            "audit",
+            "log",
+            "--since",
+            "2026-04-01",
+            "--until",
+            "2026-05-01T09:00:00+09:00",
+            "--class",
+            "II",
+            "--outcome",
+            "denied",
+            "--format",
+            "csv",
+        ]);
+        match log.map(|c| c.command) {
+            Ok(Command::Audit(AuditCommand::Log(args))) => {
+                assert_eq!(args.since.as_deref(), Some("2026-04-01T00:00:00Z"));
+                assert_eq!(args.until.as_deref(), Some("2026-05-01T00:00:00Z"));
+                assert_eq!(args.outcome, Some(AuditOutcome::Denied));
+            }
+            other => panic!("unexpected parse: {other:?}"),
+        }
+        for bad in [
+            ["sekisho", "audit", "log", "--since", "2026/04/01"],
+            ["sekisho", "audit", "log", "--class", "IV"],
+            ["sekisho", "audit", "log", "--outcome", "maybe"],
+            ["sekisho", "audit", "report", "--year", "26"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(Cli::try_parse_from(["sekisho", "audit", "pin"]).is_err());
+        assert!(Cli::try_parse_from(["sekisho", "audit", "pin", "--fetch", "--key", "x"]).is_err());
+        assert!(Cli::try_parse_from(["sekisho", "audit", "pin", "--fetch"]).is_ok());
+        assert!(Cli::try_parse_from(["sekisho", "audit", "verify"]).is_ok());
+        assert!(
+            Cli::try_parse_from([
+                "sekisho",
+                "audit",
+                "verify",
+                "--checkpoint",
+                "a.json",
+                "--checkpoint",
+                "b.json"
+            ])
+            .is_ok()
+        );
     }
 
     #[test]

@@ -19,7 +19,6 @@ pub const PASSWORD_ENV: &str = "SEKISHO_PASSWORD";
 pub const NEW_PASSWORD_ENV: &str = "SEKISHO_NEW_PASSWORD";
 pub const PASSPHRASE_ENV: &str = "SEKISHO_PASSPHRASE";
 
-
 /// A secret from `env`, or asked for with `prompt`.
 pub fn secret(env: &str, prompt: &str) -> Result<SecretString> {
     if let Some(value) = from_env(env) {

@@ -17,6 +17,7 @@ pub mod http;
 pub mod init;
 pub mod keys;
 pub mod policy;
+pub mod scan;
 pub mod service;
 pub mod state;
 pub mod tls;

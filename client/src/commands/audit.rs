@@ -1,82 +1,96 @@
-//! `audit verify`: check the audit log's hash chain on the auditor's own
-//! computer.
+//! `audit log|pin|verify|checkpoint|report`: the auditor's tools.
 //!
-//! The gateway is the thing being audited, so it is not asked whether its
-//! log is intact: every event is fetched page by page and fed to
-//! `sekisho_proto::ChainVerifier` here. The head hash is printed so an
-//! auditor can write it down and compare it next time, which also catches
-//! events cut off the end of the log.
+//! The gateway is the thing being audited, so nothing here takes its word
+//! for the state of its own log: events are downloaded and checked on the
+//! auditor's computer (`verify`), signed checkpoints are checked against a
+//! key the auditor pinned from the server console (`pin`), copies of
+//! checkpoints are kept off the gateway (`checkpoint`), and the yearly
+//! report is counted here from the downloaded events (`report`). This file
+//! dispatches and holds what the commands share: paging through events and
+//! reading checkpoints. Escaping of hostile text, local files and times each
+//! have their own submodule so they can be tested alone.
 
-use anyhow::{Result, bail};
-use sekisho_proto::{AUDIT_GENESIS, AuditPage, ChainReport, ChainVerifier};
-use serde::Serialize;
+mod checkpoint;
+mod escape;
+mod files;
+mod log;
+mod pin;
+mod report;
+pub mod times;
+mod verify;
+
+use anyhow::{Context, Result, bail};
+use sekisho_proto::{AuditCheckpoint, AuditEvent, AuditFilter, AuditPage};
 
 use crate::cli::AuditCommand;
 use crate::config::Config;
 use crate::http::Api;
-use crate::output::print_json;
 
-#[derive(Serialize)]
-struct VerifyOutput<'a> {
-    #[serde(flatten)]
-    report: &'a ChainReport,
-    /// Hash of the last event that verified (the genesis hash when none).
-    head_hash: &'a str,
-    verified: bool,
-}
+/// The gateway serves at most this many events per request.
+pub const MAX_PAGE: u32 = 10_000;
 
 pub fn run(cfg: &Config, cmd: AuditCommand) -> Result<()> {
-    let AuditCommand::Verify { page_size } = cmd;
-    let (api, _session) = super::logged_in(cfg)?;
-    let (report, head) = verify(&api, page_size)?;
-
-    let ok = report.first_bad.is_none();
-    if cfg.json {
-        print_json(&VerifyOutput {
-            report: &report,
-            head_hash: &head,
-            verified: ok,
-        })?;
-    } else {
-        match &report.first_bad {
-            None => println!(
-                "audit log verified: {} events, head hash {}",
-                report.events_checked, head
-            ),
-            Some(bad) => println!("audit log BROKEN at event #{}: {}", bad.seq, bad.reason),
-        }
-    }
-    if ok {
-        Ok(())
-    } else {
-        Err(super::Failed.into())
+    match cmd {
+        AuditCommand::Log(args) => log::run(cfg, args),
+        AuditCommand::Pin(args) => pin::run(cfg, args),
+        AuditCommand::Verify(args) => verify::run(cfg, args),
+        AuditCommand::Checkpoint(args) => checkpoint::run(cfg, args),
+        AuditCommand::Report(args) => report::run(cfg, args),
     }
 }
 
-fn verify(api: &Api, page_size: u32) -> Result<(ChainReport, String)> {
-    let mut verifier = ChainVerifier::default();
-    let mut head = AUDIT_GENESIS.to_string();
+/// Pages through `GET /audit/events` in sequence order, handing each page
+/// to `on_page` until the gateway says there is no more or `on_page`
+/// returns false. Pages are not collected, so a million-event log needs no
+/// more memory than one page.
+pub fn for_each_page(
+    api: &Api,
+    filter: &AuditFilter,
+    page_size: u32,
+    mut on_page: impl FnMut(&[AuditEvent]) -> Result<bool>,
+) -> Result<()> {
+    let page_size = page_size.clamp(1, MAX_PAGE);
     let mut after: i64 = 0;
-    'pages: loop {
+    loop {
         let mut url = api.url(&["audit", "events"])?;
-        url.query_pairs_mut()
-            .append_pair("after", &after.to_string())
-            .append_pair("limit", &page_size.to_string());
-        let page: AuditPage = api.get(url)?;
-        for event in &page.events {
-            if !verifier.push(event) {
-                break 'pages;
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("after", &after.to_string())
+                .append_pair("limit", &page_size.to_string());
+            for (name, value) in [
+                ("since", &filter.since),
+                ("until", &filter.until),
+                ("actor", &filter.actor),
+                ("action", &filter.action),
+                ("object", &filter.object),
+                ("class", &filter.class),
+                ("outcome", &filter.outcome),
+            ] {
+                if let Some(value) = value {
+                    query.append_pair(name, value);
+                }
             }
-            head.clone_from(&event.hash);
+        }
+        let page: AuditPage = api
+            .get(url)
+            .context("could not read the audit log from the gateway")?;
+        if !on_page(&page.events)? {
+            return Ok(());
         }
         match page.next_after {
-            None => break,
+            None => return Ok(()),
             // A cursor that does not move forward would loop for ever.
             Some(next) if next <= after => bail!(
-                "the gateway's audit paging went backwards (after {after} came {next}); the log cannot be checked. Tell your CISO"
+                "the gateway's audit paging went backwards (after {after} came {next}); the log cannot be read. Tell your CISO."
             ),
             Some(next) => after = next,
         }
     }
-    Ok((verifier.finish(), head))
+}
+
+/// The gateway's signed checkpoints, oldest first.
+pub fn fetch_checkpoints(api: &Api) -> Result<Vec<AuditCheckpoint>> {
+    api.get(api.url(&["audit", "checkpoints"])?)
+        .context("could not read the signed checkpoints from the gateway")
 }

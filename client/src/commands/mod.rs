@@ -5,6 +5,8 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod deletion;
+pub mod media;
 pub mod receive;
 pub mod recipient;
 pub mod send;
@@ -14,7 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, DeletionCommand};
 use crate::config::Config;
 use crate::http::Api;
 use crate::session::Session;
@@ -37,6 +39,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Approve { id, comment, otp } => transfers::approve(&cfg, &id, comment, otp),
         Command::Reject { id, reason, otp } => transfers::reject(&cfg, &id, &reason, otp),
         Command::Receive(args) => receive::run(&cfg, args),
+        Command::Dispose { id, reason } => deletion::dispose(&cfg, &id, &reason),
+        Command::Media(cmd) => media::run(&cfg, cmd),
+        Command::Deletion(DeletionCommand::Show { id, output }) => {
+            deletion::show(&cfg, &id, output.as_deref())
+        }
+        Command::Deletion(DeletionCommand::Verify { file, key }) => {
+            deletion::verify(&cfg, &file, key)
+        }
         Command::Audit(cmd) => audit::run(&cfg, cmd),
     }
     .map(|()| ExitCode::SUCCESS)

@@ -35,9 +35,9 @@ pub const PASSPHRASE_WARNING: &str = "Tell the recipient this passphrase by tele
 
 /// A file checked and ready to go.
 #[derive(Debug)]
-struct Outgoing {
+pub(crate) struct Outgoing {
     path: PathBuf,
-    name: String,
+    pub(crate) name: String,
     size: u64,
 }
 
@@ -66,44 +66,16 @@ pub fn run(cfg: &Config, args: SendArgs) -> Result<()> {
         }
     }
     let (api, _session) = super::logged_in(cfg)?;
-
     let request = CreateTransferRequest {
         class: Some(args.class.as_str().to_string()),
         purpose: Some(purpose),
         recipients,
-        files: files
-            .iter()
-            .map(|f| NewFile {
-                name: f.name.clone(),
-                size: f.size,
-                class: args
-                    .file_class
-                    .iter()
-                    .find(|(name, _)| name == &f.name)
-                    .map(|(_, class)| class.as_str().to_string()),
-            })
-            .collect(),
+        files: new_files(&files, &args.file_class),
+        medium: None,
+        return_by: None,
+        medium_key: None,
     };
-    let created: TransferCreated = api
-        .post(api.url(&["transfers"])?, &request)
-        .context("the transfer was not created; nothing was sent")?;
-
-    let digests = match upload_all(cfg, &api, &created, &files) {
-        Ok(d) => d,
-        Err(err) => {
-            withdraw_unfinished(&api, &created.id);
-            return Err(err.context(format!(
-                "transfer {} was not completed and nothing was released to the recipients; run `sekisho send` again",
-                created.id
-            )));
-        }
-    };
-
-    let submit = SubmitRequest { files: digests };
-    let answer: SubmitResponse = api
-        .post(api.url(&["transfers", &created.id, "submit"])?, &submit)
-        .with_context(|| format!("transfer {} was not submitted", created.id))?;
-
+    let answer = create_and_upload(cfg, &api, &request, &files, "sekisho send")?;
     if cfg.json {
         return print_json(&answer);
     }
@@ -111,8 +83,53 @@ pub fn run(cfg: &Config, args: SendArgs) -> Result<()> {
     Ok(())
 }
 
+/// The files as the gateway is told about them, with any per-file class.
+pub(crate) fn new_files(
+    files: &[Outgoing],
+    file_class: &[(String, sekisho_proto::Class)],
+) -> Vec<NewFile> {
+    files
+        .iter()
+        .map(|f| NewFile {
+            name: f.name.clone(),
+            size: f.size,
+            class: file_class
+                .iter()
+                .find(|(name, _)| name == &f.name)
+                .map(|(_, class)| class.as_str().to_string()),
+        })
+        .collect()
+}
+
+/// Creates the transfer (or carry-out), streams every file and submits.
+/// An upload that fails part-way is withdrawn so nothing half-sent lingers.
+pub(crate) fn create_and_upload(
+    cfg: &Config,
+    api: &Api,
+    request: &CreateTransferRequest,
+    files: &[Outgoing],
+    retry_hint: &str,
+) -> Result<SubmitResponse> {
+    let created: TransferCreated = api
+        .post(api.url(&["transfers"])?, request)
+        .context("the request was not created; nothing was sent")?;
+    let digests = match upload_all(cfg, api, &created, files) {
+        Ok(d) => d,
+        Err(err) => {
+            withdraw_unfinished(api, &created.id);
+            return Err(err.context(format!(
+                "{} was not completed and nothing was released; run `{retry_hint}` again",
+                created.id
+            )));
+        }
+    };
+    let submit = SubmitRequest { files: digests };
+    api.post(api.url(&["transfers", &created.id, "submit"])?, &submit)
+        .with_context(|| format!("{} was not submitted", created.id))
+}
+
 /// Local checks on every path, all before any network call.
-fn check_files(paths: &[PathBuf]) -> Result<Vec<Outgoing>> {
+pub(crate) fn check_files(paths: &[PathBuf]) -> Result<Vec<Outgoing>> {
     let mut out = Vec::with_capacity(paths.len());
     let mut seen = HashSet::new();
     for path in paths {
@@ -273,7 +290,7 @@ fn withdraw_unfinished(api: &Api, id: &str) {
     }
 }
 
-fn print_submitted(answer: &SubmitResponse) {
+pub(crate) fn print_submitted(answer: &SubmitResponse) {
     let t = &answer.transfer;
     println!("Transfer {} submitted.", t.id);
     println!("  Class:      {}", t.class.label_ja());

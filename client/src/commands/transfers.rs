@@ -141,6 +141,15 @@ pub fn pending(cfg: &Config) -> Result<()> {
     if cfg.json {
         return print_json(&list);
     }
+    let disposals = super::deletion::pending(&api)?;
+    for d in &disposals {
+        print!("{}", super::deletion::describe(d));
+        println!(
+            "  Decide with `sekisho approve {}` or `sekisho reject {} --reason TEXT`.",
+            d.id, d.id
+        );
+        println!("{}", "-".repeat(60));
+    }
     if list.is_empty() {
         println!("No transfers are waiting for a decision.");
         return Ok(());
@@ -163,6 +172,10 @@ pub fn pending(cfg: &Config) -> Result<()> {
 
 pub fn approve(cfg: &Config, id: &str, comment: Option<String>, otp: Option<String>) -> Result<()> {
     let (api, _session) = super::logged_in(cfg)?;
+    // Disposal requests are decided through the same command.
+    if let Some(disposal) = super::deletion::find(&api, id) {
+        return super::deletion::decide(cfg, &api, &disposal, true, comment, otp);
+    }
     let view = fetch(&api, id)?;
     require_pending(&view)?;
     let digest = verified_digest(&view)?;
@@ -207,6 +220,9 @@ pub fn reject(cfg: &Config, id: &str, reason: &str, otp: Option<String>) -> Resu
         bail!("say why the transfer is rejected with --reason TEXT; the sender reads it");
     }
     let (api, _session) = super::logged_in(cfg)?;
+    if let Some(disposal) = super::deletion::find(&api, id) {
+        return super::deletion::decide(cfg, &api, &disposal, false, Some(reason.to_string()), otp);
+    }
     let view = fetch(&api, id)?;
     require_pending(&view)?;
     // A mismatch is a reason for alarm, not for leaving the transfer
@@ -398,6 +414,10 @@ mod tests {
             approval_by: Some(Role::Approver),
             released_at: None,
             revoked_at: None,
+            medium: None,
+            return_by: None,
+            written_at: None,
+            returned_at: None,
         }
     }
 

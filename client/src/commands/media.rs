@@ -1,0 +1,313 @@
+//! Removable media (持ち出し・持ち込み): the ledger, carry-out requests,
+//! writing the approved package onto the medium (and reading it back),
+//! returns and carry-ins. A carry-out is a transfer whose recipient is the
+//! medium, so it is uploaded, approved and packaged like any other.
+
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use sekisho_proto::media::{CarryIn, MediumView, RegisterMedium, WrittenReport};
+use sekisho_proto::{
+    CreateTransferRequest, HEADER_CLASS, HEADER_ENCRYPTION, LinkView, TransferState, TransferView,
+    package_file_name,
+};
+use sha2::{Digest, Sha256};
+
+use super::send::{check_files, create_and_upload, new_files, print_submitted};
+use crate::cli::{MediaCheckoutArgs, MediaCommand};
+use crate::config::Config;
+use crate::output::{Table, print_json, short_time};
+
+pub fn run(cfg: &Config, command: MediaCommand) -> Result<()> {
+    match command {
+        MediaCommand::Register {
+            id,
+            label,
+            media_type,
+            section,
+        } => register(cfg, id, label, media_type, section),
+        MediaCommand::List { overdue } => list(cfg, overdue),
+        MediaCommand::Checkout(args) => checkout(cfg, args),
+        MediaCommand::Write { checkout, to } => write(cfg, &checkout, &to),
+        MediaCommand::Checkin { id } => checkin(cfg, &id),
+        MediaCommand::CarryIn {
+            id,
+            purpose,
+            origin,
+        } => carry_in(cfg, &id, purpose, origin),
+    }
+}
+
+fn register(
+    cfg: &Config,
+    id: String,
+    label: String,
+    media_type: String,
+    section: String,
+) -> Result<()> {
+    let (api, _session) = super::logged_in(cfg)?;
+    let body = RegisterMedium {
+        id,
+        label,
+        media_type,
+        section,
+    };
+    let medium: MediumView = api
+        .post(api.url(&["media"])?, &body)
+        .context("the medium was not registered")?;
+    if cfg.json {
+        return print_json(&medium);
+    }
+    println!(
+        "Medium {} ({}, {}) registered for {}.",
+        medium.id, medium.label, medium.media_type, medium.section
+    );
+    Ok(())
+}
+
+fn list(cfg: &Config, overdue: bool) -> Result<()> {
+    let (api, _session) = super::logged_in(cfg)?;
+    let mut url = api.url(&["media"])?;
+    if overdue {
+        url.set_query(Some("overdue=true"));
+    }
+    let media: Vec<MediumView> = api.get(url)?;
+    if cfg.json {
+        return print_json(&media);
+    }
+    if media.is_empty() {
+        println!(
+            "{}",
+            if overdue {
+                "No medium is overdue."
+            } else {
+                "No media are registered."
+            }
+        );
+        return Ok(());
+    }
+    let mut table = Table::new([
+        "ID",
+        "LABEL",
+        "SECTION",
+        "STATE 状態",
+        "CARRIED OUT BY",
+        "RETURN BY",
+        "OVERDUE",
+    ]);
+    for m in &media {
+        let (who, by, late) = match &m.checkout {
+            Some(c) => (
+                c.requester.clone(),
+                short_time(&c.return_by),
+                if c.overdue { "延滞 OVERDUE" } else { "" }.to_string(),
+            ),
+            None => (String::new(), String::new(), String::new()),
+        };
+        let state = match m.state {
+            sekisho_proto::media::MediumState::Available => "保管中 in office",
+            sekisho_proto::media::MediumState::Out => "持出中 out",
+        };
+        table.row([
+            m.id.clone(),
+            m.label.clone(),
+            m.section.clone(),
+            state.to_string(),
+            who,
+            by,
+            late,
+        ]);
+    }
+    table.print();
+    Ok(())
+}
+
+fn checkout(cfg: &Config, args: MediaCheckoutArgs) -> Result<()> {
+    let purpose = args.purpose.trim().to_string();
+    if purpose.is_empty() {
+        bail!("say why the files are carried out with --purpose TEXT");
+    }
+    let files = check_files(&args.files)?;
+    let (api, _session) = super::logged_in(cfg)?;
+    let request = CreateTransferRequest {
+        class: Some(args.class.as_str().to_string()),
+        purpose: Some(purpose),
+        recipients: Vec::new(),
+        files: new_files(&files, &args.file_class),
+        medium: Some(args.medium.clone()),
+        return_by: Some(args.return_by.clone()),
+        medium_key: args.age_key.clone(),
+    };
+    let answer = create_and_upload(cfg, &api, &request, &files, "sekisho media checkout")?;
+    if cfg.json {
+        return print_json(&answer);
+    }
+    print_submitted(&answer);
+    println!(
+        "Once approved, write it onto {} with `sekisho media write {} --to PATH`.",
+        args.medium, answer.transfer.id
+    );
+    Ok(())
+}
+
+/// Downloads the approved package through the medium's own link, writes it
+/// under `to`, reads it back to check every byte, and tells the gateway.
+fn write(cfg: &Config, checkout: &str, to: &Path) -> Result<()> {
+    let (api, _session) = super::logged_in(cfg)?;
+    let transfer: TransferView = api.get(api.url(&["transfers", checkout])?)?;
+    if transfer.medium.is_none() {
+        bail!("{checkout} is not a carry-out; use `sekisho media checkout` for media");
+    }
+    if transfer.state != TransferState::Released {
+        bail!(
+            "carry-out {checkout} is {}: only an approved carry-out can be written",
+            transfer.state.label()
+        );
+    }
+    let links: Vec<LinkView> = api.get(api.url(&["transfers", checkout, "links"])?)?;
+    let link = links
+        .first()
+        .with_context(|| format!("carry-out {checkout} has no package to write"))?;
+    if !to.is_dir() {
+        bail!(
+            "{} is not a folder; give the medium's mount point, e.g. /media/usb",
+            to.display()
+        );
+    }
+    let client = crate::http::build_client(cfg.ca_path()?)?;
+    let response = client
+        .post(&link.url)
+        .send()
+        .with_context(|| format!("could not download the package of {checkout}"))?;
+    if !response.status().is_success() {
+        bail!(
+            "the gateway refused the package of {checkout} ({}); the link may be used up or expired",
+            response.status()
+        );
+    }
+    let encrypted = response
+        .headers()
+        .get(HEADER_ENCRYPTION)
+        .and_then(|v| v.to_str().ok())
+        == Some("age");
+    let class = response
+        .headers()
+        .get(HEADER_CLASS)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(transfer.class);
+    let name = package_file_name(checkout, class, encrypted);
+    let target = to.join(&name);
+    if target.exists() {
+        bail!(
+            "{} already exists on the medium; nothing was overwritten",
+            target.display()
+        );
+    }
+    let partial = to.join(format!(".{name}.partial"));
+    let (size, written_digest) = {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial)
+            .with_context(|| format!("cannot write to {}", to.display()))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut reader = BufReader::with_capacity(1 << 20, response);
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = reader
+                .read(&mut buffer)
+                .context("the download was interrupted")?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            file.write_all(&buffer[..n])?;
+            size += n as u64;
+        }
+        file.sync_all()
+            .context("the medium did not confirm the write")?;
+        (size, hex::encode(hasher.finalize()))
+    };
+    std::fs::rename(&partial, &target)?;
+    // Read back what the medium now holds: a bad stick must not leave the office unnoticed.
+    let read_back = hash_file(&target)?;
+    if read_back != written_digest {
+        let _ = std::fs::remove_file(&target);
+        bail!("the medium returned different bytes than were written; use another medium");
+    }
+    let report = WrittenReport {
+        file_name: name.clone(),
+        size,
+        sha256: written_digest,
+    };
+    let recorded: TransferView = api
+        .post(api.url(&["transfers", checkout, "written"])?, &report)
+        .context("the package is on the medium but the gateway did not record it; run this again or tell the system staff")?;
+    if cfg.json {
+        return print_json(&serde_json::json!({ "written": report, "transfer": recorded }));
+    }
+    println!(
+        "Wrote {} ({} bytes) and read it back: sha256 {} matches.",
+        target.display(),
+        size,
+        report.sha256
+    );
+    if encrypted {
+        println!(
+            "The package is encrypted; it opens only with the passphrase shown when the carry-out was requested."
+        );
+    }
+    println!(
+        "Recorded as carried out; bring the medium back by {} and run `sekisho media checkin {}`.",
+        recorded
+            .return_by
+            .as_deref()
+            .map(short_time)
+            .unwrap_or_default(),
+        recorded.medium.as_deref().unwrap_or("")
+    );
+    Ok(())
+}
+
+fn hash_file(path: &PathBuf) -> Result<String> {
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read back {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn checkin(cfg: &Config, id: &str) -> Result<()> {
+    let (api, _session) = super::logged_in(cfg)?;
+    let medium: MediumView = api
+        .post_empty(api.url(&["media", id, "checkin"])?)
+        .with_context(|| format!("the return of {id} was not recorded"))?;
+    if cfg.json {
+        return print_json(&medium);
+    }
+    println!("Medium {} is recorded as returned.", medium.id);
+    println!("Files found on it may be taken in only through the inbound scan.");
+    Ok(())
+}
+
+fn carry_in(cfg: &Config, id: &str, purpose: String, origin: Option<String>) -> Result<()> {
+    let (api, _session) = super::logged_in(cfg)?;
+    let body = CarryIn { purpose, origin };
+    api.post_no_answer(api.url(&["media", id, "carry-in"])?, Some(&body))
+        .with_context(|| format!("the carry-in of {id} was not recorded"))?;
+    if cfg.json {
+        return print_json(&serde_json::json!({ "medium": id, "recorded": true }));
+    }
+    println!("Carry-in of {id} recorded. Its files may be used only after the inbound scan.");
+    Ok(())
+}
