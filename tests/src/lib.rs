@@ -287,13 +287,24 @@ impl Gateway {
 
     fn launch(&mut self) -> Result<()> {
         let log = self.dir.path().join(format!("gateway-{}.log", uuid_like()));
+        // A restart keeps the same ports, so clients' sessions (bound to the
+        // gateway's address) and handed-out links stay valid.
+        let port_of = |url: &str| -> String {
+            url.rsplit(':')
+                .next()
+                .filter(|p| !p.is_empty())
+                .unwrap_or("0")
+                .to_string()
+        };
+        let internal = format!("127.0.0.1:{}", port_of(&self.internal_url));
+        let public = format!("127.0.0.1:{}", port_of(&self.public_url));
         let mut child = Command::new(bin("sekisho-gateway"))
             .args([
                 "serve",
                 "--listen",
-                "127.0.0.1:0",
+                &internal,
                 "--public-listen",
-                "127.0.0.1:0",
+                &public,
                 "--dir",
             ])
             .arg(self.data_dir())

@@ -96,7 +96,11 @@ fn object_paths(gw: &Gateway) -> Vec<(String, PathBuf, PathBuf)> {
     let shares = gw.data_dir().join("keys").join("objects");
     let mut out = Vec::new();
     for shard in std::fs::read_dir(&objects).into_iter().flatten().flatten() {
-        for entry in std::fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(shard.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let id = entry.file_name().to_string_lossy().to_string();
             out.push((id.clone(), entry.path(), shares.join(&id)));
         }
@@ -112,14 +116,16 @@ fn r02_2_10_class_three_disposal_is_immediate_and_certified() {
         let links = json_of(&w.gw.cli(&w.staff).run(&["--json", "link", &id]));
         json_str(&links[0]["url"]).expect("url")
     };
-    let out = w
-        .gw
-        .cli(&w.staff)
-        .run(&["--json", "dispose", &id, "--reason", "誤送付のため"]);
+    let out =
+        w.gw.cli(&w.staff)
+            .run(&["--json", "dispose", &id, "--reason", "誤送付のため"]);
     let disposal = json_of(&out);
     assert_eq!(disposal["state"], "complete");
     assert_eq!(state_of(&w, &id), "erased");
-    assert!(object_paths(&w.gw).is_empty(), "stored bytes or key share left behind");
+    assert!(
+        object_paths(&w.gw).is_empty(),
+        "stored bytes or key share left behind"
+    );
     let status = w.gw.http().post(&url).send().expect("post").status();
     assert_eq!(status.as_u16(), 410, "erased content was delivered");
 
@@ -183,13 +189,12 @@ fn r02_2_10_disposing_of_class_two_needs_the_approvers_permission() {
     let w = world();
     let id = send(&w, "II", b"personal data");
     assert_success(&approve(&w, &w.approver, &id), "approve transfer");
-    let disposal = json_of(&w.gw.cli(&w.staff).run(&[
-        "--json",
-        "dispose",
-        &id,
-        "--reason",
-        "不要になった",
-    ]));
+    let disposal =
+        json_of(
+            &w.gw
+                .cli(&w.staff)
+                .run(&["--json", "dispose", &id, "--reason", "不要になった"]),
+        );
     assert_eq!(disposal["state"], "requested");
     let request = json_str(&disposal["id"]).expect("request id");
     assert_eq!(state_of(&w, &id), "released", "deleted before approval");
@@ -209,20 +214,17 @@ fn r02_2_10_disposing_of_class_two_needs_the_approvers_permission() {
 
     // A rejected disposal deletes nothing.
     let other = send(&w, "I", b"keep me");
-    let disposal = json_of(&w.gw.cli(&w.staff).run(&[
-        "--json", "dispose", &other, "--reason", "test",
-    ]));
+    let disposal = json_of(
+        &w.gw
+            .cli(&w.staff)
+            .run(&["--json", "dispose", &other, "--reason", "test"]),
+    );
     let request = json_str(&disposal["id"]).expect("id");
     let code = w.gw.otp(&w.approver.totp_secret);
     assert_success(
-        &w.gw.cli(&w.approver).run(&[
-            "reject",
-            &request,
-            "--reason",
-            "保存期間中",
-            "--otp",
-            &code,
-        ]),
+        &w.gw
+            .cli(&w.approver)
+            .run(&["reject", &request, "--reason", "保存期間中", "--otp", &code]),
         "reject disposal",
     );
     assert_eq!(state_of(&w, &other), "pending_approval");
@@ -232,7 +234,12 @@ fn r02_2_10_disposing_of_class_two_needs_the_approvers_permission() {
 /// Opens a stored object the way the gateway does, from the material an
 /// attacker might hold: master key, wrapped key (from a database copy),
 /// key share and ciphertext.
-fn try_decrypt(master: &str, wrapped: &[u8], share: Option<&[u8]>, ciphertext: &[u8]) -> Option<Vec<u8>> {
+fn try_decrypt(
+    master: &str,
+    wrapped: &[u8],
+    share: Option<&[u8]>,
+    ciphertext: &[u8],
+) -> Option<Vec<u8>> {
     use chacha20poly1305::aead::{Aead, KeyInit};
     let master = age::x25519::Identity::from_str(master.trim()).ok()?;
     let mut inner = Vec::new();
@@ -270,9 +277,14 @@ fn r02_2_10_erased_content_cannot_be_decrypted_even_with_an_old_database_copy_an
         let events = sql_wrapped_key(&w.gw.database_url, &object_id);
         events.expect("wrapped key")
     };
-    let master = std::fs::read_to_string(w.gw.data_dir().join("keys").join("master.key")).expect("master");
+    let master =
+        std::fs::read_to_string(w.gw.data_dir().join("keys").join("master.key")).expect("master");
     let ciphertext = std::fs::read(&blob).expect("blob");
-    assert!(!ciphertext.windows(secret.len()).any(|win| win == secret.as_slice()));
+    assert!(
+        !ciphertext
+            .windows(secret.len())
+            .any(|win| win == secret.as_slice())
+    );
     // Control: with the share still present the material does open it, so
     // the decryption below is a real attempt, not a broken one.
     let share_before = std::fs::read(&share).expect("share");
@@ -282,7 +294,9 @@ fn r02_2_10_erased_content_cannot_be_decrypted_even_with_an_old_database_copy_an
     );
 
     assert_success(
-        &w.gw.cli(&w.staff).run(&["dispose", &id, "--reason", "erase test"]),
+        &w.gw
+            .cli(&w.staff)
+            .run(&["dispose", &id, "--reason", "erase test"]),
         "dispose",
     );
     assert!(!share.exists(), "the key share survived");
@@ -296,7 +310,10 @@ fn r02_2_10_erased_content_cannot_be_decrypted_even_with_an_old_database_copy_an
     // Nor with any share that is left on the gateway.
     for (_, _, other) in object_paths(&w.gw) {
         let bytes = std::fs::read(other).ok();
-        assert_eq!(try_decrypt(&master, &wrapped, bytes.as_deref(), &ciphertext), None);
+        assert_eq!(
+            try_decrypt(&master, &wrapped, bytes.as_deref(), &ciphertext),
+            None
+        );
     }
     // And the gateway's own database no longer holds the wrapped key.
     assert!(sql_wrapped_key(&w.gw.database_url, &object_id).is_none());
@@ -329,7 +346,10 @@ fn r02_2_3_retention_deletes_on_schedule_without_anyone_asking() {
     let revoked = send(&w, "III", b"revoked");
     assert_success(&w.gw.cli(&w.staff).run(&["revoke", &revoked]), "revoke");
     // Revoked content goes at the next housekeeping round (closed_days = 0).
-    wait_for(|| state_of(&w, &revoked) == "erased", "revoked transfer erased");
+    wait_for(
+        || state_of(&w, &revoked) == "erased",
+        "revoked transfer erased",
+    );
     assert_eq!(state_of(&w, &released), "released");
     // Links expire after 7 days; the content is kept 7 more days.
     w.gw.advance(8 * 86_400);
@@ -337,8 +357,15 @@ fn r02_2_3_retention_deletes_on_schedule_without_anyone_asking() {
     wait_for(|| state_of(&w, &released) == "expired", "transfer expired");
     w.gw.advance(7 * 86_400);
     let _ = w.gw.login(&w.staff);
-    wait_for(|| state_of(&w, &released) == "erased", "expired transfer erased");
-    let certificate = json_of(&w.gw.cli(&w.staff).run(&["--json", "deletion", "show", &released]));
+    wait_for(
+        || state_of(&w, &released) == "erased",
+        "expired transfer erased",
+    );
+    let certificate = json_of(
+        &w.gw
+            .cli(&w.staff)
+            .run(&["--json", "deletion", "show", &released]),
+    );
     assert_eq!(certificate["trigger"], "retention");
     assert!(object_paths(&w.gw).is_empty());
 }
@@ -360,8 +387,11 @@ fn r01_3_a_deletion_interrupted_by_a_crash_finishes_at_restart() {
     let (_, blob, share) = object_paths(&w.gw).pop().expect("object");
     w.gw.set_env("SEKISHO_DANGER_CRASH_AFTER_KEYS_DESTROYED", Some("1"));
     w.gw.restart();
-    let out = w.gw.cli(&w.staff).run(&["dispose", &id, "--reason", "crash test"]);
+    let out =
+        w.gw.cli(&w.staff)
+            .run(&["dispose", &id, "--reason", "crash test"]);
     assert!(!out.status.success(), "the crash hook did not fire");
+    eprintln!("dispose during crash: {}", text(&out));
     wait_for(|| w.gw.has_exited(), "gateway aborted");
     // Phase 1 committed: the key is gone from the database, bytes remain.
     assert!(blob.exists() && share.exists());

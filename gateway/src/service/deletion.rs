@@ -454,6 +454,7 @@ pub async fn apply_retention(state: &AppState) -> anyhow::Result<usize> {
             }
         }
     }
+    tracing::debug!("retention: {} transfers due", due.len());
     let mut erased = 0;
     for (transfer, reason) in due {
         let busy = {

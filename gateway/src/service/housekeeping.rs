@@ -16,15 +16,38 @@ use crate::transfer_state::{self, Event};
 /// Runs until the process ends. Errors are logged and retried next round:
 /// a database outage must not stop expiry for good.
 pub async fn run(state: Shared) {
-    let mut interval = tokio::time::interval(Duration::from_secs(
+    let mut sweep_interval = tokio::time::interval(Duration::from_secs(
         state.config.housekeeping.interval_seconds,
     ));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    sweep_interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut checkpoint_interval = tokio::time::interval(Duration::from_secs(
+        state.config.audit.checkpoint_interval_seconds,
+    ));
+    checkpoint_interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        interval.tick().await;
-        if let Err(e) = sweep(&state).await {
-            tracing::error!("housekeeping failed, will retry: {e:#}");
+        tokio::select! {
+            _ = sweep_interval.tick() => round(&state).await,
+            _ = checkpoint_interval.tick() => {
+                if let Err(e) = super::audit::periodic_checkpoint(&state).await {
+                    tracing::error!("cannot sign an audit checkpoint, will retry: {e:#}");
+                }
+            }
         }
+    }
+}
+
+/// One housekeeping round; each job fails on its own and is retried.
+async fn round(state: &Shared) {
+    if let Err(e) = sweep(state).await {
+        tracing::error!("housekeeping failed, will retry: {e:#}");
+    }
+    if let Err(e) = super::media::flag_overdue(state).await {
+        tracing::error!("cannot flag overdue media, will retry: {e:#}");
+    }
+    match super::deletion::apply_retention(state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("retention: securely deleted the content of {n} transfers"),
+        Err(e) => tracing::error!("retention deletion failed, will retry: {e:#}"),
     }
 }
 

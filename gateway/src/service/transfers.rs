@@ -222,7 +222,15 @@ pub async fn create(
             ));
         }
         // The medium is the "recipient": I/II are locked with a passphrase
-        // shown once to the requester (2.(2)⑧(ア)).
+        // shown once to the requester, or to an age key given (2.(2)⑧(ア)).
+        let medium_key = match request.medium_key.as_deref().map(str::trim) {
+            Some(key) => {
+                super::recipients::age_recipients(KeyKind::Age, Some(key))
+                    .map_err(|e| AppError::invalid("bad_key", format!("{e:#}")))?;
+                Some(key.to_string())
+            }
+            None => None,
+        };
         links.push(LinkRow {
             id: uuid::Uuid::new_v4().to_string(),
             transfer_id: id.clone(),
@@ -230,9 +238,13 @@ pub async fn create(
             name: medium.id.clone(),
             organisation: medium.section.clone(),
             email: String::new(),
-            key_kind: KeyKind::Passphrase,
-            public_key: None,
-            passphrase_wrapped: if class.needs_approval() {
+            key_kind: if medium_key.is_some() {
+                KeyKind::Age
+            } else {
+                KeyKind::Passphrase
+            },
+            public_key: medium_key.clone(),
+            passphrase_wrapped: if class.needs_approval() && medium_key.is_none() {
                 Some(state.keys.wrap(token::generate_passphrase().as_bytes())?)
             } else {
                 None
