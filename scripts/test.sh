@@ -60,12 +60,12 @@ start_pg() {
 }
 
 log "unit tests and end-to-end tests against SQLite"
-SEKISHO_TEST_DATABASE=sqlite cargo test --workspace -- --test-threads "${TEST_THREADS:-4}"
+SEKISHO_TEST_DATABASE=sqlite cargo test --workspace --no-fail-fast -- --test-threads "${TEST_THREADS:-4}"
 
 if start_pg; then
   log "end-to-end tests against PostgreSQL (port $PG_PORT)"
   SEKISHO_TEST_DATABASE="postgres://postgres@127.0.0.1:$PG_PORT/postgres" \
-    cargo test -p sekisho-e2e -- --test-threads "${TEST_THREADS:-4}"
+    cargo test -p sekisho-e2e --no-fail-fast -- --test-threads "${TEST_THREADS:-4}"
 else
   if [ -n "${CI:-}" ]; then
     echo "error: PostgreSQL could not be started; CI never skips it" >&2

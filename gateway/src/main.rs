@@ -47,6 +47,14 @@ enum Command {
         #[arg(long, env = "SEKISHO_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
     },
+    /// Apply database migrations (as the database owner when the gateway
+    /// itself runs as a least-privilege role).
+    Migrate {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, env = "SEKISHO_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
     /// Print the audit public key that auditors pin (`sekisho audit pin`).
     AuditKey {
         #[arg(long)]
@@ -127,6 +135,13 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let result = sekisho_gateway::init::run(&dir, database_url.as_deref(), &admin).await?;
             print_init(&result, &dir, json)
+        }
+        Command::Migrate { dir, database_url } => {
+            let state =
+                sekisho_gateway::open_for_maintenance(&dir, database_url.as_deref()).await?;
+            state.db.close().await;
+            println!("The database schema is up to date.");
+            Ok(())
         }
         Command::AuditKey { dir, json } => {
             let key = sekisho_gateway::keys::Keys::load(&dir)?.audit_public();

@@ -74,6 +74,22 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Whether any migration has not been applied yet. Checking first lets the
+/// gateway run as a role that may not create tables once the schema is current.
+async fn pending_migrations(pool: &AnyPool, migrator: &sqlx::migrate::Migrator) -> Result<bool> {
+    let applied: Vec<i64> = match sqlx::query_scalar::<_, i64>(
+        "SELECT version FROM _sqlx_migrations WHERE success = TRUE",
+    )
+    .fetch_all(pool)
+    .await
+    {
+        Ok(versions) => versions,
+        // No bookkeeping table yet: a new database.
+        Err(_) => return Ok(true),
+    };
+    Ok(migrator.iter().any(|m| !applied.contains(&m.version)))
+}
+
 pub struct Db {
     pool: AnyPool,
     backend: Arc<dyn Backend>,
@@ -118,11 +134,15 @@ impl Db {
             .connect(url)
             .await
             .with_context(|| format!("cannot open the database {}", redact_url(url)))?;
-        backend
-            .migrator()
-            .run(&pool)
-            .await
-            .with_context(|| format!("cannot migrate the {} database", backend.name()))?;
+        if pending_migrations(&pool, backend.migrator()).await? {
+            backend.migrator().run(&pool).await.with_context(|| {
+                format!(
+                    "cannot migrate the {} database (a least-privilege role cannot: run \
+                     `sekisho-gateway migrate --dir DIR --database-url OWNER_URL` first)",
+                    backend.name()
+                )
+            })?;
+        }
         Ok(Self {
             pool,
             backend,
