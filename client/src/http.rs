@@ -5,14 +5,14 @@
 //! loosen it, and it turns every answer that is not a success into one
 //! sentence: the gateway's own `ErrorBody.message`, or the "log in again"
 //! hint on 401. Bodies that may be large (uploads, packages) are streamed by
-//! the callers through `send_stream`/`Api::put_stream`; everything else is a
+//! the callers through `send_stream`/`Api::put_chunks`; everything else is a
 //! small JSON exchange with a timeout.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use reqwest::blocking::{Body, Client, RequestBuilder, Response};
+use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use sekisho_proto::{API_PREFIX, ErrorBody};
@@ -27,8 +27,7 @@ use crate::session::Session;
 const JSON_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Builds the one kind of HTTP client Sekisho uses, trusting only `ca`.
-pub fn build_client(ca: &Path) -> Result<Client> {
+fn load_ca(ca: &Path) -> Result<Vec<reqwest::Certificate>> {
     let pem = std::fs::read(ca).with_context(|| {
         format!(
             "could not read the CA certificate {}; check the path given with --ca or SEKISHO_CA",
@@ -47,24 +46,43 @@ pub fn build_client(ca: &Path) -> Result<Client> {
             ca.display()
         );
     }
-    let mut builder = Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .min_tls_version(reqwest::tls::Version::TLS_1_2)
-        .https_only(true)
-        // A redirect would be the gateway pointing us somewhere we did not
-        // choose; the API never uses them.
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
-        // Per-request timeouts are set by the callers: a whole-request limit
-        // would cut off a large upload.
+    Ok(certs)
+}
+
+/// Sekisho's one TLS policy, applied to the blocking and the async builder
+/// alike (they are different types with the same methods).
+macro_rules! with_tls_policy {
+    ($builder:expr, $certs:expr) => {{
+        let mut builder = $builder
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .min_tls_version(reqwest::tls::Version::TLS_1_2)
+            .https_only(true)
+            // A redirect would be the gateway pointing us somewhere we did
+            // not choose; the API never uses them.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_keepalive(Duration::from_secs(30))
+            .user_agent(concat!("sekisho/", env!("CARGO_PKG_VERSION")));
+        for cert in $certs {
+            builder = builder.add_root_certificate(cert);
+        }
+        builder
+    }};
+}
+
+/// Builds the one kind of HTTP client Sekisho uses, trusting only `ca`.
+pub fn build_client(ca: &Path) -> Result<Client> {
+    // Per-request timeouts are set by the callers: a whole-request limit
+    // would cut off a large upload.
+    with_tls_policy!(Client::builder(), load_ca(ca)?)
         .timeout(None::<Duration>)
-        .tcp_keepalive(Duration::from_secs(30))
-        .user_agent(concat!("sekisho/", env!("CARGO_PKG_VERSION")));
-    for cert in certs {
-        builder = builder.add_root_certificate(cert);
-    }
-    builder
+        .build()
+        .context("could not set up the secure connection (TLS)")
+}
+
+fn build_async_client(ca: &Path) -> Result<reqwest::Client> {
+    with_tls_policy!(reqwest::Client::builder(), load_ca(ca)?)
         .build()
         .context("could not set up the secure connection (TLS)")
 }
@@ -72,6 +90,7 @@ pub fn build_client(ca: &Path) -> Result<Client> {
 /// A client bound to one gateway, with or without a session token.
 pub struct Api {
     client: Client,
+    ca: std::path::PathBuf,
     base: Url,
     token: Option<SecretString>,
     username: Option<String>,
@@ -82,6 +101,7 @@ impl Api {
     pub fn anonymous(cfg: &Config, gateway: Url) -> Result<Api> {
         Ok(Api {
             client: build_client(cfg.ca_path()?)?,
+            ca: cfg.ca_path()?.to_path_buf(),
             base: gateway,
             token: None,
             username: None,
@@ -106,6 +126,7 @@ impl Api {
         }
         Ok(Api {
             client: build_client(cfg.ca_path()?)?,
+            ca: cfg.ca_path()?.to_path_buf(),
             base: issued_by,
             token: Some(session.token.clone()),
             username: Some(session.username.clone()),
@@ -192,15 +213,56 @@ impl Api {
         Ok(())
     }
 
-    /// PUT a streamed body. No overall timeout: a large file on a slow line
-    /// may take hours, and TCP keepalive notices a dead gateway.
-    pub fn put_stream<T: DeserializeOwned>(&self, url: Url, body: Body) -> Result<T> {
-        let resp = self.send(
-            self.request(Method::PUT, url)
-                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                .body(body),
-        )?;
-        read_json(resp)
+    /// PUTs a large body (`len` bytes, as pieces from `chunks`) with
+    /// reqwest's async client on a small runtime of its own. No overall
+    /// timeout: a large file on a slow line may take hours, and TCP
+    /// keepalive notices a dead gateway.
+    pub fn put_chunks<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        len: u64,
+        chunks: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    ) -> Result<T> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("could not start the upload")?;
+        let client = build_async_client(&self.ca)?;
+        let stream = futures_util::stream::unfold(chunks, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        let mut request = client
+            .put(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(reqwest::Body::wrap_stream(stream));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose_secret());
+        }
+        let base = self.base.clone();
+        let (status, body) = runtime.block_on(async move {
+            let resp = request.send().await.map_err(|e| {
+                anyhow::anyhow!(
+                    "the upload to {} failed: {e}",
+                    crate::config::display_origin(&base)
+                )
+            })?;
+            let status = resp.status();
+            let body = resp
+                .bytes()
+                .await
+                .context("the gateway's answer was cut off")?;
+            Ok::<_, anyhow::Error>((status, body))
+        })?;
+        if !status.is_success() {
+            return Err(error_for(
+                status,
+                &body,
+                self.token.is_some(),
+                self.username.as_deref(),
+            ));
+        }
+        serde_json::from_slice(&body).context("the gateway's answer could not be read")
     }
 
     fn send(&self, builder: RequestBuilder) -> Result<Response> {
@@ -257,21 +319,30 @@ fn check_status(resp: Response, had_token: bool, username: Option<&str>) -> Resu
     if status.is_success() {
         return Ok(resp);
     }
-    let body: Option<ErrorBody> = resp
-        .bytes()
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let body = resp.bytes().unwrap_or_default();
+    Err(error_for(status, &body, had_token, username))
+}
+
+/// One sentence for an error answer: the gateway's own message, or the
+/// "log in again" hint on 401.
+fn error_for(
+    status: StatusCode,
+    body: &[u8],
+    had_token: bool,
+    username: Option<&str>,
+) -> anyhow::Error {
+    let body: Option<ErrorBody> = serde_json::from_slice(body).ok();
     if status == StatusCode::UNAUTHORIZED && had_token {
-        return Err(SessionEnded(session_ended_message(username)).into());
+        return SessionEnded(session_ended_message(username)).into();
     }
-    Err(match body {
+    match body {
         // The gateway's sentence is written for clerks; show it as it is.
         Some(body) => anyhow::anyhow!(body.message),
         None => anyhow::anyhow!(
             "the gateway answered \"{}\" without an explanation; try again, and tell your system administrator if it keeps happening",
             status
         ),
-    })
+    }
 }
 
 /// The gateway no longer accepts the stored token (401).

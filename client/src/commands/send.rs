@@ -10,13 +10,11 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
-use reqwest::blocking::Body;
 use sekisho_proto::{
     CreateTransferRequest, FileEntry, NewFile, SubmitRequest, SubmitResponse, SubmittedFile,
     TransferCreated, TransferState, TransferView, names,
@@ -217,22 +215,21 @@ fn upload_one(cfg: &Config, api: &Api, url: reqwest::Url, file: &Outgoing) -> Re
     let handle =
         File::open(&file.path).with_context(|| format!("cannot open {}", file.path.display()))?;
     let bar = byte_bar(cfg.json, Some(file.size), &file.name);
-    let state = Arc::new(Mutex::new(HashState::default()));
-    let reader = HashingReader {
-        inner: BufReader::with_capacity(CHUNK, handle).take(file.size),
-        state: Arc::clone(&state),
-        bar: bar.clone(),
+    // A reader thread hashes while the network thread encrypts and sends:
+    // the two largest costs run on both cores at once.
+    let (sender, receiver) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(4);
+    let reader = {
+        let bar = bar.clone();
+        let size = file.size;
+        std::thread::spawn(move || read_and_hash(handle, size, &bar, &sender))
     };
-    let stored: Result<FileEntry> = api.put_stream(url, Body::sized(reader, file.size));
+    let stored: Result<FileEntry> = api.put_chunks(url, file.size, receiver);
     bar.finish_and_clear();
+    let hashed = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("internal error while reading {}", file.name))?;
     let stored = stored.with_context(|| format!("{} was not sent", file.name))?;
-
-    let (sent, sha256) = {
-        let state = state
-            .lock()
-            .map_err(|_| anyhow::anyhow!("internal error while hashing {}", file.name))?;
-        (state.bytes, hex::encode(state.hasher.clone().finalize()))
-    };
+    let (sent, sha256) = hashed.with_context(|| format!("cannot read {}", file.path.display()))?;
     let size_now = std::fs::metadata(&file.path).map(|m| m.len()).ok();
     if sent != file.size || size_now != Some(file.size) {
         bail!(
@@ -249,37 +246,38 @@ fn upload_one(cfg: &Config, api: &Api, url: reqwest::Url, file: &Outgoing) -> Re
     Ok(sha256)
 }
 
-#[derive(Default)]
-struct HashState {
-    hasher: Sha256,
-    bytes: u64,
-}
-
-/// Feeds every byte the HTTP client reads into the digest and the bar. The
-/// state is shared because reqwest moves the reader to its own thread.
-struct HashingReader<R> {
-    inner: R,
-    state: Arc<Mutex<HashState>>,
-    bar: ProgressBar,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n > 0 {
-            let chunk = buf
-                .get(..n)
-                .ok_or_else(|| io::Error::other("reader returned more bytes than asked"))?;
-            let mut state = self
-                .state
-                .lock()
-                .map_err(|_| io::Error::other("digest state poisoned"))?;
-            state.hasher.update(chunk);
-            state.bytes += n as u64;
-            self.bar.inc(n as u64);
+/// Reads exactly `size` bytes in large pieces, hashing each before it is
+/// handed to the network; returns the count and the SHA-256.
+fn read_and_hash(
+    mut file: File,
+    size: u64,
+    bar: &ProgressBar,
+    sender: &tokio::sync::mpsc::Sender<io::Result<bytes::Bytes>>,
+) -> io::Result<(u64, String)> {
+    let mut hasher = Sha256::new();
+    let mut sent = 0u64;
+    while sent < size {
+        let want = (size - sent).min(CHUNK as u64) as usize;
+        let mut buffer = bytes::BytesMut::zeroed(want);
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = sender.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
+                return Err(e);
+            }
+        };
+        buffer.truncate(n);
+        hasher.update(&buffer);
+        sent += n as u64;
+        bar.inc(n as u64);
+        if sender.blocking_send(Ok(buffer.freeze())).is_err() {
+            // The upload ended early; its error is reported by the caller.
+            break;
         }
-        Ok(n)
     }
+    Ok((sent, hex::encode(hasher.finalize())))
 }
 
 /// Best effort: a transfer stuck in "uploading" is harmless but clutters
@@ -347,21 +345,26 @@ mod tests {
     }
 
     #[test]
-    fn hashing_reader_sees_every_byte() -> Result<()> {
-        let state = Arc::new(Mutex::new(HashState::default()));
-        let mut reader = HashingReader {
-            inner: &b"hello world"[..],
-            state: Arc::clone(&state),
-            bar: ProgressBar::hidden(),
-        };
-        let mut sink = Vec::new();
-        reader.read_to_end(&mut sink)?;
-        let state = state.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        assert_eq!(state.bytes, 11);
-        assert_eq!(
-            hex::encode(state.hasher.clone().finalize()),
-            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
-        );
+    fn the_reader_hashes_and_hands_over_every_byte() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data)?;
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(4);
+        let file = File::open(&path)?;
+        let size = data.len() as u64;
+        let reader =
+            std::thread::spawn(move || read_and_hash(file, size, &ProgressBar::hidden(), &sender));
+        let mut received = Vec::new();
+        while let Some(chunk) = receiver.blocking_recv() {
+            received.extend_from_slice(&chunk?);
+        }
+        let (sent, digest) = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("reader panicked"))??;
+        assert_eq!(sent, size);
+        assert_eq!(received, data);
+        assert_eq!(digest, hex::encode(Sha256::digest(&data)));
         Ok(())
     }
 

@@ -349,6 +349,9 @@ pub async fn create(
     Ok(TransferCreated { id, class, uploads })
 }
 
+/// Size of the pieces handed from the network to the sealing thread.
+const COALESCE_BYTES: usize = 1 << 20;
+
 /// Streams one file's bytes into the store: hashed and encrypted on a
 /// blocking thread while the next chunks arrive, never held in memory.
 pub async fn upload(
@@ -388,7 +391,8 @@ pub async fn upload(
     }
 
     let object_id = uuid::Uuid::new_v4().simple().to_string();
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Option<bytes::Bytes>>(16);
+    // Bounded, so a slow disk slows the upload down instead of filling memory.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Option<bytes::Bytes>>(8);
     let worker = {
         let state = state.clone();
         let object_id = object_id.clone();
@@ -397,7 +401,7 @@ pub async fn upload(
                 envelope::seal(&state.keys, state.store.as_ref(), &object_id)?;
             // `None` is the commit signal; a closed channel without it means
             // the upload failed and the partial blob is dropped unseen.
-            while let Ok(message) = receiver.recv() {
+            while let Some(message) = receiver.blocking_recv() {
                 match message {
                     Some(chunk) => writer.write_chunk(&chunk)?,
                     None => return writer.finish(wrapped),
@@ -410,6 +414,9 @@ pub async fn upload(
     let mut received: u64 = 0;
     let mut stream = body.into_data_stream();
     let mut failure: Option<AppError> = None;
+    // HTTP frames are small (16 KiB TLS records); handing each to the
+    // sealing thread would cost more in wake-ups than the crypto itself.
+    let mut pending = bytes::BytesMut::with_capacity(COALESCE_BYTES);
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -429,9 +436,22 @@ pub async fn upload(
             )));
             break;
         }
-        if sender.send(Some(chunk)).is_err() {
-            break;
+        pending.extend_from_slice(&chunk);
+        if pending.len() >= COALESCE_BYTES {
+            let full = pending.split().freeze();
+            pending.reserve(COALESCE_BYTES);
+            if sender.send(Some(full)).await.is_err() {
+                break;
+            }
         }
+    }
+    if failure.is_none()
+        && !pending.is_empty()
+        && sender.send(Some(pending.freeze())).await.is_err()
+    {
+        failure = Some(AppError::Internal(anyhow::anyhow!(
+            "the store stopped accepting the upload"
+        )));
     }
     if failure.is_none() && received != expected {
         failure = Some(AppError::invalid(
@@ -443,7 +463,7 @@ pub async fn upload(
         ));
     }
     if failure.is_none() {
-        let _ = sender.send(None);
+        let _ = sender.send(None).await;
     }
     drop(sender);
     let sealed = worker.await.map_err(|e| AppError::Internal(e.into()))?;
