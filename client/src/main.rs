@@ -10,6 +10,7 @@ mod commands;
 mod config;
 mod http;
 mod output;
+mod private_file;
 mod prompt;
 mod session;
 

@@ -8,16 +8,12 @@
 //! it is wiped from memory and cannot be printed by accident.
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
-
-pub const FILE_MODE: u32 = 0o600;
-pub const DIR_MODE: u32 = 0o700;
 
 pub struct Session {
     pub gateway: String,
@@ -75,10 +71,6 @@ impl Session {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let dir = path
-            .parent()
-            .context("the session file has no folder; set SEKISHO_HOME to a folder")?;
-        create_private_dir(dir)?;
         let file = SessionFile {
             gateway: self.gateway.clone(),
             username: self.username.clone(),
@@ -91,18 +83,7 @@ impl Session {
         let mut token = file.token;
         zeroize::Zeroize::zeroize(&mut token);
 
-        let tmp = temp_path(path);
-        let result = (|| -> Result<()> {
-            let mut out = create_private_file(&tmp)?;
-            out.write_all(&json)?;
-            out.sync_all()?;
-            fs::rename(&tmp, path)?;
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.with_context(|| format!("could not save the session in {}", path.display()))
+        crate::private_file::write_atomically(path, &json, "the session")
     }
 
     /// Returns whether there was a file to delete.
@@ -118,54 +99,6 @@ impl Session {
             }),
         }
     }
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.tmp", std::process::id()));
-    path.with_file_name(name)
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(dir)
-        .with_context(|| format!("could not create the folder {}", dir.display()))?;
-    // The folder may predate us with looser rights; the token must not be
-    // listable by others either way.
-    let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
-            .with_context(|| format!("could not make the folder {} private", dir.display()))?;
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir)
-        .with_context(|| format!("could not create the folder {}", dir.display()))
-}
-
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
 }
 
 #[cfg(unix)]

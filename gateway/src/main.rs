@@ -108,8 +108,32 @@ fn print_init(
     Ok(())
 }
 
-#[tokio::main]
-async fn main() {
+/// Argon2 allocates 19 MiB per password check; glibc keeps such blocks in
+/// per-thread arenas for ever, so a few concurrent logins would pin over
+/// 100 MiB. Serving allocations of 1 MiB and more straight from mmap hands
+/// them back to the system when freed.
+fn return_large_allocations_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; it is called before any
+    // other thread exists and takes no pointers.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+fn main() {
+    return_large_allocations_to_the_system();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(async_main());
+}
+
+async fn async_main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SEKISHO_LOG").unwrap_or_else(|_| {

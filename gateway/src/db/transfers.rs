@@ -208,6 +208,17 @@ pub struct FileRow {
     pub object_id: Option<String>,
 }
 
+impl FileRow {
+    /// The file as the API and manifests describe it (empty digest until uploaded).
+    pub fn entry(&self) -> sekisho_proto::FileEntry {
+        sekisho_proto::FileEntry {
+            name: self.name.clone(),
+            size: self.size as u64,
+            sha256: self.sha256.clone().unwrap_or_default(),
+        }
+    }
+}
+
 pub async fn insert_file(
     conn: &mut AnyConnection,
     transfer_id: &str,

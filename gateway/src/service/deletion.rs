@@ -48,11 +48,7 @@ async fn files_of(state: &AppState, transfer_id: &str) -> AppResult<Vec<FileEntr
     Ok(store::files(&mut conn, transfer_id)
         .await?
         .into_iter()
-        .map(|f| FileEntry {
-            name: f.name,
-            size: f.size as u64,
-            sha256: f.sha256.unwrap_or_default(),
-        })
+        .map(|f| f.entry())
         .collect())
 }
 
@@ -325,11 +321,7 @@ async fn certify(state: &AppState, deletion_id: &str) -> anyhow::Result<()> {
     let files = store::files(tx.conn(), &row.transfer_id)
         .await?
         .into_iter()
-        .map(|f| FileEntry {
-            name: f.name,
-            size: f.size as u64,
-            sha256: f.sha256.unwrap_or_default(),
-        })
+        .map(|f| f.entry())
         .collect();
     let mut certificate = DeletionCertificate {
         format: CERTIFICATE_FORMAT.into(),

@@ -156,14 +156,7 @@ pub async fn download(state: Shared, token_text: &str, origin: &Origin) -> AppRe
             store::decision(&mut conn, &transfer.id).await?,
         )
     };
-    let entries: Vec<FileEntry> = files
-        .iter()
-        .map(|f| FileEntry {
-            name: f.name.clone(),
-            size: f.size as u64,
-            sha256: f.sha256.clone().unwrap_or_default(),
-        })
-        .collect();
+    let entries: Vec<FileEntry> = files.iter().map(|f| f.entry()).collect();
     let digest = content_digest(
         entries
             .iter()

@@ -392,7 +392,7 @@ pub async fn upload(
 
     let object_id = uuid::Uuid::new_v4().simple().to_string();
     // Bounded, so a slow disk slows the upload down instead of filling memory.
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Option<bytes::Bytes>>(8);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Option<bytes::Bytes>>(4);
     let worker = {
         let state = state.clone();
         let object_id = object_id.clone();
@@ -646,14 +646,7 @@ pub async fn view(state: &AppState, actor: &Actor, id: &str) -> AppResult<Transf
     let links = store::links(&mut conn, id).await?;
     let decision = store::decision(&mut conn, id).await?;
     let now = state.clock.now_ms();
-    let entries: Vec<FileEntry> = files
-        .iter()
-        .map(|f| FileEntry {
-            name: f.name.clone(),
-            size: f.size as u64,
-            sha256: f.sha256.clone().unwrap_or_default(),
-        })
-        .collect();
+    let entries: Vec<FileEntry> = files.iter().map(|f| f.entry()).collect();
     Ok(TransferView {
         id: transfer.id.clone(),
         state: transfer.state,

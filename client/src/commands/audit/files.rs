@@ -20,8 +20,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-const FILE_MODE: u32 = 0o600;
-const DIR_MODE: u32 = 0o700;
+use crate::private_file::{create_private_file, temp_path, write_atomically};
 
 /// Reads a JSON record; `Ok(None)` when the file does not exist.
 pub fn load_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>> {
@@ -43,71 +42,9 @@ pub fn load_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Option<
 
 /// Writes a JSON record privately, replacing the previous one atomically.
 pub fn save_json<T: Serialize>(path: &Path, value: &T, what: &str) -> Result<()> {
-    let dir = path
-        .parent()
-        .context("the file has no folder; set SEKISHO_HOME to a folder")?;
-    create_private_dir(dir)?;
     let mut json = serde_json::to_vec_pretty(value).context("could not encode the record")?;
     json.push(b'\n');
-    let tmp = temp_path(path);
-    let result = (|| -> Result<()> {
-        let mut out = create_private_file(&tmp)?;
-        out.write_all(&json)?;
-        out.sync_all()?;
-        fs::rename(&tmp, path)?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("could not save {what} in {}", path.display()))
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let mut name = std::ffi::OsString::from(".");
-    name.push(path.file_name().unwrap_or_default());
-    name.push(format!(".{}.tmp", std::process::id()));
-    path.with_file_name(name)
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(dir)
-        .with_context(|| format!("could not create the folder {}", dir.display()))?;
-    let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
-            .with_context(|| format!("could not make the folder {} private", dir.display()))?;
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir)
-        .with_context(|| format!("could not create the folder {}", dir.display()))
-}
-
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_private_file(path: &Path) -> io::Result<File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
+    write_atomically(path, &json, what)
 }
 
 /// A pinned key that others may change is no pin at all.
