@@ -273,11 +273,128 @@ impl Api {
     }
 }
 
-/// Sends outside of `Api` (the public download link), with the same error
-/// wording.
-pub fn send_stream(builder: RequestBuilder, origin: &Url) -> Result<Response> {
-    let resp = builder.send().map_err(|e| describe_send_error(e, origin))?;
-    check_status(resp, false, None)
+/// A package being downloaded from a public link: its headers, and a
+/// reader over its body.
+pub struct Download {
+    pub headers: reqwest::header::HeaderMap,
+    pub content_length: Option<u64>,
+    pub body: ChunkReader,
+}
+
+/// Size of the pieces handed from the network thread to the reader.
+const DOWNLOAD_PIECE: usize = 1 << 20;
+
+/// POSTs to a public link (no token) and streams the answer. A thread of
+/// its own runs reqwest's async client and hands the body over in 1 MiB
+/// pieces: the blocking client's reader wakes the caller for every 16 KiB
+/// TLS record, which costs more than decrypting it.
+pub fn download(ca: &Path, url: &Url, idle_timeout: Duration) -> Result<Download> {
+    let client = build_async_client(ca)?;
+    let (head_tx, head_rx) =
+        std::sync::mpsc::sync_channel::<Result<(reqwest::header::HeaderMap, Option<u64>)>>(1);
+    let (body_tx, body_rx) = std::sync::mpsc::sync_channel::<std::io::Result<bytes::Bytes>>(4);
+    let url = url.clone();
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = head_tx.send(Err(anyhow::anyhow!("could not start the download: {e}")));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let sent = tokio::time::timeout(idle_timeout, client.post(url.clone()).send()).await;
+            let mut resp = match sent {
+                Ok(Ok(resp)) => resp,
+                Ok(Err(e)) => {
+                    let _ = head_tx.send(Err(describe_send_error(e, &url)));
+                    return;
+                }
+                Err(_) => {
+                    let _ = head_tx.send(Err(anyhow::anyhow!(
+                        "the gateway did not answer in time; try again later"
+                    )));
+                    return;
+                }
+            };
+            let status = resp.status();
+            if !status.is_success() {
+                let body = resp.bytes().await.unwrap_or_default();
+                let _ = head_tx.send(Err(error_for(status, &body, false, None)));
+                return;
+            }
+            let _ = head_tx.send(Ok((resp.headers().clone(), resp.content_length())));
+            let mut piece = bytes::BytesMut::with_capacity(DOWNLOAD_PIECE);
+            loop {
+                match tokio::time::timeout(idle_timeout, resp.chunk()).await {
+                    Ok(Ok(Some(chunk))) => {
+                        piece.extend_from_slice(&chunk);
+                        if piece.len() >= DOWNLOAD_PIECE {
+                            if body_tx.send(Ok(piece.split().freeze())).is_err() {
+                                return;
+                            }
+                            piece.reserve(DOWNLOAD_PIECE);
+                        }
+                    }
+                    Ok(Ok(None)) => {
+                        if !piece.is_empty() {
+                            let _ = body_tx.send(Ok(piece.freeze()));
+                        }
+                        return;
+                    }
+                    Ok(Err(e)) => {
+                        let _ = body_tx.send(Err(std::io::Error::other(format!(
+                            "the download broke off: {}",
+                            e.without_url()
+                        ))));
+                        return;
+                    }
+                    Err(_) => {
+                        let _ = body_tx.send(Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the gateway stopped sending",
+                        )));
+                        return;
+                    }
+                }
+            }
+        });
+    });
+    let (headers, content_length) = head_rx
+        .recv()
+        .map_err(|_| anyhow::anyhow!("the download stopped before it began"))??;
+    Ok(Download {
+        headers,
+        content_length,
+        body: ChunkReader {
+            pieces: body_rx,
+            current: bytes::Bytes::new(),
+        },
+    })
+}
+
+/// Reads the pieces the network thread hands over.
+pub struct ChunkReader {
+    pieces: std::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    current: bytes::Bytes,
+}
+
+impl std::io::Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.pieces.recv() {
+                Ok(piece) => self.current = piece?,
+                // The sender is gone after the last piece: end of body.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
 }
 
 fn describe_send_error(err: reqwest::Error, base: &Url) -> anyhow::Error {

@@ -175,24 +175,20 @@ fn write(cfg: &Config, checkout: &str, to: &Path) -> Result<()> {
             to.display()
         );
     }
-    let client = crate::http::build_client(cfg.ca_path()?)?;
-    let response = client
-        .post(&link.url)
-        .send()
-        .with_context(|| format!("could not download the package of {checkout}"))?;
-    if !response.status().is_success() {
-        bail!(
-            "the gateway refused the package of {checkout} ({}); the link may be used up or expired",
-            response.status()
-        );
-    }
+    let link_url = reqwest::Url::parse(&link.url).context("the gateway gave a malformed link")?;
+    let response = crate::http::download(
+        cfg.ca_path()?,
+        &link_url,
+        std::time::Duration::from_secs(300),
+    )
+    .with_context(|| format!("could not download the package of {checkout}"))?;
     let encrypted = response
-        .headers()
+        .headers
         .get(HEADER_ENCRYPTION)
         .and_then(|v| v.to_str().ok())
         == Some("age");
     let class = response
-        .headers()
+        .headers
         .get(HEADER_CLASS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
@@ -214,7 +210,7 @@ fn write(cfg: &Config, checkout: &str, to: &Path) -> Result<()> {
             .with_context(|| format!("cannot write to {}", to.display()))?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
-        let mut reader = BufReader::with_capacity(1 << 20, response);
+        let mut reader = BufReader::with_capacity(1 << 20, response.body);
         let mut buffer = vec![0u8; 1 << 20];
         loop {
             let n = reader

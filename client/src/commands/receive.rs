@@ -23,7 +23,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use reqwest::Url;
-use reqwest::blocking::Response;
 use sekisho_proto::{
     CHECKSUMS_NAME, Class, HEADER_CLASS, HEADER_CONTENT_DIGEST, HEADER_ENCRYPTION, MANIFEST_FORMAT,
     MANIFEST_NAME, Manifest, PAYLOAD_DIR, content_digest, names,
@@ -33,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::ReceiveArgs;
 use crate::config::Config;
-use crate::http::{build_client, send_stream};
+use crate::http::download as start_download;
 use crate::output::{bars_visible, byte_bar, human_size, print_json, short_time};
 use crate::prompt;
 
@@ -51,10 +50,10 @@ pub fn run(cfg: &Config, args: ReceiveArgs) -> Result<()> {
     // Everything that can fail locally fails before the download, which
     // counts against the link's limit.
     let identities = load_identities(&args.identity)?;
-    let client = build_client(cfg.ca_path()?)?;
+    let ca = cfg.ca_path()?.to_path_buf();
     let mut staging = Staging::prepare(&args.output)?;
 
-    let outcome = download(&client, &link, identities, &mut staging, cfg.json);
+    let outcome = download(&ca, &link, identities, &mut staging, cfg.json);
     let received = match outcome {
         Ok(received) => received,
         Err(err) => {
@@ -107,9 +106,9 @@ struct Announced {
     content_digest: String,
 }
 
-fn read_headers(resp: &Response) -> Result<Announced> {
+fn read_headers(headers: &reqwest::header::HeaderMap) -> Result<Announced> {
     let header = |name: &str| -> Result<String> {
-        resp.headers()
+        headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim().to_string())
@@ -148,20 +147,20 @@ fn read_headers(resp: &Response) -> Result<Announced> {
 }
 
 fn download(
-    client: &reqwest::blocking::Client,
+    ca: &std::path::Path,
     link: &Url,
     identities: Vec<Box<dyn age::Identity>>,
     staging: &mut Staging,
     json: bool,
 ) -> Result<Manifest> {
-    let resp = send_stream(client.post(link.clone()).timeout(READ_TIMEOUT), link)
-        .context("the package could not be downloaded")?;
-    let announced = read_headers(&resp)?;
-    let bar = byte_bar(json, resp.content_length(), "download");
+    let resp =
+        start_download(ca, link, READ_TIMEOUT).context("the package could not be downloaded")?;
+    let announced = read_headers(&resp.headers)?;
+    let bar = byte_bar(json, resp.content_length, "download");
     // Keep the bar quiet while a passphrase may be asked for.
     bar.set_draw_target(ProgressDrawTarget::hidden());
     let counted = Counting {
-        inner: resp,
+        inner: resp.body,
         bar: bar.clone(),
     };
     let buffered = BufReader::with_capacity(CHUNK, counted);
