@@ -236,6 +236,10 @@ pub struct CreateTransferRequest {
     /// RFC 3339 time or YYYY-MM-DD: when the medium must be back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_by: Option<String>,
+    /// Carry-outs: an age public key to lock I/II packages to, instead of a
+    /// generated passphrase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
