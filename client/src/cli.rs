@@ -127,6 +127,96 @@ pub enum Command {
     /// Review, verify and report on the audit log (auditors, CISO; 監査).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Files brought in: upload requests, results, classification (受け入れ).
+    #[command(subcommand)]
+    Inbox(InboxCommand),
+    /// Upload files through an upload link someone sent you (no account needed).
+    Upload {
+        /// The link, https://.../u/...
+        url: String,
+        /// The files to upload.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Bring in data from a medium: every file is uploaded and scanned, nothing copied locally.
+    Intake(IntakeArgs),
+    /// Malware incidents (managers, approvers, CISO; auditors read only).
+    Incidents {
+        #[command(subcommand)]
+        action: Option<IncidentCommand>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboxCommand {
+    /// Ask someone outside for files; prints the upload link to give them.
+    Request {
+        /// A name from your address book, or who it is (free text).
+        #[arg(long, value_name = "RECIPIENT", value_parser = non_blank)]
+        from: String,
+        /// What the files are for.
+        #[arg(long, value_name = "TEXT", value_parser = non_blank)]
+        purpose: String,
+        /// How long the link stays usable (default 168 = 7 days).
+        #[arg(long = "expires-hours", value_name = "N")]
+        expires_hours: Option<u32>,
+        /// At most this many files (default 20).
+        #[arg(long = "max-files", value_name = "N")]
+        max_files: Option<u32>,
+        /// At most this many MiB in total (default 2048).
+        #[arg(long = "max-mb", value_name = "N")]
+        max_mb: Option<u64>,
+    },
+    /// Files received for you, with their scan verdict, class and state.
+    List,
+    /// Set the class of a clean file; `unknown` leaves it to a manager.
+    Classify {
+        /// Inbound file id.
+        id: String,
+        #[arg(long, value_name = "I|II|III|unknown")]
+        class: String,
+    },
+    /// Save a clean, classified file into a folder (never overwrites).
+    Get {
+        /// Inbound file id.
+        id: String,
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: PathBuf,
+    },
+    /// Scan a held file again, after the engine was fixed (sysadmin).
+    Rescan {
+        /// Inbound file id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct IntakeArgs {
+    /// Files or folders to bring in (folders are walked; links are not followed).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// What the data is for.
+    #[arg(long, value_name = "TEXT", value_parser = non_blank)]
+    pub purpose: String,
+    /// Classify every clean file at once: I, II, III or unknown.
+    #[arg(long, value_name = "I|II|III|unknown")]
+    pub class: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Hand an incident to the approvers and the CISO (managers).
+    Escalate {
+        /// Incident id.
+        id: String,
+    },
+    /// Close an incident with a note of what was done.
+    Close {
+        /// Incident id.
+        id: String,
+        #[arg(long, value_name = "TEXT", value_parser = non_blank)]
+        note: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +251,19 @@ pub enum MediaCommand {
     Checkin {
         /// The medium's id.
         id: String,
+    },
+    /// Ask to wipe or dispose of a medium (needs an approver's decision).
+    Dispose {
+        /// The medium's id.
+        id: String,
+        /// `wipe` keeps the medium in use; `dispose` retires it for good.
+        #[arg(long, value_name = "wipe|dispose", value_parser = ["wipe", "dispose"])]
+        kind: String,
+        /// How it is done, e.g. "全領域上書き消去" or "物理破壊".
+        #[arg(long, value_name = "TEXT", value_parser = non_blank)]
+        method: String,
+        #[arg(long, value_name = "TEXT", value_parser = non_blank)]
+        reason: String,
     },
     /// Record an outside medium brought in (its files go through the inbound scan).
     CarryIn {

@@ -137,6 +137,19 @@ impl Api {
         &self.base
     }
 
+    /// GET whose body is streamed by the caller (file content).
+    pub fn get_stream(&self, url: Url) -> Result<Response> {
+        self.send(self.request(Method::GET, url))
+    }
+
+    pub fn ca(&self) -> &Path {
+        &self.ca
+    }
+
+    pub fn token(&self) -> Option<&SecretString> {
+        self.token.as_ref()
+    }
+
     /// `/api/v1/<segments...>`, each segment percent-encoded so a user or
     /// transfer name can never change the route.
     pub fn url(&self, segments: &[&str]) -> Result<Url> {
@@ -488,6 +501,70 @@ fn read_json<T: DeserializeOwned>(resp: Response) -> Result<T> {
     serde_json::from_slice(&bytes).context(
         "the gateway's answer could not be understood; this client and the gateway may be different versions",
     )
+}
+
+/// One file of a multipart upload: the name the gateway records (display
+/// only) and where it is read from.
+pub struct UploadFile {
+    pub name: String,
+    pub path: std::path::PathBuf,
+    pub size: u64,
+}
+
+/// POSTs files as `multipart/form-data` (field `file`, repeated), each
+/// streamed from disk in 1 MiB pieces, never read whole into memory. Used
+/// for upload links (no token) and media intake (with the session's token).
+pub fn post_files<T: DeserializeOwned>(
+    ca: &Path,
+    url: Url,
+    token: Option<&SecretString>,
+    files: &[UploadFile],
+) -> Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("could not start the upload")?;
+    let client = build_async_client(ca)?;
+    let origin = url.clone();
+    let (status, body) = runtime.block_on(async move {
+        let mut form = reqwest::multipart::Form::new();
+        for file in files {
+            let handle = tokio::fs::File::open(&file.path)
+                .await
+                .with_context(|| format!("cannot open {}", file.path.display()))?;
+            let stream = tokio_util::io::ReaderStream::with_capacity(handle, 1 << 20);
+            let part = reqwest::multipart::Part::stream_with_length(
+                reqwest::Body::wrap_stream(stream),
+                file.size,
+            )
+            .file_name(file.name.clone())
+            .mime_str("application/octet-stream")?;
+            form = form.part("file", part);
+        }
+        let mut request = client
+            .post(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .multipart(form);
+        if let Some(token) = token {
+            request = request.bearer_auth(token.expose_secret());
+        }
+        let resp = request.send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "the upload to {} failed: {e}",
+                crate::config::display_origin(&origin)
+            )
+        })?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .context("the gateway's answer was cut off")?;
+        Ok::<_, anyhow::Error>((status, body))
+    })?;
+    if !status.is_success() {
+        return Err(error_for(status, &body, token.is_some(), None));
+    }
+    serde_json::from_slice(&body).context("the gateway's answer could not be read")
 }
 
 #[cfg(test)]

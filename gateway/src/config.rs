@@ -20,6 +20,9 @@ pub struct Config {
     pub housekeeping: HousekeepingConfig,
     pub audit: AuditConfig,
     pub retention: RetentionConfig,
+    /// Malware scanning (engines, archive bounds) and whether outbound files
+    /// are scanned too.
+    pub scan: crate::scan::ScanConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

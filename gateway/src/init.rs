@@ -54,6 +54,7 @@ pub async fn run(dir: &Path, database_url: Option<&str>, admin_name: &str) -> Re
         store: Arc::new(LocalDisk::open(&dir.join("store")).context("cannot create the store")?),
         clock: Clock::from_env(),
         public_base_url: String::new(),
+        scanner: crate::build_scanner(&config, dir)?,
         config: config.clone(),
     };
     let admin = accounts::create(

@@ -52,8 +52,21 @@ pub async fn open_for_maintenance(dir: &Path, database_url: Option<&str>) -> Res
         store: Arc::new(LocalDisk::open(&dir.join("store")).context("cannot open the store")?),
         clock: Clock::from_env(),
         public_base_url: String::new(),
+        scanner: build_scanner(&config, dir)?,
         config,
     })
+}
+
+/// The configured scanner; a rule that does not compile or a bad engine
+/// address stops start-up (fail closed).
+pub fn build_scanner(config: &Config, dir: &Path) -> Result<Arc<scan::Scanner>> {
+    let scanner = scan::Scanner::from_config(&config.scan, dir).with_context(|| {
+        format!(
+            "the [scan] settings in {} cannot be used; fix them before starting",
+            Config::path(dir).display()
+        )
+    })?;
+    Ok(Arc::new(scanner))
 }
 
 /// Starts both listeners and runs until SIGTERM or Ctrl-C.
@@ -75,6 +88,7 @@ pub async fn serve(dir: &Path, options: ServeOptions) -> Result<()> {
     // Fail closed: without keys, certificate or database nothing starts.
     let keys = Keys::load(dir)?;
     let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(dir)?);
+    let scanner = build_scanner(&config, dir)?;
     let db = Db::connect(&config.database_url(dir)).await?;
     let store = Arc::new(LocalDisk::open(&dir.join("store")).context("cannot open the store")?);
 
@@ -98,6 +112,7 @@ pub async fn serve(dir: &Path, options: ServeOptions) -> Result<()> {
         store,
         clock,
         public_base_url,
+        scanner,
     });
     service::housekeeping::recover(&state).await?;
     tokio::spawn(service::housekeeping::run(state.clone()));

@@ -267,6 +267,18 @@ pub fn may_register_media(actor: &Actor) -> Verdict {
     }
 }
 
+/// Wiping or disposing of a medium is asked by the system staff who keep
+/// the ledger (or a manager); it is decided like any disposal.
+pub fn may_request_medium_disposal(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Sysadmin | Role::Manager => Ok(()),
+        _ => Err(Denied::Forbidden(
+            "only a sysadmin or a manager asks to wipe or dispose of a medium",
+        )),
+    }
+}
+
 /// The ledger (which media exist, which are out) is open to every account.
 pub fn may_view_media(actor: &Actor) -> Verdict {
     active(actor)
@@ -328,6 +340,135 @@ pub fn may_read_audit(actor: &Actor) -> Verdict {
         Role::Auditor | Role::Ciso => Ok(()),
         _ => Err(Denied::Forbidden(
             "only auditors and the CISO read the audit log",
+        )),
+    }
+}
+
+/// What the policy needs to know about an inbound file.
+#[derive(Debug, Clone, Copy)]
+pub struct InboundFacts<'a> {
+    /// The member of staff who asked for it (the request's owner).
+    pub owner_id: &'a str,
+    /// `awaiting_class`, `ready`, `needs_manager`, `quarantined`, `held`, `erased`.
+    pub state: &'a str,
+}
+
+/// "Bringing in" (2.(2)): whoever may send out may also ask for files.
+pub fn may_request_inbound(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Staff | Role::Manager | Role::Approver | Role::Ciso => Ok(()),
+        Role::Sysadmin | Role::Auditor => Err(Denied::Forbidden(
+            "sysadmin and auditor accounts cannot ask for files",
+        )),
+    }
+}
+
+/// The requester sees their inbound files; a manager also sees the ones
+/// sent to them for classification (2.(2)④(イ)). Everyone else: not found.
+pub fn may_view_inbound(actor: &Actor, f: &InboundFacts) -> Verdict {
+    active(actor)?;
+    if actor.user_id == f.owner_id {
+        return Ok(());
+    }
+    if actor.role == Role::Manager && f.state == "needs_manager" {
+        return Ok(());
+    }
+    Err(Denied::Hidden)
+}
+
+/// 2.(2)④: the requester classifies a clean file; `unknown` hands the
+/// decision to a manager, and then only a manager may set the class.
+pub fn may_classify_inbound(actor: &Actor, f: &InboundFacts) -> Verdict {
+    may_view_inbound(actor, f)?;
+    match f.state {
+        "awaiting_class" if actor.user_id == f.owner_id => Ok(()),
+        "needs_manager" if actor.role == Role::Manager => Ok(()),
+        "needs_manager" => Err(Denied::Forbidden(
+            "the class of this file was left to a manager (2.(2)④(イ)); a manager must set it",
+        )),
+        "quarantined" => Err(Denied::Forbidden(
+            "this file is quarantined (malware was detected) and cannot be classified",
+        )),
+        "held" => Err(Denied::Forbidden(
+            "this file could not be checked for malware and is held; ask the system staff to rescan it",
+        )),
+        _ => Err(Denied::Forbidden("this file has already been classified")),
+    }
+}
+
+/// Only the requester reads an inbound file, and only once it was scanned
+/// clean and classified. Quarantined and held files are never readable.
+pub fn may_read_inbound(actor: &Actor, f: &InboundFacts) -> Verdict {
+    active(actor)?;
+    if actor.user_id != f.owner_id {
+        return Err(Denied::Hidden);
+    }
+    match f.state {
+        "ready" => Ok(()),
+        "awaiting_class" => Err(Denied::Forbidden(
+            "set the file's class first: sekisho inbox classify ID --class I|II|III|unknown",
+        )),
+        "needs_manager" => Err(Denied::Forbidden(
+            "this file waits for a manager to set its class",
+        )),
+        "quarantined" => Err(Denied::Forbidden(
+            "this file is quarantined (malware was detected) and can never be downloaded",
+        )),
+        "held" => Err(Denied::Forbidden(
+            "this file could not be checked for malware and is held until it is rescanned",
+        )),
+        _ => Err(Denied::Forbidden("this file's content is no longer kept")),
+    }
+}
+
+/// Incidents are read by managers, approvers, the CISO and auditors.
+pub fn may_view_incidents(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Manager | Role::Approver | Role::Ciso | Role::Auditor => Ok(()),
+        _ => Err(Denied::Forbidden(
+            "only managers, approvers, the CISO and auditors see incidents",
+        )),
+    }
+}
+
+/// A manager escalates an incident to the approvers and the CISO.
+pub fn may_escalate_incident(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Manager => Ok(()),
+        _ => Err(Denied::Forbidden("only a manager escalates an incident")),
+    }
+}
+
+/// Managers, approvers and the CISO close incidents; auditors only read.
+pub fn may_close_incident(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Manager | Role::Approver | Role::Ciso => Ok(()),
+        _ => Err(Denied::Forbidden(
+            "only a manager, an approver or the CISO closes an incident",
+        )),
+    }
+}
+
+/// The system staff rescan held files once the engine is fixed.
+pub fn may_rescan(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Sysadmin => Ok(()),
+        _ => Err(Denied::Forbidden("only a sysadmin rescans held files")),
+    }
+}
+
+/// Engine versions and signature ages.
+pub fn may_view_scan_status(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Sysadmin | Role::Manager | Role::Ciso | Role::Auditor => Ok(()),
+        _ => Err(Denied::Forbidden(
+            "only the system staff, managers, the CISO and auditors see the scanner status",
         )),
     }
 }
@@ -527,5 +668,72 @@ mod tests {
         assert!(may_read_audit(&actor("c", Role::Ciso)).is_ok());
         assert!(may_read_audit(&actor("sa", Role::Sysadmin)).is_err());
         assert!(may_read_audit(&actor("s", Role::Staff)).is_err());
+    }
+
+    fn inbound<'a>(owner: &'a str, state: &'a str) -> InboundFacts<'a> {
+        InboundFacts {
+            owner_id: owner,
+            state,
+        }
+    }
+
+    #[test]
+    fn clause_2_2_4_only_the_requester_classifies_and_unknown_goes_to_a_manager() {
+        let owner = actor("o", Role::Staff);
+        let other = actor("x", Role::Staff);
+        let manager = actor("m", Role::Manager);
+        assert!(may_classify_inbound(&owner, &inbound("o", "awaiting_class")).is_ok());
+        assert_eq!(
+            may_classify_inbound(&other, &inbound("o", "awaiting_class")),
+            Err(Denied::Hidden)
+        );
+        assert!(matches!(
+            may_classify_inbound(&owner, &inbound("o", "needs_manager")),
+            Err(Denied::Forbidden(_))
+        ));
+        assert!(may_classify_inbound(&manager, &inbound("o", "needs_manager")).is_ok());
+        for state in ["quarantined", "held", "ready"] {
+            assert!(may_classify_inbound(&owner, &inbound("o", state)).is_err());
+        }
+    }
+
+    #[test]
+    fn inbound_content_is_read_only_by_the_requester_once_ready() {
+        let owner = actor("o", Role::Staff);
+        assert!(may_read_inbound(&owner, &inbound("o", "ready")).is_ok());
+        for state in [
+            "awaiting_class",
+            "needs_manager",
+            "quarantined",
+            "held",
+            "erased",
+        ] {
+            assert!(
+                may_read_inbound(&owner, &inbound("o", state)).is_err(),
+                "{state}"
+            );
+        }
+        for role in [Role::Manager, Role::Ciso, Role::Sysadmin, Role::Auditor] {
+            assert_eq!(
+                may_read_inbound(&actor("x", role), &inbound("o", "ready")),
+                Err(Denied::Hidden)
+            );
+        }
+    }
+
+    #[test]
+    fn incidents_are_seen_by_supervisors_and_auditors_closed_by_supervisors() {
+        for role in [Role::Manager, Role::Approver, Role::Ciso, Role::Auditor] {
+            assert!(may_view_incidents(&actor("a", role)).is_ok());
+        }
+        assert!(may_view_incidents(&actor("s", Role::Staff)).is_err());
+        assert!(may_view_incidents(&actor("sa", Role::Sysadmin)).is_err());
+        assert!(may_close_incident(&actor("a", Role::Auditor)).is_err());
+        assert!(may_escalate_incident(&actor("m", Role::Manager)).is_ok());
+        assert!(may_escalate_incident(&actor("c", Role::Ciso)).is_err());
+        assert!(may_rescan(&actor("sa", Role::Sysadmin)).is_ok());
+        assert!(may_rescan(&actor("m", Role::Manager)).is_err());
+        assert!(may_view_scan_status(&actor("s", Role::Staff)).is_err());
+        assert!(may_request_inbound(&actor("a", Role::Auditor)).is_err());
     }
 }

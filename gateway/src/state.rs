@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::keys::Keys;
+use crate::scan::Scanner;
 
 pub struct AppState {
     pub dir: PathBuf,
@@ -18,6 +19,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Base of recipients' links, without a trailing slash.
     pub public_base_url: String,
+    /// Every inbound file, and outbound ones unless disabled, passes it.
+    pub scanner: Arc<Scanner>,
 }
 
 pub type Shared = Arc<AppState>;

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 pub mod api;
 pub mod deletion;
+pub mod inbound;
 pub mod media;
 pub mod names;
 pub mod password;

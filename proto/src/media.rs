@@ -18,6 +18,8 @@ pub enum MediumState {
     Available,
     /// Carried out (written with an approved package), not yet returned.
     Out,
+    /// Disposed of (destroyed or handed back); it can never be used again.
+    Disposed,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,4 +60,36 @@ pub struct CarryIn {
     pub purpose: String,
     /// Who the medium came from (outside media), if not one of ours.
     pub origin: Option<String>,
+}
+
+/// Wiping keeps the medium in use; disposing retires it for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediumDisposalKind {
+    Wipe,
+    Dispose,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MediumDisposalRequest {
+    pub kind: MediumDisposalKind,
+    /// How: e.g. "全領域上書き消去 (overwrite)", "物理破壊 (shredded)".
+    pub method: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MediumDisposalView {
+    pub id: String,
+    pub medium: String,
+    pub kind: MediumDisposalKind,
+    pub method: String,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    /// requested, done (approved and recorded) or rejected.
+    pub state: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    pub decision_comment: Option<String>,
 }

@@ -300,3 +300,70 @@ fn r05_1_5_overdue_media_are_listed_flagged_and_returned() {
         assert!(events.iter().any(|e| e.action == action), "no {action}");
     }
 }
+
+#[test]
+fn r02_2_10_wiping_or_disposing_of_a_medium_needs_approval_and_is_recorded() {
+    let w = world();
+    assert_success(
+        &w.gw
+            .cli(&w.admin)
+            .run(&["media", "register", "USB-009", "--label", "古いUSB"]),
+        "register",
+    );
+    // Staff cannot ask; the system staff can.
+    assert!(
+        !w.gw
+            .cli(&w.staff)
+            .run(&[
+                "media",
+                "dispose",
+                "USB-009",
+                "--kind",
+                "dispose",
+                "--method",
+                "物理破壊",
+                "--reason",
+                "故障"
+            ])
+            .status
+            .success()
+    );
+    let request = json_of(&w.gw.cli(&w.admin).run(&[
+        "--json",
+        "media",
+        "dispose",
+        "USB-009",
+        "--kind",
+        "dispose",
+        "--method",
+        "物理破壊 (shredded)",
+        "--reason",
+        "故障のため",
+    ]));
+    let id = json_str(&request["id"]).expect("request id");
+    assert_eq!(request["state"], "requested");
+    // Until approved the medium is still usable; staff cannot approve.
+    assert_eq!(media_list(&w, false)[0]["state"], "available");
+    let code = w.gw.otp(&w.staff.totp_secret);
+    assert!(
+        !w.gw
+            .cli(&w.staff)
+            .run(&["approve", &id, "--otp", &code])
+            .status
+            .success()
+    );
+    let pending = w.gw.cli(&w.approver).run(&["pending"]);
+    assert!(String::from_utf8_lossy(&pending.stdout).contains(&id));
+    assert_success(&approve(&w, &id), "approve disposal");
+    assert_eq!(media_list(&w, false)[0]["state"], "disposed");
+    // A disposed medium can never carry anything out again.
+    let doc = file(&w, "x.txt", b"x");
+    assert_failure(&checkout(&w, "USB-009", "III", &[&doc], None), "disposed");
+    let events = stored_events(&w.gw.database_url).expect("events");
+    let recorded = events
+        .iter()
+        .find(|e| e.action == "media.dispose")
+        .expect("media.dispose event");
+    assert_eq!(recorded.actor, "jicho");
+    assert!(recorded.detail.contains("物理破壊") && recorded.detail.contains("admin"));
+}

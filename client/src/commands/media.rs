@@ -7,7 +7,10 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use sekisho_proto::media::{CarryIn, MediumView, RegisterMedium, WrittenReport};
+use sekisho_proto::media::{
+    CarryIn, MediumDisposalKind, MediumDisposalRequest, MediumDisposalView, MediumView,
+    RegisterMedium, WrittenReport,
+};
 use sekisho_proto::{
     CreateTransferRequest, HEADER_CLASS, HEADER_ENCRYPTION, LinkView, TransferState, TransferView,
     package_file_name,
@@ -31,6 +34,12 @@ pub fn run(cfg: &Config, command: MediaCommand) -> Result<()> {
         MediaCommand::Checkout(args) => checkout(cfg, args),
         MediaCommand::Write { checkout, to } => write(cfg, &checkout, &to),
         MediaCommand::Checkin { id } => checkin(cfg, &id),
+        MediaCommand::Dispose {
+            id,
+            kind,
+            method,
+            reason,
+        } => dispose(cfg, &id, &kind, method, reason),
         MediaCommand::CarryIn {
             id,
             purpose,
@@ -108,6 +117,7 @@ fn list(cfg: &Config, overdue: bool) -> Result<()> {
         let state = match m.state {
             sekisho_proto::media::MediumState::Available => "保管中 in office",
             sekisho_proto::media::MediumState::Out => "持出中 out",
+            sekisho_proto::media::MediumState::Disposed => "廃棄済み disposed",
         };
         table.row([
             m.id.clone(),
@@ -306,4 +316,88 @@ fn carry_in(cfg: &Config, id: &str, purpose: String, origin: Option<String>) -> 
     }
     println!("Carry-in of {id} recorded. Its files may be used only after the inbound scan.");
     Ok(())
+}
+
+fn dispose(cfg: &Config, id: &str, kind: &str, method: String, reason: String) -> Result<()> {
+    let (api, _session) = super::logged_in(cfg)?;
+    let body = MediumDisposalRequest {
+        kind: if kind == "wipe" {
+            MediumDisposalKind::Wipe
+        } else {
+            MediumDisposalKind::Dispose
+        },
+        method,
+        reason,
+    };
+    let request: MediumDisposalView = api
+        .post(api.url(&["media", id, "disposal"])?, &body)
+        .with_context(|| format!("the request for {id} was not recorded"))?;
+    if cfg.json {
+        return print_json(&request);
+    }
+    println!(
+        "Request {} to {} medium {} recorded; an approver decides with `sekisho approve {}`.",
+        request.id, kind, request.medium, request.id
+    );
+    Ok(())
+}
+
+pub fn describe_disposal(d: &MediumDisposalView) -> String {
+    format!(
+        "Medium {} request {}\n  Medium:    {}\n  Method:    {}\n  Reason:    {}\n  Asked by:  {} at {}\n",
+        match d.kind {
+            MediumDisposalKind::Wipe => "wipe (消去)",
+            MediumDisposalKind::Dispose => "disposal (廃棄)",
+        },
+        d.id,
+        d.medium,
+        d.method,
+        d.reason,
+        d.requested_by,
+        d.requested_at
+    )
+}
+
+/// Medium wipe/disposal requests waiting for this user's decision.
+pub fn pending_disposals(api: &crate::http::Api) -> Result<Vec<MediumDisposalView>> {
+    api.get(api.url(&["media-disposals"])?)
+}
+
+/// If `id` names a medium wipe/disposal request, decides it.
+pub fn try_decide(
+    cfg: &Config,
+    api: &crate::http::Api,
+    id: &str,
+    approve: bool,
+    comment: Option<&str>,
+    otp: Option<&str>,
+) -> Option<Result<()>> {
+    let request: MediumDisposalView = api.get(api.url(&["media-disposals", id]).ok()?).ok()?;
+    Some((|| {
+        if request.state != "requested" {
+            bail!("request {id} was already decided ({})", request.state);
+        }
+        if !cfg.json {
+            print!("{}", describe_disposal(&request));
+        }
+        let verb = if approve { "approve" } else { "reject" };
+        let otp = crate::prompt::otp(
+            otp.map(str::to_string),
+            &format!("To {verb}, type a fresh code from your authenticator app: "),
+        )?;
+        let body = sekisho_proto::deletion::DecideDisposal {
+            otp: otp.to_string(),
+            comment: comment
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty()),
+        };
+        let decided: MediumDisposalView = api
+            .post(api.url(&["media-disposals", id, verb])?, &body)
+            .with_context(|| format!("request {id} was not decided"))?;
+        if cfg.json {
+            return print_json(&decided);
+        }
+        println!("Request {} is now {}.", decided.id, decided.state);
+        Ok(())
+    })())
 }

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod deletion;
+pub mod inbound;
 pub mod media;
 pub mod receive;
 pub mod recipient;
@@ -48,6 +49,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             deletion::verify(&cfg, &file, key)
         }
         Command::Audit(cmd) => audit::run(&cfg, cmd),
+        Command::Inbox(cmd) => inbound::inbox(&cfg, cmd),
+        Command::Upload { url, files } => inbound::upload(&cfg, &url, &files),
+        Command::Intake(args) => inbound::intake(&cfg, args),
+        Command::Incidents { action } => inbound::incidents(&cfg, action),
     }
     .map(|()| ExitCode::SUCCESS)
     .or_else(|err| match err.downcast_ref::<Failed>() {

@@ -141,6 +141,14 @@ pub fn pending(cfg: &Config) -> Result<()> {
     if cfg.json {
         return print_json(&list);
     }
+    for d in super::media::pending_disposals(&api)? {
+        print!("{}", super::media::describe_disposal(&d));
+        println!(
+            "  Decide with `sekisho approve {}` or `sekisho reject {} --reason TEXT`.",
+            d.id, d.id
+        );
+        println!("{}", "-".repeat(60));
+    }
     let disposals = super::deletion::pending(&api)?;
     for d in &disposals {
         print!("{}", super::deletion::describe(d));
@@ -172,9 +180,14 @@ pub fn pending(cfg: &Config) -> Result<()> {
 
 pub fn approve(cfg: &Config, id: &str, comment: Option<String>, otp: Option<String>) -> Result<()> {
     let (api, _session) = super::logged_in(cfg)?;
-    // Disposal requests are decided through the same command.
+    // Disposal and medium requests are decided through the same command.
     if let Some(disposal) = super::deletion::find(&api, id) {
         return super::deletion::decide(cfg, &api, &disposal, true, comment, otp);
+    }
+    if let Some(done) =
+        super::media::try_decide(cfg, &api, id, true, comment.as_deref(), otp.as_deref())
+    {
+        return done;
     }
     let view = fetch(&api, id)?;
     require_pending(&view)?;
@@ -222,6 +235,10 @@ pub fn reject(cfg: &Config, id: &str, reason: &str, otp: Option<String>) -> Resu
     let (api, _session) = super::logged_in(cfg)?;
     if let Some(disposal) = super::deletion::find(&api, id) {
         return super::deletion::decide(cfg, &api, &disposal, false, Some(reason.to_string()), otp);
+    }
+    if let Some(done) = super::media::try_decide(cfg, &api, id, false, Some(reason), otp.as_deref())
+    {
+        return done;
     }
     let view = fetch(&api, id)?;
     require_pending(&view)?;

@@ -1,7 +1,7 @@
 //! The media ledger.
 
 use anyhow::{Context, Result};
-use sekisho_proto::media::MediumState;
+use sekisho_proto::media::{MediumDisposalKind, MediumState};
 use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -21,6 +21,7 @@ fn state_str(state: MediumState) -> &'static str {
     match state {
         MediumState::Available => "available",
         MediumState::Out => "out",
+        MediumState::Disposed => "disposed",
     }
 }
 
@@ -31,10 +32,10 @@ fn from_row(row: &AnyRow) -> Result<MediumRow> {
         label: row.try_get("label")?,
         media_type: row.try_get("media_type")?,
         section: row.try_get("section")?,
-        state: if state == "out" {
-            MediumState::Out
-        } else {
-            MediumState::Available
+        state: match state.as_str() {
+            "out" => MediumState::Out,
+            "disposed" => MediumState::Disposed,
+            _ => MediumState::Available,
         },
         registered_by: row.try_get("registered_by")?,
         registered_at: row.try_get("registered_at")?,
@@ -82,5 +83,116 @@ pub async fn set_state(conn: &mut AnyConnection, id: &str, state: MediumState) -
         .bind(id)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct DisposalRow {
+    pub id: String,
+    pub medium_id: String,
+    pub kind: MediumDisposalKind,
+    pub method: String,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_by_role: sekisho_proto::Role,
+    pub requested_at: i64,
+    pub state: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub decision_comment: Option<String>,
+}
+
+const DISPOSAL_COLUMNS: &str = "id, medium_id, kind, method, reason, requested_by, requested_by_role, \
+     requested_at, state, decided_by, decided_at, decision_comment";
+
+fn disposal_from_row(row: &AnyRow) -> Result<DisposalRow> {
+    let kind: String = row.try_get("kind")?;
+    let role: String = row.try_get("requested_by_role")?;
+    Ok(DisposalRow {
+        id: row.try_get("id")?,
+        medium_id: row.try_get("medium_id")?,
+        kind: if kind == "wipe" {
+            MediumDisposalKind::Wipe
+        } else {
+            MediumDisposalKind::Dispose
+        },
+        method: row.try_get("method")?,
+        reason: row.try_get("reason")?,
+        requested_by: row.try_get("requested_by")?,
+        requested_by_role: role
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("stored request has a bad role: {e}"))?,
+        requested_at: row.try_get("requested_at")?,
+        state: row.try_get("state")?,
+        decided_by: row.try_get("decided_by")?,
+        decided_at: row.try_get("decided_at")?,
+        decision_comment: row.try_get("decision_comment")?,
+    })
+}
+
+pub async fn insert_disposal(conn: &mut AnyConnection, d: &DisposalRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO media_disposals (id, medium_id, kind, method, reason, requested_by, requested_by_role, requested_at, state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested')",
+    )
+    .bind(&d.id)
+    .bind(&d.medium_id)
+    .bind(match d.kind {
+        MediumDisposalKind::Wipe => "wipe",
+        MediumDisposalKind::Dispose => "dispose",
+    })
+    .bind(&d.method)
+    .bind(&d.reason)
+    .bind(&d.requested_by)
+    .bind(d.requested_by_role.as_str())
+    .bind(d.requested_at)
+    .execute(conn)
+    .await
+    .context("cannot record the request")?;
+    Ok(())
+}
+
+pub async fn disposal(conn: &mut AnyConnection, id: &str) -> Result<Option<DisposalRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {DISPOSAL_COLUMNS} FROM media_disposals WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(disposal_from_row).transpose()
+}
+
+pub async fn open_disposals(conn: &mut AnyConnection) -> Result<Vec<DisposalRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {DISPOSAL_COLUMNS} FROM media_disposals WHERE state = 'requested' ORDER BY requested_at"
+    ))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(disposal_from_row).collect()
+}
+
+pub async fn decide_disposal(
+    conn: &mut AnyConnection,
+    id: &str,
+    state: &str,
+    by: &str,
+    at: i64,
+    comment: Option<&str>,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE media_disposals SET state = $1, decided_by = $2, decided_at = $3, decision_comment = $4 \
+         WHERE id = $5 AND state = 'requested'",
+    )
+    .bind(state)
+    .bind(by)
+    .bind(at)
+    .bind(comment)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    anyhow::ensure!(
+        done.rows_affected() == 1,
+        "this request was already decided"
+    );
     Ok(())
 }

@@ -20,6 +20,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 pub mod audit;
 pub mod deletions;
+pub mod inbound;
 pub mod media;
 mod postgres;
 pub mod recipients;

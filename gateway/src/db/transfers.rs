@@ -300,6 +300,25 @@ pub async fn attach_object(
     Ok(())
 }
 
+/// Records a stored object on its own (inbound files point at it).
+pub async fn insert_object(
+    conn: &mut AnyConnection,
+    object: &ObjectRow,
+    created_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO objects (id, wrapped_key, size, sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&object.id)
+    .bind(&object.wrapped_key)
+    .bind(object.size)
+    .bind(&object.sha256)
+    .bind(created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn object(conn: &mut AnyConnection, id: &str) -> Result<Option<ObjectRow>> {
     let row = sqlx::query("SELECT id, wrapped_key, size, sha256 FROM objects WHERE id = $1")
         .bind(id)

@@ -2,13 +2,19 @@
 //! [`crate::service`]. No handler decides a permission itself.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use sekisho_proto::deletion::{DecideDisposal, DeletionCertificate, DisposalView, DisposeRequest};
-use sekisho_proto::media::{CarryIn, MediumView, RegisterMedium, WrittenReport};
+use sekisho_proto::inbound::{
+    ClassifyRequest, CloseIncident, CreateUploadRequest, InboundFileView, IncidentView,
+    UploadAnswer, UploadRequestCreated,
+};
+use sekisho_proto::media::{
+    CarryIn, MediumDisposalRequest, MediumDisposalView, MediumView, RegisterMedium, WrittenReport,
+};
 use sekisho_proto::{
     ApproveRequest, AuditCheckpoint, AuditFilter, AuditKey, AuditPage, ChangePasswordRequest,
     CreateRecipientRequest, CreateTransferRequest, CreateUserRequest, FileEntry, Health, LinkView,
@@ -20,7 +26,7 @@ use serde::Deserialize;
 use super::extract::Authed;
 use crate::error::AppResult;
 use crate::policy;
-use crate::service::{Origin, accounts, audit, deletion, media, recipients, transfers};
+use crate::service::{Origin, accounts, audit, deletion, inbound, media, recipients, transfers};
 use crate::state::Shared;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -59,6 +65,17 @@ pub fn router() -> Router<Shared> {
         .route("/api/v1/media", get(list_media).post(register_medium))
         .route("/api/v1/media/{id}/checkin", post(check_in_medium))
         .route("/api/v1/media/{id}/carry-in", post(carry_in_medium))
+        .route("/api/v1/media/{id}/disposal", post(request_medium_disposal))
+        .route("/api/v1/media-disposals", get(pending_medium_disposals))
+        .route("/api/v1/media-disposals/{id}", get(show_medium_disposal))
+        .route(
+            "/api/v1/media-disposals/{id}/approve",
+            post(approve_medium_disposal),
+        )
+        .route(
+            "/api/v1/media-disposals/{id}/reject",
+            post(reject_medium_disposal),
+        )
         .route("/api/v1/transfers/{id}/written", post(record_written))
         .route("/api/v1/disposals/{id}/approve", post(approve_disposal))
         .route("/api/v1/disposals/{id}/reject", post(reject_disposal))
@@ -69,6 +86,20 @@ pub fn router() -> Router<Shared> {
             get(audit_checkpoints).post(new_audit_checkpoint),
         )
         .route("/api/v1/audit/key", get(audit_key))
+        .route("/api/v1/inbox/requests", post(create_upload_request))
+        .route("/api/v1/inbox/intake", post(create_intake))
+        .route(
+            "/api/v1/inbox/intake/{id}/files",
+            post(intake_files).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/inbox/files", get(list_inbound))
+        .route("/api/v1/inbox/files/{id}/classify", post(classify_inbound))
+        .route("/api/v1/inbox/files/{id}/content", get(inbound_content))
+        .route("/api/v1/inbox/files/{id}/rescan", post(rescan_inbound))
+        .route("/api/v1/incidents", get(list_incidents))
+        .route("/api/v1/incidents/{id}/escalate", post(escalate_incident))
+        .route("/api/v1/incidents/{id}/close", post(close_incident))
+        .route("/api/v1/scan/status", get(scan_status))
 }
 
 async fn health() -> Json<Health> {
@@ -325,6 +356,58 @@ async fn carry_in_medium(
     Ok(StatusCode::NO_CONTENT)
 }
 
+async fn request_medium_disposal(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(request): Json<MediumDisposalRequest>,
+) -> AppResult<(StatusCode, Json<MediumDisposalView>)> {
+    let view = media::request_disposal(&state, &authed.actor, &id, request, &origin).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn pending_medium_disposals(
+    State(state): State<Shared>,
+    authed: Authed,
+) -> AppResult<Json<Vec<MediumDisposalView>>> {
+    Ok(Json(media::pending_disposals(&state, &authed.actor).await?))
+}
+
+async fn show_medium_disposal(
+    State(state): State<Shared>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<MediumDisposalView>> {
+    Ok(Json(
+        media::show_disposal(&state, &authed.actor, &id).await?,
+    ))
+}
+
+async fn approve_medium_disposal(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(decision): Json<DecideDisposal>,
+) -> AppResult<Json<MediumDisposalView>> {
+    Ok(Json(
+        media::decide_disposal(&state, &authed.actor, &id, true, decision, &origin).await?,
+    ))
+}
+
+async fn reject_medium_disposal(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(decision): Json<DecideDisposal>,
+) -> AppResult<Json<MediumDisposalView>> {
+    Ok(Json(
+        media::decide_disposal(&state, &authed.actor, &id, false, decision, &origin).await?,
+    ))
+}
+
 async fn record_written(
     State(state): State<Shared>,
     origin: Origin,
@@ -438,6 +521,141 @@ async fn new_audit_checkpoint(
 
 async fn audit_key(State(state): State<Shared>, authed: Authed) -> AppResult<Json<AuditKey>> {
     Ok(Json(audit::key(&state, &authed.actor)?))
+}
+
+async fn create_upload_request(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Json(request): Json<CreateUploadRequest>,
+) -> AppResult<(StatusCode, Json<UploadRequestCreated>)> {
+    let created = inbound::create_request(&state, &authed.actor, request, &origin).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Deserialize)]
+struct IntakeRequest {
+    purpose: String,
+}
+
+#[derive(serde::Serialize)]
+struct IntakeCreated {
+    id: String,
+}
+
+async fn create_intake(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Json(request): Json<IntakeRequest>,
+) -> AppResult<(StatusCode, Json<IntakeCreated>)> {
+    let id = inbound::create_intake(&state, &authed.actor, &request.purpose, &origin).await?;
+    Ok((StatusCode::CREATED, Json(IntakeCreated { id })))
+}
+
+async fn intake_files(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    multipart: Multipart,
+) -> AppResult<Json<UploadAnswer>> {
+    Ok(Json(
+        inbound::receive_intake(state, &authed.actor, &id, multipart, &origin).await?,
+    ))
+}
+
+async fn list_inbound(
+    State(state): State<Shared>,
+    authed: Authed,
+) -> AppResult<Json<Vec<InboundFileView>>> {
+    Ok(Json(inbound::list(&state, &authed.actor).await?))
+}
+
+async fn classify_inbound(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(request): Json<ClassifyRequest>,
+) -> AppResult<Json<InboundFileView>> {
+    Ok(Json(
+        inbound::classify(&state, &authed.actor, &id, request, &origin).await?,
+    ))
+}
+
+async fn inbound_content(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> AppResult<axum::response::Response> {
+    let (file, body) = inbound::content(state, &authed.actor, &id, &origin).await?;
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&file.sha256) {
+        headers.insert("x-sekisho-sha256", value);
+    }
+    if let Ok(value) = header::HeaderValue::from_str(&file.size.to_string()) {
+        headers.insert("x-sekisho-size", value);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+async fn rescan_inbound(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<InboundFileView>> {
+    Ok(Json(
+        inbound::rescan(state, &authed.actor, &id, &origin).await?,
+    ))
+}
+
+async fn list_incidents(
+    State(state): State<Shared>,
+    authed: Authed,
+) -> AppResult<Json<Vec<IncidentView>>> {
+    Ok(Json(inbound::incidents(&state, &authed.actor).await?))
+}
+
+async fn escalate_incident(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<IncidentView>> {
+    Ok(Json(
+        inbound::escalate_incident(&state, &authed.actor, &id, &origin).await?,
+    ))
+}
+
+async fn close_incident(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(request): Json<CloseIncident>,
+) -> AppResult<Json<IncidentView>> {
+    Ok(Json(
+        inbound::close_incident(&state, &authed.actor, &id, request, &origin).await?,
+    ))
+}
+
+async fn scan_status(
+    State(state): State<Shared>,
+    authed: Authed,
+) -> AppResult<Json<Vec<crate::scan::EngineStatus>>> {
+    Ok(Json(inbound::scan_status(&state, &authed.actor).await?))
 }
 
 #[cfg(test)]

@@ -6,19 +6,25 @@
 //! (mail scanners open links); `POST /d/{token}` sends the package.
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use sekisho_proto::{HEADER_CLASS, HEADER_CONTENT_DIGEST, HEADER_ENCRYPTION};
 
 use crate::error::AppError;
-use crate::service::{Origin, delivery};
+use crate::service::{Origin, delivery, inbound};
 use crate::state::Shared;
 
 pub fn router() -> Router<Shared> {
     Router::new()
         .route("/d/{token}", get(page).post(download))
+        .route(
+            "/u/{token}",
+            get(upload_page)
+                .post(upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
         .route("/healthz", get(|| async { "ok" }))
 }
 
@@ -100,6 +106,8 @@ async fn page(State(state): State<Shared>, Path(token): Path<String>) -> Respons
 
 fn error_page(error: AppError) -> Response {
     let (status, message) = match &error {
+        AppError::Invalid(_, message) => (StatusCode::BAD_REQUEST, message.clone()),
+        AppError::TooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, message.clone()),
         AppError::Gone(message) => (StatusCode::GONE, message.clone()),
         AppError::NotFound => (
             StatusCode::NOT_FOUND,
@@ -149,6 +157,76 @@ async fn download(
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+async fn upload_page(State(state): State<Shared>, Path(token): Path<String>) -> Response {
+    match inbound::page(&state, &token).await {
+        Ok(p) => {
+            let body = format!(
+                "<h1>ファイルの提出 / Send files</h1>\
+                 <p>{sender} 様 — 依頼者 / requested by: {requester}</p>\
+                 <p>用件 / purpose: {purpose}</p>\
+                 <p>残り / up to: {files} 件 / files, {size}</p>\
+                 <p>有効期限 / valid until: {expires}</p>\
+                 <p>提出されたファイルはすべてウイルス検査されます。All files are checked for malware.</p>\
+                 <form method=\"post\" enctype=\"multipart/form-data\">\
+                 <p><input type=\"file\" name=\"{field}\" multiple required></p>\
+                 <p><button type=\"submit\">送信 / Upload</button></p></form>\
+                 <p><small>コマンドで送る場合 / from a terminal: <code>sekisho upload URL FILE...</code> \
+                 or <code>curl -F file=@FILE URL</code></small></p>",
+                sender = escape(&p.sender),
+                requester = escape(&p.requester),
+                purpose = escape(&p.purpose),
+                files = p.files_left,
+                size = human_size(p.bytes_left.max(0) as u64),
+                expires = escape(&p.expires_at),
+                field = inbound::FILE_FIELD,
+            );
+            Html(page_shell("Sekisho", &body)).into_response()
+        }
+        Err(error) => error_page(error),
+    }
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+async fn upload(
+    State(state): State<Shared>,
+    origin: Origin,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Response {
+    let html = wants_html(&headers);
+    match inbound::receive_by_link(state, &token, multipart, &origin).await {
+        Ok(answer) if html => {
+            let rows: String = answer
+                .files
+                .iter()
+                .map(|f| {
+                    format!(
+                        "<li><strong>{}</strong> ({}): {}</li>",
+                        escape(&f.name),
+                        human_size(f.size),
+                        escape(&f.message)
+                    )
+                })
+                .collect();
+            let body = format!(
+                "<h1>提出結果 / Upload result</h1><ul>{rows}</ul>\
+                 <p>ありがとうございました。Thank you.</p>"
+            );
+            Html(page_shell("Sekisho", &body)).into_response()
+        }
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(error) if html => error_page(error),
+        Err(error) => error.into_response(),
+    }
 }
 
 /// RFC 5987 encoding for the UTF-8 file name (the class label is Japanese).

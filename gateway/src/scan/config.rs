@@ -41,6 +41,9 @@ pub struct ScanConfig {
     pub temp_dir: Option<PathBuf>,
     /// `status` flags an engine whose signatures are older than this.
     pub stale_after_hours: u32,
+    /// The gateway scans outbound files too (on by default): an infected or
+    /// unscanned file cannot be sent.
+    pub scan_outbound: bool,
 }
 
 impl Default for ScanConfig {
@@ -52,6 +55,7 @@ impl Default for ScanConfig {
             limits: Limits::default(),
             temp_dir: None,
             stale_after_hours: DEFAULT_STALE_AFTER_HOURS,
+            scan_outbound: true,
         }
     }
 }

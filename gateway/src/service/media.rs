@@ -6,7 +6,8 @@
 
 use sekisho_proto::TransferView;
 use sekisho_proto::media::{
-    CarryIn, CheckoutSummary, MediumState, MediumView, RegisterMedium, WrittenReport,
+    CarryIn, CheckoutSummary, MediumDisposalKind, MediumDisposalRequest, MediumDisposalView,
+    MediumState, MediumView, RegisterMedium, WrittenReport,
 };
 use serde_json::json;
 
@@ -311,4 +312,179 @@ pub async fn flag_overdue(state: &AppState) -> anyhow::Result<usize> {
     }
     tx.commit().await?;
     Ok(flagged)
+}
+
+fn disposal_view(d: &media::DisposalRow) -> MediumDisposalView {
+    MediumDisposalView {
+        id: d.id.clone(),
+        medium: d.medium_id.clone(),
+        kind: d.kind,
+        method: d.method.clone(),
+        reason: d.reason.clone(),
+        requested_by: d.requested_by.clone(),
+        requested_at: format_ms(d.requested_at),
+        state: d.state.clone(),
+        decided_by: d.decided_by.clone(),
+        decided_at: d.decided_at.map(format_ms),
+        decision_comment: d.decision_comment.clone(),
+    }
+}
+
+/// Asking to wipe or dispose of a medium (2.(2)⑩ applies to media too):
+/// recorded with method and reason, decided by an approver.
+pub async fn request_disposal(
+    state: &AppState,
+    actor: &Actor,
+    medium_id: &str,
+    request: MediumDisposalRequest,
+    origin: &Origin,
+) -> AppResult<MediumDisposalView> {
+    policy::may_request_medium_disposal(actor)?;
+    check_text("the method", &request.method, 200)?;
+    check_text("the reason", &request.reason, 1000)?;
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    let medium = media::get(tx.conn(), medium_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if medium.state != MediumState::Available {
+        return Err(AppError::Conflict(
+            "medium_not_available",
+            format!("medium '{medium_id}' is carried out or already disposed of"),
+        ));
+    }
+    let row = media::DisposalRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        medium_id: medium.id.clone(),
+        kind: request.kind,
+        method: request.method.trim().to_string(),
+        reason: request.reason.trim().to_string(),
+        requested_by: actor.username.clone(),
+        requested_by_role: actor.role,
+        requested_at: now,
+        state: "requested".into(),
+        decided_by: None,
+        decided_at: None,
+        decision_comment: None,
+    };
+    media::insert_disposal(tx.conn(), &row).await?;
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: actor.username.clone(),
+            action: "media.disposal_request",
+            object: format!("medium:{}", medium.id),
+            outcome: "ok",
+            source: origin.0.clone(),
+            detail: json!({ "request": row.id, "kind": request.kind, "method": row.method, "reason": row.reason }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(disposal_view(&row))
+}
+
+pub async fn pending_disposals(
+    state: &AppState,
+    actor: &Actor,
+) -> AppResult<Vec<MediumDisposalView>> {
+    let mut conn = state.db.read().await?;
+    Ok(media::open_disposals(&mut conn)
+        .await?
+        .iter()
+        .filter(|d| {
+            policy::may_decide_disposal(actor, &d.requested_by, d.requested_by_role).is_ok()
+        })
+        .map(disposal_view)
+        .collect())
+}
+
+pub async fn show_disposal(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+) -> AppResult<MediumDisposalView> {
+    policy::may_view_media(actor)?;
+    let mut conn = state.db.read().await?;
+    let row = media::disposal(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(disposal_view(&row))
+}
+
+/// The approver's decision; approval records the wipe or disposal as done
+/// (method, who asked, who approved, when) and retires a disposed medium.
+pub async fn decide_disposal(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    approve: bool,
+    decision: sekisho_proto::deletion::DecideDisposal,
+    origin: &Origin,
+) -> AppResult<MediumDisposalView> {
+    let row = {
+        let mut conn = state.db.read().await?;
+        media::disposal(&mut conn, id)
+            .await?
+            .ok_or(AppError::NotFound)?
+    };
+    policy::may_decide_disposal(actor, &row.requested_by, row.requested_by_role)?;
+    let comment = decision
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    match comment {
+        Some(c) => check_text("the comment", c, 1000)?,
+        None if !approve => {
+            return Err(AppError::invalid(
+                "reason_missing",
+                "say why it is rejected: --reason TEXT",
+            ));
+        }
+        None => {}
+    }
+    super::accounts::step_up(state, actor, &decision.otp).await?;
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    media::decide_disposal(
+        tx.conn(),
+        id,
+        if approve { "done" } else { "rejected" },
+        &actor.username,
+        now,
+        comment,
+    )
+    .await
+    .map_err(|e| AppError::Conflict("wrong_state", format!("{e:#}")))?;
+    if approve && row.kind == MediumDisposalKind::Dispose {
+        media::set_state(tx.conn(), &row.medium_id, MediumState::Disposed).await?;
+    }
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: actor.username.clone(),
+            action: if approve {
+                "media.dispose"
+            } else {
+                "media.disposal_reject"
+            },
+            object: format!("medium:{}", row.medium_id),
+            outcome: "ok",
+            source: origin.0.clone(),
+            detail: json!({
+                "request": row.id, "kind": row.kind, "method": row.method, "reason": row.reason,
+                "requested_by": row.requested_by, "comment": comment,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let mut conn = state.db.read().await?;
+    let row = media::disposal(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(disposal_view(&row))
 }

@@ -8,6 +8,8 @@ pub mod audit_export;
 pub mod deletion;
 pub mod delivery;
 pub mod housekeeping;
+pub mod inbound;
+pub mod ingest;
 pub mod media;
 pub mod recipients;
 pub mod transfers;

@@ -22,7 +22,6 @@ use crate::clock::format_ms;
 use crate::db::audit::{self, Record};
 use crate::db::recipients;
 use crate::db::transfers::{self as store, DecisionRow, LinkRow, ObjectRow, TransferRow};
-use crate::envelope;
 use crate::error::{AppError, AppResult};
 use crate::policy::{self, Actor, TransferFacts};
 use crate::state::{AppState, Shared};
@@ -210,6 +209,12 @@ pub async fn create(
                 ),
             ));
         };
+        if medium.state == sekisho_proto::media::MediumState::Disposed {
+            return Err(AppError::invalid(
+                "medium_disposed",
+                format!("medium '{medium_id}' was disposed of and cannot be used"),
+            ));
+        }
         if !store::open_carry_outs(tx.conn(), medium_id)
             .await?
             .is_empty()
@@ -349,9 +354,6 @@ pub async fn create(
     Ok(TransferCreated { id, class, uploads })
 }
 
-/// Size of the pieces handed from the network to the sealing thread.
-const COALESCE_BYTES: usize = 1 << 20;
-
 /// Streams one file's bytes into the store: hashed and encrypted on a
 /// blocking thread while the next chunks arrive, never held in memory.
 pub async fn upload(
@@ -390,33 +392,12 @@ pub async fn upload(
         ));
     }
 
-    let object_id = uuid::Uuid::new_v4().simple().to_string();
-    // Bounded, so a slow disk slows the upload down instead of filling memory.
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Option<bytes::Bytes>>(4);
-    let worker = {
-        let state = state.clone();
-        let object_id = object_id.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<envelope::Sealed> {
-            let (mut writer, wrapped) =
-                envelope::seal(&state.keys, state.store.as_ref(), &object_id)?;
-            // `None` is the commit signal; a closed channel without it means
-            // the upload failed and the partial blob is dropped unseen.
-            while let Some(message) = receiver.blocking_recv() {
-                match message {
-                    Some(chunk) => writer.write_chunk(&chunk)?,
-                    None => return writer.finish(wrapped),
-                }
-            }
-            anyhow::bail!("the upload was interrupted")
-        })
-    };
-
-    let mut received: u64 = 0;
+    // The same pieces go to the sealing thread and, unless switched off,
+    // to the scanner (fail closed: only a clean file is stored).
+    let scan = state.config.scan.scan_outbound;
+    let mut ingest = super::ingest::Ingest::start(&state, scan, Some(expected));
     let mut stream = body.into_data_stream();
     let mut failure: Option<AppError> = None;
-    // HTTP frames are small (16 KiB TLS records); handing each to the
-    // sealing thread would cost more in wake-ups than the crypto itself.
-    let mut pending = bytes::BytesMut::with_capacity(COALESCE_BYTES);
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -428,31 +409,21 @@ pub async fn upload(
                 break;
             }
         };
-        received += chunk.len() as u64;
-        if received > expected {
+        if ingest.received + chunk.len() as u64 > expected {
             failure = Some(AppError::TooLarge(format!(
                 "'{}' is larger than the {expected} bytes announced",
                 slot.name
             )));
             break;
         }
-        pending.extend_from_slice(&chunk);
-        if pending.len() >= COALESCE_BYTES {
-            let full = pending.split().freeze();
-            pending.reserve(COALESCE_BYTES);
-            if sender.send(Some(full)).await.is_err() {
-                break;
-            }
+        if !ingest.push(&chunk).await {
+            failure = Some(AppError::Internal(anyhow::anyhow!(
+                "the store stopped accepting the upload"
+            )));
+            break;
         }
     }
-    if failure.is_none()
-        && !pending.is_empty()
-        && sender.send(Some(pending.freeze())).await.is_err()
-    {
-        failure = Some(AppError::Internal(anyhow::anyhow!(
-            "the store stopped accepting the upload"
-        )));
-    }
+    let received = ingest.received;
     if failure.is_none() && received != expected {
         failure = Some(AppError::invalid(
             "upload_incomplete",
@@ -462,15 +433,28 @@ pub async fn upload(
             ),
         ));
     }
-    if failure.is_none() {
-        let _ = sender.send(None).await;
-    }
-    drop(sender);
-    let sealed = worker.await.map_err(|e| AppError::Internal(e.into()))?;
     if let Some(failure) = failure {
+        ingest.abort().await;
         return Err(failure);
     }
-    let sealed = sealed?;
+    let finished = ingest.finish().await?;
+    let object_id = finished.object_id.clone();
+    if let Some(verdict) = finished.verdict()
+        && !verdict.is_clean()
+    {
+        finished.discard(&state);
+        return Err(super::inbound::refuse_outbound(
+            &state,
+            actor,
+            id,
+            &slot.name,
+            &finished.sealed.sha256,
+            &verdict,
+            origin,
+        )
+        .await);
+    }
+    let sealed = finished.sealed;
 
     let now = state.clock.now_ms();
     let object = ObjectRow {

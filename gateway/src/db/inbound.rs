@@ -1,0 +1,364 @@
+//! Upload requests, inbound files and incidents (migration 0005).
+
+use anyhow::Result;
+use sqlx::AnyConnection;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone)]
+pub struct RequestRow {
+    pub id: String,
+    pub owner_id: String,
+    pub kind: String,
+    pub sender_name: String,
+    pub sender_org: String,
+    pub sender_email: String,
+    pub purpose: String,
+    pub nonce: String,
+    pub expires_at: i64,
+    pub max_files: i64,
+    pub max_bytes: i64,
+    pub files_received: i64,
+    pub bytes_received: i64,
+    pub state: String,
+    pub created_at: i64,
+}
+
+const REQUEST_COLUMNS: &str = "id, owner_id, kind, sender_name, sender_org, sender_email, purpose, \
+    nonce, expires_at, max_files, max_bytes, files_received, bytes_received, state, created_at";
+
+fn request_from(row: &AnyRow) -> Result<RequestRow> {
+    Ok(RequestRow {
+        id: row.try_get("id")?,
+        owner_id: row.try_get("owner_id")?,
+        kind: row.try_get("kind")?,
+        sender_name: row.try_get("sender_name")?,
+        sender_org: row.try_get("sender_org")?,
+        sender_email: row.try_get("sender_email")?,
+        purpose: row.try_get("purpose")?,
+        nonce: row.try_get("nonce")?,
+        expires_at: row.try_get("expires_at")?,
+        max_files: row.try_get("max_files")?,
+        max_bytes: row.try_get("max_bytes")?,
+        files_received: row.try_get("files_received")?,
+        bytes_received: row.try_get("bytes_received")?,
+        state: row.try_get("state")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub async fn insert_request(
+    conn: &mut AnyConnection,
+    r: &RequestRow,
+    token_hash: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO upload_requests (id, owner_id, kind, sender_name, sender_org, sender_email, \
+         purpose, token_hash, nonce, expires_at, max_files, max_bytes, files_received, \
+         bytes_received, state, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(&r.id)
+    .bind(&r.owner_id)
+    .bind(&r.kind)
+    .bind(&r.sender_name)
+    .bind(&r.sender_org)
+    .bind(&r.sender_email)
+    .bind(&r.purpose)
+    .bind(token_hash)
+    .bind(&r.nonce)
+    .bind(r.expires_at)
+    .bind(r.max_files)
+    .bind(r.max_bytes)
+    .bind(r.files_received)
+    .bind(r.bytes_received)
+    .bind(&r.state)
+    .bind(r.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn request_by_token_hash(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<RequestRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {REQUEST_COLUMNS} FROM upload_requests WHERE token_hash = $1"
+    ))
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(request_from).transpose()
+}
+
+pub async fn request(conn: &mut AnyConnection, id: &str) -> Result<Option<RequestRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {REQUEST_COLUMNS} FROM upload_requests WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(request_from).transpose()
+}
+
+/// Counts a received file against the request's limits.
+pub async fn add_received(conn: &mut AnyConnection, id: &str, bytes: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE upload_requests SET files_received = files_received + 1, \
+         bytes_received = bytes_received + $1 WHERE id = $2",
+    )
+    .bind(bytes)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    pub id: String,
+    pub request_id: String,
+    pub name: String,
+    pub size: i64,
+    pub sha256: String,
+    pub object_id: Option<String>,
+    pub verdict: String,
+    pub verdict_detail: String,
+    pub class: Option<String>,
+    pub classified_by: Option<String>,
+    pub classified_at: Option<i64>,
+    pub state: String,
+    pub uploaded_from: String,
+    pub created_at: i64,
+}
+
+const FILE_COLUMNS: &str = "f.id, f.request_id, f.name, f.size, f.sha256, f.object_id, f.verdict, \
+    f.verdict_detail, f.class, f.classified_by, f.classified_at, f.state, f.uploaded_from, f.created_at";
+
+fn file_from(row: &AnyRow) -> Result<FileRow> {
+    Ok(FileRow {
+        id: row.try_get("id")?,
+        request_id: row.try_get("request_id")?,
+        name: row.try_get("name")?,
+        size: row.try_get("size")?,
+        sha256: row.try_get("sha256")?,
+        object_id: row.try_get("object_id")?,
+        verdict: row.try_get("verdict")?,
+        verdict_detail: row.try_get("verdict_detail")?,
+        class: row.try_get("class")?,
+        classified_by: row.try_get("classified_by")?,
+        classified_at: row.try_get("classified_at")?,
+        state: row.try_get("state")?,
+        uploaded_from: row.try_get("uploaded_from")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub async fn insert_file(conn: &mut AnyConnection, f: &FileRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO inbound_files (id, request_id, name, size, sha256, object_id, verdict, \
+         verdict_detail, class, classified_by, classified_at, state, uploaded_from, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&f.id)
+    .bind(&f.request_id)
+    .bind(&f.name)
+    .bind(f.size)
+    .bind(&f.sha256)
+    .bind(&f.object_id)
+    .bind(&f.verdict)
+    .bind(&f.verdict_detail)
+    .bind(&f.class)
+    .bind(&f.classified_by)
+    .bind(f.classified_at)
+    .bind(&f.state)
+    .bind(&f.uploaded_from)
+    .bind(f.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn file(conn: &mut AnyConnection, id: &str) -> Result<Option<FileRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {FILE_COLUMNS} FROM inbound_files f WHERE f.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(file_from).transpose()
+}
+
+/// Files of the requests `owner_id` made, newest first.
+pub async fn files_of_owner(conn: &mut AnyConnection, owner_id: &str) -> Result<Vec<FileRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {FILE_COLUMNS} FROM inbound_files f JOIN upload_requests r ON r.id = f.request_id \
+         WHERE r.owner_id = $1 ORDER BY f.created_at DESC, f.id"
+    ))
+    .bind(owner_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(file_from).collect()
+}
+
+/// Files waiting for a manager's classification.
+pub async fn files_in_state(conn: &mut AnyConnection, state: &str) -> Result<Vec<FileRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {FILE_COLUMNS} FROM inbound_files f WHERE f.state = $1 ORDER BY f.created_at DESC, f.id"
+    ))
+    .bind(state)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(file_from).collect()
+}
+
+pub async fn set_class(
+    conn: &mut AnyConnection,
+    id: &str,
+    class: &str,
+    by: &str,
+    at: i64,
+    state: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE inbound_files SET class = $1, classified_by = $2, classified_at = $3, state = $4 \
+         WHERE id = $5",
+    )
+    .bind(class)
+    .bind(by)
+    .bind(at)
+    .bind(state)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_verdict(
+    conn: &mut AnyConnection,
+    id: &str,
+    verdict: &str,
+    detail: &str,
+    state: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE inbound_files SET verdict = $1, verdict_detail = $2, state = $3 WHERE id = $4",
+    )
+    .bind(verdict)
+    .bind(detail)
+    .bind(state)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct IncidentRow {
+    pub id: String,
+    pub inbound_file_id: Option<String>,
+    pub engine: String,
+    pub signature: String,
+    pub digest: String,
+    pub uploader: String,
+    pub request_id: Option<String>,
+    pub state: String,
+    pub escalated_to: Option<String>,
+    pub note: Option<String>,
+    pub opened_at: i64,
+    pub closed_at: Option<i64>,
+    pub closed_by: Option<String>,
+}
+
+const INCIDENT_COLUMNS: &str = "id, inbound_file_id, engine, signature, digest, uploader, \
+    request_id, state, escalated_to, note, opened_at, closed_at, closed_by";
+
+fn incident_from(row: &AnyRow) -> Result<IncidentRow> {
+    Ok(IncidentRow {
+        id: row.try_get("id")?,
+        inbound_file_id: row.try_get("inbound_file_id")?,
+        engine: row.try_get("engine")?,
+        signature: row.try_get("signature")?,
+        digest: row.try_get("digest")?,
+        uploader: row.try_get("uploader")?,
+        request_id: row.try_get("request_id")?,
+        state: row.try_get("state")?,
+        escalated_to: row.try_get("escalated_to")?,
+        note: row.try_get("note")?,
+        opened_at: row.try_get("opened_at")?,
+        closed_at: row.try_get("closed_at")?,
+        closed_by: row.try_get("closed_by")?,
+    })
+}
+
+pub async fn insert_incident(conn: &mut AnyConnection, i: &IncidentRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO incidents (id, inbound_file_id, engine, signature, digest, uploader, \
+         request_id, state, escalated_to, note, opened_at, closed_at, closed_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&i.id)
+    .bind(&i.inbound_file_id)
+    .bind(&i.engine)
+    .bind(&i.signature)
+    .bind(&i.digest)
+    .bind(&i.uploader)
+    .bind(&i.request_id)
+    .bind(&i.state)
+    .bind(&i.escalated_to)
+    .bind(&i.note)
+    .bind(i.opened_at)
+    .bind(i.closed_at)
+    .bind(&i.closed_by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn incidents(conn: &mut AnyConnection) -> Result<Vec<IncidentRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents ORDER BY opened_at DESC, id"
+    ))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(incident_from).collect()
+}
+
+pub async fn incident(conn: &mut AnyConnection, id: &str) -> Result<Option<IncidentRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(incident_from).transpose()
+}
+
+pub async fn escalate_incident(conn: &mut AnyConnection, id: &str, to: &str) -> Result<()> {
+    sqlx::query("UPDATE incidents SET state = 'escalated', escalated_to = $1 WHERE id = $2")
+        .bind(to)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn close_incident(
+    conn: &mut AnyConnection,
+    id: &str,
+    note: &str,
+    by: &str,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE incidents SET state = 'closed', note = $1, closed_by = $2, closed_at = $3 WHERE id = $4",
+    )
+    .bind(note)
+    .bind(by)
+    .bind(at)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Inbound files: upload requests handed to outside parties, what they
+//! uploaded (with the scanner's verdict and the class staff give it), and
+//! the incidents opened for infected files.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /api/v1/inbox/requests`: ask an outside party for files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateUploadRequest {
+    /// A name from the requester's address book, or free text.
+    pub from: String,
+    pub purpose: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_hours: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_files: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_mb: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadRequestCreated {
+    pub id: String,
+    /// `https://<public base>/u/<token>`: the link is the permission.
+    pub url: String,
+    pub expires_at: String,
+    pub max_files: u32,
+    pub max_bytes: u64,
+}
+
+/// What happened to one uploaded file, in words for the uploader.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadOutcome {
+    pub name: String,
+    /// `accepted`, `rejected` (malware detected) or `held` (could not be checked).
+    pub outcome: String,
+    pub message: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The answer to an upload through a request link.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadAnswer {
+    pub files: Vec<UploadOutcome>,
+}
+
+/// One received file as its requester (or a manager) sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboundFileView {
+    pub id: String,
+    pub request_id: String,
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    /// `clean`, `infected` or `unscanned`.
+    pub verdict: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// `awaiting_class`, `ready`, `needs_manager`, `quarantined`, `held`, `erased`.
+    pub state: String,
+    pub sender: String,
+    pub purpose: String,
+    pub received_at: String,
+}
+
+/// `POST /api/v1/inbox/files/{id}/classify`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassifyRequest {
+    /// `I`, `II`, `III` or `unknown` (a manager decides).
+    pub class: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IncidentView {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    pub engine: String,
+    pub signature: String,
+    pub digest: String,
+    pub uploader: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// `open`, `escalated` or `closed`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub opened_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<String>,
+}
+
+/// `POST /api/v1/incidents/{id}/close`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CloseIncident {
+    pub note: String,
+}
