@@ -963,6 +963,14 @@ fn with_clamd_every_engine_must_pass_and_a_stopped_clamd_holds_files() {
     let dir = w.gw.dir.path();
     let mut flagged = b"quarterly figures\n".to_vec();
     flagged.extend_from_slice(CLAMD_MARKER);
+    // The same cases as with the built-in engine alone, now with clamd
+    // added: every engine must pass a file, and the bounds still hold.
+    let mut padded = vec![b' '; 5000];
+    padded.extend_from_slice(&eicar());
+    let mut deep = zip_of(&[("eicar.com", &eicar())]);
+    for level in 0..3 {
+        deep = zip_of(&[(&format!("level{level}.zip"), &deep)]);
+    }
     let files = [
         write_file(dir, "clean.txt", b"nothing to see here"),
         write_file(dir, "figures.xlsx", &flagged),
@@ -972,6 +980,10 @@ fn with_clamd_every_engine_must_pass_and_a_stopped_clamd_holds_files() {
             "bundle.tar.gz",
             &tar_gz_of(&[("docs/inner.zip", &zip_of(&[("e.com", &eicar())]))]),
         ),
+        write_file(dir, "padded.txt", &padded),
+        write_file(dir, "deep.zip", &deep),
+        write_file(dir, "bomb.zip", &zip_bomb()),
+        write_file(dir, "secret.zip", &encrypted_zip()),
     ];
     let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
     let answer = json_of(&upload(&w, &url, &paths));
@@ -983,7 +995,9 @@ fn with_clamd_every_engine_must_pass_and_a_stopped_clamd_holds_files() {
         .collect();
     assert_eq!(
         outcomes,
-        ["accepted", "rejected", "rejected", "rejected"],
+        [
+            "accepted", "rejected", "rejected", "rejected", "rejected", "held", "held", "held"
+        ],
         "{answer}"
     );
     let incidents = json_of(&w.gw.cli(&w.manager).run(&["--json", "incidents"]));
