@@ -322,6 +322,11 @@ pub fn may_record_carry_in(actor: &Actor) -> Verdict {
     }
 }
 
+/// 2.(2)④(イ): files whose class staff could not set wait for a manager.
+pub fn decides_unknown_classes(actor: &Actor) -> bool {
+    active(actor).is_ok() && actor.role == Role::Manager
+}
+
 /// Whole-organisation lists: supervisors and auditors.
 pub fn may_list_all_transfers(actor: &Actor) -> Verdict {
     active(actor)?;
