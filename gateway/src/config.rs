@@ -86,6 +86,10 @@ pub struct RetentionConfig {
     pub closed_days: u32,
     /// Uploads never submitted: hours after they were started.
     pub abandoned_upload_hours: u32,
+    /// Inbound files found infected: days after they arrived.
+    pub quarantine_days: u32,
+    /// Every other inbound file (clean, classified, held): days after it arrived.
+    pub inbound_days: u32,
 }
 
 impl Default for RetentionConfig {
@@ -94,6 +98,8 @@ impl Default for RetentionConfig {
             released_days_after_expiry: 7,
             closed_days: 0,
             abandoned_upload_hours: 24,
+            quarantine_days: 90,
+            inbound_days: 30,
         }
     }
 }

@@ -11,3 +11,4 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON users, sessions, recipients, transfers, 
 GRANT SELECT ON _sqlx_migrations TO :app_role;
 GRANT SELECT, INSERT ON audit_events, audit_checkpoints TO :app_role;
 GRANT SELECT, INSERT, UPDATE ON media_disposals TO :app_role;
+GRANT SELECT, INSERT, UPDATE ON inbound_deletions TO :app_role;

@@ -1138,3 +1138,105 @@ fn postgres_app_role_can_run_the_inbound_flows() {
         "close",
     );
 }
+
+fn stored_object_count(gw: &Gateway) -> usize {
+    let objects = gw.data_dir().join("store").join("objects");
+    std::fs::read_dir(objects)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|shard| std::fs::read_dir(shard.path()).ok())
+        .map(|entries| entries.count())
+        .sum()
+}
+
+fn wait_until(mut condition: impl FnMut() -> bool, what: &str) {
+    for _ in 0..60 {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+#[test]
+fn r02_2_10_inbound_files_are_erased_when_kept_long_enough_quarantined_ones_later() {
+    let mut w = world();
+    w.gw.reconfigure(&[("housekeeping", "interval_seconds", "1")]);
+    let url = request(&w, &["--max-files", "5"]);
+    let dir = w.gw.dir.path();
+    let clean = write_file(dir, "clean.txt", b"kept for 30 days");
+    let infected = write_file(dir, "bad.com", &eicar());
+    let answer = json_of(&upload(&w, &url, &[&clean, &infected]));
+    assert_eq!(answer["files"][0]["outcome"], "accepted", "{answer}");
+    assert_eq!(answer["files"][1]["outcome"], "rejected", "{answer}");
+    assert_eq!(stored_object_count(&w.gw), 2);
+    let files = inbox(&w, &w.staff);
+    let id_of = |name: &str| {
+        files
+            .iter()
+            .find(|f| f["name"] == name)
+            .and_then(|f| f["id"].as_str())
+            .map(str::to_string)
+            .expect("file")
+    };
+    let (clean_id, infected_id) = (id_of("clean.txt"), id_of("bad.com"));
+
+    // 31 days later (default inbound_days = 30): the clean file goes, the
+    // quarantined one stays (quarantine_days = 90) for the investigation.
+    w.gw.advance(31 * 86_400);
+    assert_success(&w.gw.login(&w.staff), "login a month later");
+    wait_until(
+        || stored_object_count(&w.gw) == 1,
+        "clean inbound file erased",
+    );
+    let state_of = |w: &World, id: &str| {
+        inbox(w, &w.staff)
+            .iter()
+            .find(|f| f["id"] == id)
+            .and_then(|f| f["state"].as_str())
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    assert_eq!(state_of(&w, &clean_id), "erased");
+    assert_eq!(state_of(&w, &infected_id), "quarantined");
+    let certificate = json_of(
+        &w.gw
+            .cli(&w.staff)
+            .run(&["--json", "deletion", "show", &clean_id]),
+    );
+    assert_eq!(certificate["trigger"], "retention");
+    assert_eq!(
+        certificate["files"][0]["sha256"],
+        sha256_hex(b"kept for 30 days").as_str()
+    );
+    // Another member of staff sees no certificate of someone else's file.
+    assert!(
+        !w.gw
+            .cli(&w.other)
+            .run(&["deletion", "show", &clean_id])
+            .status
+            .success()
+    );
+
+    // 90 days after arrival the quarantined file goes too.
+    w.gw.advance(60 * 86_400);
+    assert_success(&w.gw.login(&w.staff), "login later still");
+    wait_until(
+        || stored_object_count(&w.gw) == 0,
+        "quarantined file erased",
+    );
+    assert_eq!(state_of(&w, &infected_id), "erased");
+    let certificate =
+        json_of(
+            &w.gw
+                .cli(&w.staff)
+                .run(&["--json", "deletion", "show", &infected_id]),
+        );
+    assert_eq!(
+        certificate["class"], "I",
+        "never classified: certified at the highest class"
+    );
+    let _ = &w.admin;
+}

@@ -196,3 +196,143 @@ pub async fn destroy_keys(
         .await?;
     Ok(ids)
 }
+
+/// An inbound file whose keeping period is over.
+#[derive(Debug, Clone)]
+pub struct InboundDue {
+    pub file_id: String,
+    pub object_id: String,
+    pub state: String,
+}
+
+/// Inbound files still holding content: quarantined ones created before
+/// `quarantine_before`, all others before `other_before`.
+pub async fn inbound_due(
+    conn: &mut AnyConnection,
+    quarantine_before: i64,
+    other_before: i64,
+) -> Result<Vec<InboundDue>> {
+    let rows = sqlx::query(
+        "SELECT id, object_id, state FROM inbound_files WHERE object_id IS NOT NULL AND state <> 'erased' \
+         AND ((state = 'quarantined' AND created_at <= $1) OR (state <> 'quarantined' AND created_at <= $2)) \
+         ORDER BY created_at",
+    )
+    .bind(quarantine_before)
+    .bind(other_before)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(InboundDue {
+                file_id: r.try_get("id")?,
+                object_id: r
+                    .try_get::<Option<String>, _>("object_id")?
+                    .unwrap_or_default(),
+                state: r.try_get("state")?,
+            })
+        })
+        .collect()
+}
+
+/// Phase 1 for an inbound file: the database half of its key goes, the
+/// file is marked erased, and the journal row is written.
+pub async fn destroy_inbound_key(
+    conn: &mut AnyConnection,
+    deletion_id: &str,
+    due: &InboundDue,
+    reason: &str,
+    at: i64,
+    overwrite_first: bool,
+) -> Result<()> {
+    if overwrite_first {
+        let row = sqlx::query("SELECT wrapped_key FROM objects WHERE id = $1")
+            .bind(&due.object_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(row) = row {
+            let wrapped: Vec<u8> = row.try_get("wrapped_key")?;
+            sqlx::query("UPDATE objects SET wrapped_key = $1 WHERE id = $2")
+                .bind(vec![0u8; wrapped.len()])
+                .bind(&due.object_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    sqlx::query("UPDATE inbound_files SET object_id = NULL, state = 'erased' WHERE id = $1")
+        .bind(&due.file_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM objects WHERE id = $1")
+        .bind(&due.object_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO inbound_deletions (id, file_id, object_id, state, reason, erased_at) \
+         VALUES ($1, $2, $3, 'keys_destroyed', $4, $5)",
+    )
+    .bind(deletion_id)
+    .bind(&due.file_id)
+    .bind(&due.object_id)
+    .bind(reason)
+    .bind(at)
+    .execute(conn)
+    .await
+    .context("cannot journal the deletion")?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct InboundDeletionRow {
+    pub id: String,
+    pub file_id: String,
+    pub object_id: String,
+    pub reason: String,
+    pub erased_at: i64,
+    pub certificate: Option<String>,
+}
+
+fn inbound_deletion_from_row(r: &AnyRow) -> Result<InboundDeletionRow> {
+    Ok(InboundDeletionRow {
+        id: r.try_get("id")?,
+        file_id: r.try_get("file_id")?,
+        object_id: r.try_get("object_id")?,
+        reason: r.try_get("reason")?,
+        erased_at: r.try_get("erased_at")?,
+        certificate: r.try_get("certificate")?,
+    })
+}
+
+pub async fn inbound_deletions_in_state(
+    conn: &mut AnyConnection,
+    state: &str,
+) -> Result<Vec<InboundDeletionRow>> {
+    let rows = sqlx::query(
+        "SELECT id, file_id, object_id, reason, erased_at, certificate FROM inbound_deletions WHERE state = $1",
+    )
+    .bind(state)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(inbound_deletion_from_row).collect()
+}
+
+pub async fn inbound_deletions_of(
+    conn: &mut AnyConnection,
+    file_id: &str,
+) -> Result<Vec<InboundDeletionRow>> {
+    let rows = sqlx::query(
+        "SELECT id, file_id, object_id, reason, erased_at, certificate FROM inbound_deletions WHERE file_id = $1",
+    )
+    .bind(file_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(inbound_deletion_from_row).collect()
+}
+
+pub async fn complete_inbound(conn: &mut AnyConnection, id: &str, certificate: &str) -> Result<()> {
+    sqlx::query("UPDATE inbound_deletions SET state = 'complete', certificate = $1 WHERE id = $2")
+        .bind(certificate)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -368,6 +368,18 @@ async fn certify(state: &AppState, deletion_id: &str) -> anyhow::Result<()> {
 
 /// Start-up: finishes deletions a crash interrupted after phase 1.
 pub async fn resume(state: &AppState) -> anyhow::Result<()> {
+    let inbound = {
+        let mut conn = state.db.read().await?;
+        deletions::inbound_deletions_in_state(&mut conn, "keys_destroyed").await?
+    };
+    for row in inbound {
+        tracing::info!(
+            "finishing the interrupted deletion {} of inbound file {}",
+            row.id,
+            row.file_id
+        );
+        finish_inbound(state, &row.id).await?;
+    }
     let rows = {
         let mut conn = state.db.read().await?;
         deletions::in_state(&mut conn, DisposalState::KeysDestroyed).await?
@@ -389,7 +401,11 @@ pub async fn certificates(
     actor: &Actor,
     object: &str,
 ) -> AppResult<Vec<DeletionCertificate>> {
-    let transfer = load_transfer(state, object).await?;
+    let transfer = match load_transfer(state, object).await {
+        Ok(t) => t,
+        Err(AppError::NotFound) => return inbound_certificates(state, actor, object).await,
+        Err(e) => return Err(e),
+    };
     policy::may_view_deletion(actor, &facts(&transfer))?;
     let mut conn = state.db.read().await?;
     let rows = deletions::for_transfer(&mut conn, object).await?;
@@ -494,4 +510,170 @@ pub async fn apply_retention(state: &AppState) -> anyhow::Result<usize> {
         erased += 1;
     }
     Ok(erased)
+}
+
+/// Housekeeping: inbound files past their keeping period (quarantined ones
+/// after `retention.quarantine_days`, all others after `inbound_days`) are
+/// erased like outbound content, with a certificate each.
+pub async fn apply_inbound_retention(state: &AppState) -> anyhow::Result<usize> {
+    let now = state.clock.now_ms();
+    let r = &state.config.retention;
+    let day = 86_400_000i64;
+    let due = {
+        let mut conn = state.db.read().await?;
+        deletions::inbound_due(
+            &mut conn,
+            now - i64::from(r.quarantine_days) * day,
+            now - i64::from(r.inbound_days) * day,
+        )
+        .await?
+    };
+    for file in &due {
+        let reason = if file.state == "quarantined" {
+            "retention: quarantined inbound file past its keeping period"
+        } else {
+            "retention: inbound file past its keeping period"
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut tx = state.db.write().await?;
+        deletions::destroy_inbound_key(
+            tx.conn(),
+            &id,
+            file,
+            reason,
+            now,
+            state.db.overwrite_before_delete(),
+        )
+        .await?;
+        audit::append(
+            tx.conn(),
+            now,
+            Record {
+                actor: "(gateway)".into(),
+                action: "deletion.erase",
+                object: format!("inbound:{}", file.file_id),
+                outcome: "ok",
+                source: "-".into(),
+                detail: json!({ "deletion": id, "previous_state": file.state }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        finish_inbound(state, &id).await?;
+    }
+    Ok(due.len())
+}
+
+/// Phases 2 and 3 for an inbound file (also run at start-up to finish an
+/// interrupted erase).
+async fn finish_inbound(state: &AppState, deletion_id: &str) -> anyhow::Result<()> {
+    let row = {
+        let mut conn = state.db.read().await?;
+        deletions::inbound_deletions_in_state(&mut conn, "keys_destroyed")
+            .await?
+            .into_iter()
+            .find(|d| d.id == deletion_id)
+    };
+    let Some(row) = row else { return Ok(()) };
+    state.keys.shares().erase(&row.object_id)?;
+    let store = state.store.clone();
+    let object_id = row.object_id.clone();
+    tokio::task::spawn_blocking(move || store.erase(&object_id)).await??;
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    let file = sqlx::query("SELECT name, size, sha256, class FROM inbound_files WHERE id = $1")
+        .bind(&row.file_id)
+        .fetch_one(tx.conn())
+        .await?;
+    use sqlx::Row;
+    let class_text: Option<String> = file.try_get("class")?;
+    let mut certificate = DeletionCertificate {
+        format: CERTIFICATE_FORMAT.into(),
+        deletion_id: row.id.clone(),
+        object: format!("inbound:{}", row.file_id),
+        // Content never classified (quarantined, held, waiting) is certified
+        // at the highest class: nobody has shown it to be less sensitive.
+        class: class_text
+            .as_deref()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(sekisho_proto::Class::I),
+        files: vec![FileEntry {
+            name: file.try_get("name")?,
+            size: file.try_get::<i64, _>("size")? as u64,
+            sha256: file.try_get("sha256")?,
+        }],
+        method: METHOD.into(),
+        reason: row.reason.clone(),
+        trigger: "retention".into(),
+        requested_by: "(retention)".into(),
+        requested_at: format_ms(row.erased_at),
+        approved_by: None,
+        approved_at: None,
+        erased_at: format_ms(row.erased_at),
+        key_fingerprint: state.keys.audit_public().fingerprint,
+        signature: String::new(),
+    };
+    certificate.signature = state.keys.sign_bytes(&certificate_message(&certificate));
+    let text = serde_json::to_string(&certificate)?;
+    deletions::complete_inbound(tx.conn(), &row.id, &text).await?;
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: "(gateway)".into(),
+            action: "deletion.done",
+            object: format!("inbound:{}", row.file_id),
+            outcome: "ok",
+            source: "-".into(),
+            detail: json!({
+                "deletion": row.id,
+                "trigger": "retention",
+                "certificate_sha256": crate::auth::token::hash(&text),
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Certificates of an erased inbound file, for whoever may see the file.
+pub async fn inbound_certificates(
+    state: &AppState,
+    actor: &Actor,
+    file_id: &str,
+) -> AppResult<Vec<DeletionCertificate>> {
+    let mut conn = state.db.read().await?;
+    let owner: Option<String> = sqlx::query_scalar(
+        "SELECT r.owner_id FROM inbound_files f JOIN upload_requests r ON r.id = f.request_id WHERE f.id = $1",
+    )
+    .bind(file_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let owner = owner.ok_or(AppError::NotFound)?;
+    let may_see = policy::may_view_inbound(
+        actor,
+        &policy::InboundFacts {
+            owner_id: &owner,
+            state: "erased",
+        },
+    )
+    .is_ok()
+        || policy::may_read_audit(actor).is_ok();
+    if !may_see {
+        return Err(AppError::NotFound);
+    }
+    let found: Vec<DeletionCertificate> = deletions::inbound_deletions_of(&mut conn, file_id)
+        .await?
+        .iter()
+        .filter_map(|d| d.certificate.as_deref())
+        .filter_map(|t| serde_json::from_str(t).ok())
+        .collect();
+    if found.is_empty() {
+        return Err(AppError::Conflict(
+            "not_deleted",
+            "this object has not been deleted".into(),
+        ));
+    }
+    Ok(found)
 }

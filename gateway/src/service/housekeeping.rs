@@ -49,6 +49,11 @@ async fn round(state: &Shared) {
         Ok(n) => tracing::info!("retention: securely deleted the content of {n} transfers"),
         Err(e) => tracing::error!("retention deletion failed, will retry: {e:#}"),
     }
+    match super::deletion::apply_inbound_retention(state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("retention: securely deleted {n} inbound files"),
+        Err(e) => tracing::error!("inbound retention deletion failed, will retry: {e:#}"),
+    }
 }
 
 pub async fn sweep(state: &Shared) -> anyhow::Result<()> {
