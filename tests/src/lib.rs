@@ -400,6 +400,34 @@ impl Gateway {
         self.restart();
     }
 
+    /// PostgreSQL only: creates a least-privilege role with the grants of
+    /// `migrations/postgres-roles/app-role.sql`, restarts the gateway as that
+    /// role and returns the role's database URL.
+    pub fn switch_to_app_role(&mut self, role: &str) -> String {
+        let grants = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/postgres-roles/app-role.sql"),
+        )
+        .expect("app-role.sql");
+        let mut statements = vec![format!("CREATE ROLE {role} LOGIN")];
+        statements.extend(
+            grants
+                .replace(":app_role", role)
+                .split(';')
+                .map(|s| {
+                    s.lines()
+                        .filter(|l| !l.trim_start().starts_with("--"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .filter(|s| !s.trim().is_empty()),
+        );
+        sql_batch(&self.database_url, &statements).expect("create app role");
+        let (base, db) = self.database_url.rsplit_once('/').expect("url");
+        let app_url = format!("{}/{db}", base.replace("postgres@", &format!("{role}@")));
+        self.reconfigure(&[("database", "url", &format!("\"{app_url}\""))]);
+        app_url
+    }
+
     /// The `sekisho` client as `account` (its own SEKISHO_HOME).
     pub fn cli(&self, account: &Account) -> Cli {
         Cli {

@@ -1085,29 +1085,7 @@ fn postgres_app_role_can_run_the_inbound_flows() {
         return;
     };
     let mut w = world();
-    let owner_url = w.gw.database_url.clone();
-    let role = format!("sekisho_in_{}", std::process::id());
-    let grants = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/postgres-roles/app-role.sql"),
-    )
-    .expect("app-role.sql");
-    let mut statements = vec![format!("CREATE ROLE {role} LOGIN")];
-    statements.extend(
-        grants
-            .replace(":app_role", &role)
-            .split(';')
-            .map(|s| {
-                s.lines()
-                    .filter(|l| !l.trim_start().starts_with("--"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .filter(|s| !s.trim().is_empty()),
-    );
-    sql_batch(&owner_url, &statements).expect("create app role");
-    let (base, db) = owner_url.rsplit_once('/').expect("url");
-    let app_url = format!("{}/{db}", base.replace("postgres@", &format!("{role}@")));
-    w.gw.reconfigure(&[("database", "url", &format!("\"{app_url}\""))]);
+    w.gw.switch_to_app_role(&format!("sekisho_in_{}", std::process::id()));
     let url = request(&w, &[]);
     let dir = w.gw.dir.path();
     let files = [
