@@ -20,9 +20,21 @@ pub fn internal_router(state: Shared) -> Router {
         .with_state(state)
 }
 
+/// The public paths carry download and upload tokens, so request spans
+/// record the method and the route family only, never the path: a token
+/// must not reach a log even at debug level.
 pub fn public_router(state: Shared) -> Router {
     public::router()
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let family = match request.uri().path().get(..3) {
+                    Some("/d/") => "download",
+                    Some("/u/") => "upload",
+                    _ => "other",
+                };
+                tracing::debug_span!("public", method = %request.method(), family)
+            }),
+        )
         .with_state(state)
 }
 
