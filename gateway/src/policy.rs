@@ -7,7 +7,11 @@
 //! may not see a transfer gets "not found", exactly as for an id that does
 //! not exist (6.(2)①), so ids cannot be probed.
 
-use sekisho_proto::{Class, Role, TransferState};
+use sekisho_proto::vocab::{InboundState, UploadRequestKind};
+use sekisho_proto::{Class, LinkState, Role, TransferState};
+
+mod grant;
+pub use grant::{Allowed, Decidable, Grant, LinkGrant, Visible, perm};
 
 /// Who is asking, as established by a valid session.
 #[derive(Debug, Clone)]
@@ -354,8 +358,7 @@ pub fn may_read_audit(actor: &Actor) -> Verdict {
 pub struct InboundFacts<'a> {
     /// The member of staff who asked for it (the request's owner).
     pub owner_id: &'a str,
-    /// `awaiting_class`, `ready`, `needs_manager`, `quarantined`, `held`, `erased`.
-    pub state: &'a str,
+    pub state: InboundState,
 }
 
 /// "Bringing in" (2.(2)): whoever may send out may also ask for files.
@@ -376,7 +379,7 @@ pub fn may_view_inbound(actor: &Actor, f: &InboundFacts) -> Verdict {
     if actor.user_id == f.owner_id {
         return Ok(());
     }
-    if actor.role == Role::Manager && f.state == "needs_manager" {
+    if actor.role == Role::Manager && f.state == InboundState::NeedsManager {
         return Ok(());
     }
     Err(Denied::Hidden)
@@ -387,18 +390,20 @@ pub fn may_view_inbound(actor: &Actor, f: &InboundFacts) -> Verdict {
 pub fn may_classify_inbound(actor: &Actor, f: &InboundFacts) -> Verdict {
     may_view_inbound(actor, f)?;
     match f.state {
-        "awaiting_class" if actor.user_id == f.owner_id => Ok(()),
-        "needs_manager" if actor.role == Role::Manager => Ok(()),
-        "needs_manager" => Err(Denied::Forbidden(
+        InboundState::AwaitingClass if actor.user_id == f.owner_id => Ok(()),
+        InboundState::NeedsManager if actor.role == Role::Manager => Ok(()),
+        InboundState::NeedsManager => Err(Denied::Forbidden(
             "the class of this file was left to a manager (2.(2)④(イ)); a manager must set it",
         )),
-        "quarantined" => Err(Denied::Forbidden(
+        InboundState::Quarantined => Err(Denied::Forbidden(
             "this file is quarantined (malware was detected) and cannot be classified",
         )),
-        "held" => Err(Denied::Forbidden(
+        InboundState::Held => Err(Denied::Forbidden(
             "this file could not be checked for malware and is held; ask the system staff to rescan it",
         )),
-        _ => Err(Denied::Forbidden("this file has already been classified")),
+        InboundState::AwaitingClass | InboundState::Ready | InboundState::Erased => {
+            Err(Denied::Forbidden("this file has already been classified"))
+        }
     }
 }
 
@@ -410,20 +415,20 @@ pub fn may_read_inbound(actor: &Actor, f: &InboundFacts) -> Verdict {
         return Err(Denied::Hidden);
     }
     match f.state {
-        "ready" => Ok(()),
-        "awaiting_class" => Err(Denied::Forbidden(
+        InboundState::Ready => Ok(()),
+        InboundState::AwaitingClass => Err(Denied::Forbidden(
             "set the file's class first: sekisho inbox classify ID --class I|II|III|unknown",
         )),
-        "needs_manager" => Err(Denied::Forbidden(
+        InboundState::NeedsManager => Err(Denied::Forbidden(
             "this file waits for a manager to set its class",
         )),
-        "quarantined" => Err(Denied::Forbidden(
+        InboundState::Quarantined => Err(Denied::Forbidden(
             "this file is quarantined (malware was detected) and can never be downloaded",
         )),
-        "held" => Err(Denied::Forbidden(
+        InboundState::Held => Err(Denied::Forbidden(
             "this file could not be checked for malware and is held until it is rescanned",
         )),
-        _ => Err(Denied::Forbidden("this file's content is no longer kept")),
+        InboundState::Erased => Err(Denied::Forbidden("this file's content is no longer kept")),
     }
 }
 
@@ -476,6 +481,255 @@ pub fn may_view_scan_status(actor: &Actor) -> Verdict {
             "only the system staff, managers, the CISO and auditors see the scanner status",
         )),
     }
+}
+
+/// What the policy needs to know about an upload request.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadRequestFacts<'a> {
+    pub owner_id: &'a str,
+    pub kind: UploadRequestKind,
+}
+
+/// "Bringing in" (2.(2)): a media intake is its owner's own; nobody
+/// streams files into another person's intake, and a link's request takes
+/// files only through its link. Anything else: not found.
+pub fn may_intake(actor: &Actor, r: &UploadRequestFacts) -> Verdict {
+    may_request_inbound(actor)?;
+    if actor.user_id == r.owner_id && r.kind == UploadRequestKind::Intake {
+        Ok(())
+    } else {
+        Err(Denied::Hidden)
+    }
+}
+
+/// 2.(2)⑩: the deletion certificate of an inbound file is read by whoever
+/// could see the file, and by auditors and the CISO.
+pub fn may_view_inbound_deletion(actor: &Actor, f: &InboundFacts) -> Verdict {
+    may_view_inbound(actor, f).or_else(|denied| may_read_audit(actor).map_err(|_| denied))
+}
+
+/// What the policy needs to know about a recipient's link right now.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkFacts {
+    /// The stored state, with expiry already applied for the current time.
+    pub state: Option<LinkState>,
+}
+
+/// Why a recipient's link hands nothing out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRefusal {
+    /// The sender (or an approver) withdrew the transfer.
+    Withdrawn,
+    /// The transfer is not released (or was erased): nothing to hand out.
+    Unusable,
+    UsedUp,
+    Expired,
+}
+
+/// 2.(2)⑦, 6.(1)⑧: a link hands content out only for a released transfer,
+/// while the link is active (not revoked, expired or used up).
+pub fn may_use_link(t: &TransferFacts, link: &LinkFacts) -> Result<(), LinkRefusal> {
+    if t.state == TransferState::Revoked || link.state == Some(LinkState::Revoked) {
+        return Err(LinkRefusal::Withdrawn);
+    }
+    if may_deliver(t).is_err() && t.state != TransferState::Expired {
+        return Err(LinkRefusal::Unusable);
+    }
+    match link.state {
+        Some(LinkState::Active) => Ok(()),
+        Some(LinkState::Exhausted) => Err(LinkRefusal::UsedUp),
+        _ => Err(LinkRefusal::Expired),
+    }
+}
+
+/// 5.(4)①, 7.(5)②: a disabled (suspended) account starts no session,
+/// whatever credentials it shows.
+pub fn may_start_session(account_active: bool) -> Verdict {
+    if account_active {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden(
+            "this account is disabled; ask the system staff",
+        ))
+    }
+}
+
+/// Facts the media rules need about a transfer: whether it is a carry-out.
+#[derive(Debug, Clone, Copy)]
+pub struct CarryOutFacts<'a> {
+    pub transfer: TransferFacts<'a>,
+    pub is_carry_out: bool,
+}
+
+/// Only the requester records what was written for an approved carry-out.
+/// Ownership is asked first, so another person's transfer id is "not
+/// found", exactly like a random one.
+pub fn may_record_written_carry_out(actor: &Actor, c: &CarryOutFacts) -> Verdict {
+    active(actor)?;
+    if actor.user_id != c.transfer.sender_id {
+        return Err(Denied::Hidden);
+    }
+    if !c.is_carry_out {
+        return Err(Denied::Forbidden(
+            "this transfer is not a carry-out onto a medium",
+        ));
+    }
+    may_record_written(actor, &c.transfer)
+}
+
+// ---------------------------------------------------------------------------
+// Grants: the only way to obtain one is to pass the matching rule above.
+
+/// An object the transfer rules can judge.
+pub trait TransferSubject {
+    fn transfer_facts(&self) -> TransferFacts<'_>;
+}
+
+impl<T: TransferSubject> TransferSubject for &T {
+    fn transfer_facts(&self) -> TransferFacts<'_> {
+        (**self).transfer_facts()
+    }
+}
+
+/// An object the inbound rules can judge.
+pub trait InboundSubject {
+    fn inbound_facts(&self) -> InboundFacts<'_>;
+}
+
+impl<T: InboundSubject> InboundSubject for &T {
+    fn inbound_facts(&self) -> InboundFacts<'_> {
+        (**self).inbound_facts()
+    }
+}
+
+/// An upload request the intake rule can judge.
+pub trait UploadRequestSubject {
+    fn upload_request_facts(&self) -> UploadRequestFacts<'_>;
+}
+
+/// A carry-out the media rules can judge.
+pub trait CarryOutSubject {
+    fn carry_out_facts(&self) -> CarryOutFacts<'_>;
+}
+
+impl<T: CarryOutSubject> CarryOutSubject for &T {
+    fn carry_out_facts(&self) -> CarryOutFacts<'_> {
+        (**self).carry_out_facts()
+    }
+}
+
+impl<T: UploadRequestSubject> UploadRequestSubject for &T {
+    fn upload_request_facts(&self) -> UploadRequestFacts<'_> {
+        (**self).upload_request_facts()
+    }
+}
+
+macro_rules! object_grants {
+    ($( $(#[$meta:meta])* $name:ident($rule:ident) on $subject:ident :: $facts:ident => $perm:ident; )+) => {
+        $(
+            $(#[$meta])*
+            pub fn $name<T: $subject>(actor: &Actor, object: T) -> Result<Grant<perm::$perm, T>, Denied> {
+                $rule(actor, &object.$facts())?;
+                Ok(Grant::new(actor, object))
+            }
+        )+
+    };
+}
+
+macro_rules! actor_grants {
+    ($( $(#[$meta:meta])* $name:ident($rule:ident) => $perm:ident; )+) => {
+        $(
+            $(#[$meta])*
+            pub fn $name(actor: &Actor) -> Result<Allowed<perm::$perm>, Denied> {
+                $rule(actor)?;
+                Ok(Grant::new(actor, ()))
+            }
+        )+
+    };
+}
+
+object_grants! {
+    view_transfer(may_view_transfer) on TransferSubject::transfer_facts => View;
+    upload(may_upload) on TransferSubject::transfer_facts => Upload;
+    decide(may_decide) on TransferSubject::transfer_facts => Decide;
+    revoke(may_revoke) on TransferSubject::transfer_facts => Revoke;
+    view_links(may_view_links) on TransferSubject::transfer_facts => ViewLinks;
+    request_disposal(may_request_disposal) on TransferSubject::transfer_facts => RequestDisposal;
+    view_deletion(may_view_deletion) on TransferSubject::transfer_facts => View;
+    record_written(may_record_written_carry_out) on CarryOutSubject::carry_out_facts => RecordWritten;
+    view_inbound(may_view_inbound) on InboundSubject::inbound_facts => View;
+    view_inbound_deletion(may_view_inbound_deletion) on InboundSubject::inbound_facts => View;
+    classify_inbound(may_classify_inbound) on InboundSubject::inbound_facts => Classify;
+    read_inbound(may_read_inbound) on InboundSubject::inbound_facts => Read;
+    intake(may_intake) on UploadRequestSubject::upload_request_facts => Intake;
+}
+
+actor_grants! {
+    send(may_send) => Send;
+    manage_recipients(may_manage_recipients) => Send;
+    manage_accounts(may_manage_accounts) => ManageAccounts;
+    list_all_transfers(may_list_all_transfers) => ListAllTransfers;
+    read_audit(may_read_audit) => ReadAudit;
+    register_media(may_register_media) => RegisterMedia;
+    request_medium_disposal(may_request_medium_disposal) => RequestMediumDisposal;
+    view_media(may_view_media) => ViewMedia;
+    record_carry_in(may_record_carry_in) => RecordCarryIn;
+    request_inbound(may_request_inbound) => RequestInbound;
+    view_incidents(may_view_incidents) => ViewIncidents;
+    escalate_incident(may_escalate_incident) => EscalateIncident;
+    close_incident(may_close_incident) => CloseIncident;
+    rescan(may_rescan) => Rescan;
+    view_scan_status(may_view_scan_status) => ViewScanStatus;
+}
+
+/// Enabling an account is the system staff's; disabling it may also be a
+/// manager or the CISO suspending someone else (7.(5)②).
+pub fn may_set_account_enabled(actor: &Actor, target_user_id: &str, enable: bool) -> Verdict {
+    if enable {
+        may_manage_accounts(actor)
+    } else {
+        may_disable_account(actor, target_user_id)
+    }
+}
+
+pub fn set_account_enabled<T>(
+    actor: &Actor,
+    target_user_id: &str,
+    enable: bool,
+    target: T,
+) -> Result<Grant<perm::ManageAccounts, T>, Denied> {
+    may_set_account_enabled(actor, target_user_id, enable)?;
+    Ok(Grant::new(actor, target))
+}
+
+/// Deciding a disposal request (of stored content or of a medium).
+pub fn decide_disposal<T>(
+    actor: &Actor,
+    requested_by_user: &str,
+    requested_by_role: Role,
+    request: T,
+) -> Result<Grant<perm::Decide, T>, Denied> {
+    may_decide_disposal(actor, requested_by_user, requested_by_role)?;
+    Ok(Grant::new(actor, request))
+}
+
+/// A return of a medium, recorded by whoever may (see [`may_check_in`]).
+pub fn check_in<T>(
+    actor: &Actor,
+    requester_id: &str,
+    carry_out: T,
+) -> Result<Grant<perm::CheckIn, T>, Denied> {
+    may_check_in(actor, requester_id)?;
+    Ok(Grant::new(actor, carry_out))
+}
+
+/// The recipient's link is the permission: no actor, only the link.
+pub fn use_link<T: TransferSubject>(
+    link: &LinkFacts,
+    object: T,
+) -> Result<LinkGrant<T>, LinkRefusal> {
+    may_use_link(&object.transfer_facts(), link)?;
+    Ok(LinkGrant::new(object))
 }
 
 #[cfg(test)]
@@ -675,7 +929,7 @@ mod tests {
         assert!(may_read_audit(&actor("s", Role::Staff)).is_err());
     }
 
-    fn inbound<'a>(owner: &'a str, state: &'a str) -> InboundFacts<'a> {
+    fn inbound(owner: &str, state: InboundState) -> InboundFacts<'_> {
         InboundFacts {
             owner_id: owner,
             state,
@@ -687,17 +941,21 @@ mod tests {
         let owner = actor("o", Role::Staff);
         let other = actor("x", Role::Staff);
         let manager = actor("m", Role::Manager);
-        assert!(may_classify_inbound(&owner, &inbound("o", "awaiting_class")).is_ok());
+        assert!(may_classify_inbound(&owner, &inbound("o", InboundState::AwaitingClass)).is_ok());
         assert_eq!(
-            may_classify_inbound(&other, &inbound("o", "awaiting_class")),
+            may_classify_inbound(&other, &inbound("o", InboundState::AwaitingClass)),
             Err(Denied::Hidden)
         );
         assert!(matches!(
-            may_classify_inbound(&owner, &inbound("o", "needs_manager")),
+            may_classify_inbound(&owner, &inbound("o", InboundState::NeedsManager)),
             Err(Denied::Forbidden(_))
         ));
-        assert!(may_classify_inbound(&manager, &inbound("o", "needs_manager")).is_ok());
-        for state in ["quarantined", "held", "ready"] {
+        assert!(may_classify_inbound(&manager, &inbound("o", InboundState::NeedsManager)).is_ok());
+        for state in [
+            InboundState::Quarantined,
+            InboundState::Held,
+            InboundState::Ready,
+        ] {
             assert!(may_classify_inbound(&owner, &inbound("o", state)).is_err());
         }
     }
@@ -705,13 +963,13 @@ mod tests {
     #[test]
     fn inbound_content_is_read_only_by_the_requester_once_ready() {
         let owner = actor("o", Role::Staff);
-        assert!(may_read_inbound(&owner, &inbound("o", "ready")).is_ok());
+        assert!(may_read_inbound(&owner, &inbound("o", InboundState::Ready)).is_ok());
         for state in [
-            "awaiting_class",
-            "needs_manager",
-            "quarantined",
-            "held",
-            "erased",
+            InboundState::AwaitingClass,
+            InboundState::NeedsManager,
+            InboundState::Quarantined,
+            InboundState::Held,
+            InboundState::Erased,
         ] {
             assert!(
                 may_read_inbound(&owner, &inbound("o", state)).is_err(),
@@ -720,7 +978,7 @@ mod tests {
         }
         for role in [Role::Manager, Role::Ciso, Role::Sysadmin, Role::Auditor] {
             assert_eq!(
-                may_read_inbound(&actor("x", role), &inbound("o", "ready")),
+                may_read_inbound(&actor("x", role), &inbound("o", InboundState::Ready)),
                 Err(Denied::Hidden)
             );
         }
@@ -740,5 +998,130 @@ mod tests {
         assert!(may_rescan(&actor("m", Role::Manager)).is_err());
         assert!(may_view_scan_status(&actor("s", Role::Staff)).is_err());
         assert!(may_request_inbound(&actor("a", Role::Auditor)).is_err());
+    }
+
+    #[test]
+    fn bringing_in_an_intake_is_its_owners_own_and_others_look_like_nothing() {
+        let owner = actor("o", Role::Staff);
+        let intake = UploadRequestFacts {
+            owner_id: "o",
+            kind: UploadRequestKind::Intake,
+        };
+        assert!(may_intake(&owner, &intake).is_ok());
+        assert_eq!(
+            may_intake(&actor("x", Role::Staff), &intake),
+            Err(Denied::Hidden)
+        );
+        let link = UploadRequestFacts {
+            owner_id: "o",
+            kind: UploadRequestKind::Link,
+        };
+        assert_eq!(may_intake(&owner, &link), Err(Denied::Hidden));
+        assert!(may_intake(&actor("a", Role::Auditor), &intake).is_err());
+    }
+
+    #[test]
+    fn r02_2_10_inbound_certificates_for_whoever_saw_the_file_and_auditors() {
+        let erased = inbound("o", InboundState::Erased);
+        assert!(may_view_inbound_deletion(&actor("o", Role::Staff), &erased).is_ok());
+        assert!(may_view_inbound_deletion(&actor("a", Role::Auditor), &erased).is_ok());
+        assert!(may_view_inbound_deletion(&actor("c", Role::Ciso), &erased).is_ok());
+        assert_eq!(
+            may_view_inbound_deletion(&actor("x", Role::Staff), &erased),
+            Err(Denied::Hidden)
+        );
+    }
+
+    #[test]
+    fn r06_1_8_links_hand_out_only_released_transfers_while_active() {
+        let released = TransferFacts {
+            state: TransferState::Released,
+            ..pending("s", Role::Staff, Class::II)
+        };
+        let active = LinkFacts {
+            state: Some(LinkState::Active),
+        };
+        assert_eq!(may_use_link(&released, &active), Ok(()));
+        for (link, refusal) in [
+            (LinkState::Revoked, LinkRefusal::Withdrawn),
+            (LinkState::Exhausted, LinkRefusal::UsedUp),
+            (LinkState::Expired, LinkRefusal::Expired),
+        ] {
+            let facts = LinkFacts { state: Some(link) };
+            assert_eq!(may_use_link(&released, &facts), Err(refusal), "{link:?}");
+        }
+        let revoked = TransferFacts {
+            state: TransferState::Revoked,
+            ..released
+        };
+        assert_eq!(
+            may_use_link(&revoked, &active),
+            Err(LinkRefusal::Withdrawn)
+        );
+        let pending = pending("s", Role::Staff, Class::II);
+        assert_eq!(may_use_link(&pending, &active), Err(LinkRefusal::Unusable));
+    }
+
+    #[test]
+    fn r07_5_a_suspended_account_starts_no_session() {
+        assert!(may_start_session(true).is_ok());
+        assert!(matches!(may_start_session(false), Err(Denied::Forbidden(_))));
+    }
+
+    #[test]
+    fn r07_5_only_the_system_staff_re_enable_but_a_manager_may_suspend() {
+        let manager = actor("m", Role::Manager);
+        assert!(may_set_account_enabled(&manager, "v", false).is_ok());
+        assert!(may_set_account_enabled(&manager, "v", true).is_err());
+        assert!(may_set_account_enabled(&actor("s", Role::Sysadmin), "v", true).is_ok());
+    }
+
+    #[test]
+    fn r05_1_3_another_persons_transfer_is_not_found_before_its_kind_is_told() {
+        let released = TransferFacts {
+            state: TransferState::Released,
+            ..pending("o", Role::Staff, Class::II)
+        };
+        let not_carry_out = CarryOutFacts {
+            transfer: released,
+            is_carry_out: false,
+        };
+        assert_eq!(
+            may_record_written_carry_out(&actor("x", Role::Staff), &not_carry_out),
+            Err(Denied::Hidden)
+        );
+        assert!(matches!(
+            may_record_written_carry_out(&actor("o", Role::Staff), &not_carry_out),
+            Err(Denied::Forbidden(_))
+        ));
+        let carry_out = CarryOutFacts {
+            is_carry_out: true,
+            ..not_carry_out
+        };
+        assert!(may_record_written_carry_out(&actor("o", Role::Staff), &carry_out).is_ok());
+    }
+
+    #[test]
+    fn grants_come_only_from_a_rule_that_said_yes() {
+        struct Row(TransferState);
+        impl TransferSubject for Row {
+            fn transfer_facts(&self) -> TransferFacts<'_> {
+                TransferFacts {
+                    sender_id: "o",
+                    sender_role: Role::Staff,
+                    class: Class::II,
+                    state: self.0,
+                    needs_approval: true,
+                }
+            }
+        }
+        let approver = actor("ap", Role::Approver);
+        let grant = decide(&approver, Row(TransferState::PendingApproval));
+        assert!(grant.is_ok_and(|g| g.actor().user_id == "ap"));
+        assert!(decide(&approver, Row(TransferState::Released)).is_err());
+        assert_eq!(
+            view_transfer(&actor("x", Role::Staff), Row(TransferState::Released)).err(),
+            Some(Denied::Hidden)
+        );
     }
 }

@@ -7,36 +7,14 @@ use crate::{Class, FileEntry};
 
 pub const CERTIFICATE_FORMAT: &str = "sekisho-deletion-certificate-v1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DisposalState {
-    /// Waiting for the approver (class I/II disposed of before its time).
-    Requested,
-    Rejected,
-    /// Keys destroyed; the stored bytes are being removed.
-    KeysDestroyed,
-    Complete,
-}
-
-impl DisposalState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DisposalState::Requested => "requested",
-            DisposalState::Rejected => "rejected",
-            DisposalState::KeysDestroyed => "keys_destroyed",
-            DisposalState::Complete => "complete",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            DisposalState::Requested,
-            DisposalState::Rejected,
-            DisposalState::KeysDestroyed,
-            DisposalState::Complete,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+crate::vocab::vocabulary! {
+    pub enum DisposalState ("deletion state") {
+        /// Waiting for the approver (class I/II disposed of before its time).
+        Requested = "requested",
+        Rejected = "rejected",
+        /// Keys destroyed; the stored bytes are being removed.
+        KeysDestroyed = "keys_destroyed",
+        Complete = "complete",
     }
 }
 
@@ -54,8 +32,7 @@ pub struct DisposalView {
     pub class: Class,
     pub state: DisposalState,
     pub reason: String,
-    /// `request` (someone asked) or `retention` (its time was up).
-    pub trigger: String,
+    pub trigger: crate::vocab::DeletionTrigger,
     pub requested_by: String,
     pub requested_at: String,
     pub decided_by: Option<String>,
@@ -82,7 +59,7 @@ pub struct DeletionCertificate {
     pub files: Vec<FileEntry>,
     pub method: String,
     pub reason: String,
-    pub trigger: String,
+    pub trigger: crate::vocab::DeletionTrigger,
     pub requested_by: String,
     pub requested_at: String,
     pub approved_by: Option<String>,

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::vocab::{InboundClass, InboundState, IncidentState, UploadOutcomeKind, VerdictKind};
+
 /// `POST /api/v1/inbox/requests`: ask an outside party for files.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateUploadRequest {
@@ -32,8 +34,7 @@ pub struct UploadRequestCreated {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UploadOutcome {
     pub name: String,
-    /// `accepted`, `rejected` (malware detected) or `held` (could not be checked).
-    pub outcome: String,
+    pub outcome: UploadOutcomeKind,
     pub message: String,
     pub size: u64,
     pub sha256: String,
@@ -53,12 +54,10 @@ pub struct InboundFileView {
     pub name: String,
     pub size: u64,
     pub sha256: String,
-    /// `clean`, `infected` or `unscanned`.
-    pub verdict: String,
+    pub verdict: VerdictKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub class: Option<String>,
-    /// `awaiting_class`, `ready`, `needs_manager`, `quarantined`, `held`, `erased`.
-    pub state: String,
+    pub class: Option<InboundClass>,
+    pub state: InboundState,
     pub sender: String,
     pub purpose: String,
     pub received_at: String,
@@ -67,8 +66,8 @@ pub struct InboundFileView {
 /// `POST /api/v1/inbox/files/{id}/classify`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassifyRequest {
-    /// `I`, `II`, `III` or `unknown` (a manager decides).
-    pub class: String,
+    /// `unknown` hands the decision to a manager.
+    pub class: InboundClass,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,8 +81,7 @@ pub struct IncidentView {
     pub uploader: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// `open`, `escalated` or `closed`.
-    pub state: String,
+    pub state: IncidentState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalated_to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

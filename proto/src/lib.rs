@@ -10,11 +10,13 @@ use std::fmt;
 use std::str::FromStr;
 
 pub mod api;
+pub mod audit;
 pub mod deletion;
 pub mod inbound;
 pub mod media;
 pub mod names;
 pub mod password;
+pub mod vocab;
 
 pub use api::*;
 

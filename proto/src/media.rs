@@ -11,15 +11,15 @@ pub struct RegisterMedium {
     pub section: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MediumState {
-    /// In the office, free to be used.
-    Available,
-    /// Carried out (written with an approved package), not yet returned.
-    Out,
-    /// Disposed of (destroyed or handed back); it can never be used again.
-    Disposed,
+crate::vocab::vocabulary! {
+    pub enum MediumState ("medium state") {
+        /// In the office, free to be used.
+        Available = "available",
+        /// Carried out (written with an approved package), not yet returned.
+        Out = "out",
+        /// Disposed of (destroyed or handed back); it can never be used again.
+        Disposed = "disposed",
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,12 +62,12 @@ pub struct CarryIn {
     pub origin: Option<String>,
 }
 
-/// Wiping keeps the medium in use; disposing retires it for good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MediumDisposalKind {
-    Wipe,
-    Dispose,
+crate::vocab::vocabulary! {
+    /// Wiping keeps the medium in use; disposing retires it for good.
+    pub enum MediumDisposalKind ("medium disposal kind") {
+        Wipe = "wipe",
+        Dispose = "dispose",
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,8 +87,7 @@ pub struct MediumDisposalView {
     pub reason: String,
     pub requested_by: String,
     pub requested_at: String,
-    /// requested, done (approved and recorded) or rejected.
-    pub state: String,
+    pub state: crate::vocab::MediumDisposalState,
     pub decided_by: Option<String>,
     pub decided_at: Option<String>,
     pub decision_comment: Option<String>,

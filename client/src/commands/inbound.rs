@@ -2,6 +2,7 @@
 //! through a link (no account), media intake, the inbox (verdict, class,
 //! download) and malware incidents.
 
+use sekisho_proto::vocab::{InboundClass, InboundState, UploadOutcomeKind};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -86,9 +87,9 @@ fn list(cfg: &Config) -> Result<()> {
             f.name.escape_debug().to_string(),
             human_size(f.size),
             f.sha256.chars().take(16).collect::<String>(),
-            f.verdict.clone(),
-            f.class.clone().unwrap_or_else(|| "-".into()),
-            f.state.clone(),
+            f.verdict.to_string(),
+            f.class.map_or_else(|| "-".into(), |c| c.to_string()),
+            f.state.to_string(),
             f.sender.clone(),
         ]);
     }
@@ -96,26 +97,34 @@ fn list(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
+/// What a clerk typed as a class: I, II, III (or 1-3, 重要性II) or unknown.
+fn inbound_class(text: &str) -> Result<InboundClass> {
+    InboundClass::parse_lenient(text).map_err(|_| {
+        anyhow::anyhow!(
+            "'{text}' is not a class: use --class I, II, III or unknown (a manager decides)"
+        )
+    })
+}
+
 fn classify(cfg: &Config, id: &str, class: &str) -> Result<()> {
+    let class = inbound_class(class)?;
     let (api, _session) = super::logged_in(cfg)?;
     let view: InboundFileView = api.post(
         api.url(&["inbox", "files", id, "classify"])?,
-        &ClassifyRequest {
-            class: class.to_string(),
-        },
+        &ClassifyRequest { class },
     )?;
     if cfg.json {
         return print_json(&view);
     }
-    match view.state.as_str() {
-        "needs_manager" => println!(
+    match view.state {
+        InboundState::NeedsManager => println!(
             "{}: the class is left to a manager, who must set it before the file can be used.",
             view.name
         ),
         _ => println!(
             "{}: class {}; get it with `sekisho inbox get {} -o DIR`.",
             view.name,
-            view.class.as_deref().unwrap_or("-"),
+            view.class.map_or("-", InboundClass::as_str),
             view.id
         ),
     }
@@ -338,14 +347,12 @@ pub fn intake(cfg: &Config, args: IntakeArgs) -> Result<()> {
         outcomes.extend(answer.files);
     }
     let mut classified = 0;
-    if let Some(class) = &args.class {
+    if let Some(class) = args.class.as_deref().map(inbound_class).transpose()? {
         for f in files_list(&api)? {
-            if f.request_id == created.id && f.state == "awaiting_class" {
+            if f.request_id == created.id && f.state == InboundState::AwaitingClass {
                 let _: InboundFileView = api.post(
                     api.url(&["inbox", "files", &f.id, "classify"])?,
-                    &ClassifyRequest {
-                        class: class.clone(),
-                    },
+                    &ClassifyRequest { class },
                 )?;
                 classified += 1;
             }
@@ -369,7 +376,7 @@ pub fn intake(cfg: &Config, args: IntakeArgs) -> Result<()> {
     let accepted = summary
         .files
         .iter()
-        .filter(|f| f.outcome == "accepted")
+        .filter(|f| f.outcome == UploadOutcomeKind::Accepted)
         .count();
     println!(
         "{} files brought in: {accepted} clean, {} rejected, {} held; {classified} classified. Nothing was copied to this computer.",
@@ -377,9 +384,13 @@ pub fn intake(cfg: &Config, args: IntakeArgs) -> Result<()> {
         summary
             .files
             .iter()
-            .filter(|f| f.outcome == "rejected")
+            .filter(|f| f.outcome == UploadOutcomeKind::Rejected)
             .count(),
-        summary.files.iter().filter(|f| f.outcome == "held").count(),
+        summary
+            .files
+            .iter()
+            .filter(|f| f.outcome == UploadOutcomeKind::Held)
+            .count(),
     );
     Ok(())
 }
@@ -410,7 +421,7 @@ pub fn incidents(cfg: &Config, action: Option<IncidentCommand>) -> Result<()> {
                 table.row([
                     i.id.clone(),
                     short_time(&i.opened_at),
-                    i.state.clone(),
+                    i.state.to_string(),
                     i.engine.clone(),
                     i.signature.clone(),
                     i.digest.clone(),

@@ -3,6 +3,7 @@
 //! returns and carry-ins. A carry-out is a transfer whose recipient is the
 //! medium, so it is uploaded, approved and packaged like any other.
 
+use sekisho_proto::vocab::MediumDisposalState;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -374,7 +375,7 @@ pub fn try_decide(
 ) -> Option<Result<()>> {
     let request: MediumDisposalView = api.get(api.url(&["media-disposals", id]).ok()?).ok()?;
     Some((|| {
-        if request.state != "requested" {
+        if request.state != MediumDisposalState::Requested {
             bail!("request {id} was already decided ({})", request.state);
         }
         if !cfg.json {

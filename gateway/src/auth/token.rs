@@ -15,6 +15,17 @@ pub fn generate() -> Zeroizing<String> {
     Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
 }
 
+/// The hash to look a link token up by, if `text` can be a token at all
+/// (43 URL-safe characters, as [`generate`] makes them). Anything else
+/// cannot match, so it is answered "not found" without a database query.
+pub fn link_lookup_hash(text: &str) -> Option<String> {
+    let well_formed = text.len() == 43
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    well_formed.then(|| hash(text))
+}
+
 pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -45,6 +56,15 @@ mod tests {
         assert!(a.len() >= 43);
         assert_ne!(*a, *generate());
         assert_eq!(hash(&a).len(), 64);
+    }
+
+    #[test]
+    fn only_well_formed_link_tokens_are_looked_up() {
+        let t = generate();
+        assert_eq!(link_lookup_hash(&t), Some(hash(&t)));
+        assert_eq!(link_lookup_hash(&t[1..]), None);
+        assert_eq!(link_lookup_hash(&format!("{}/", &t[1..])), None);
+        assert_eq!(link_lookup_hash(""), None);
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! event is never logged for a change that was rolled back.
 
 use anyhow::{Context, Result};
+use sekisho_proto::audit::{Action, ObjectRef};
+use sekisho_proto::vocab::Outcome;
 use sekisho_proto::{AUDIT_GENESIS, AuditCheckpoint, AuditEvent, AuditFilter, audit_event_hash};
 use sqlx::AnyConnection;
 use sqlx::Row;
@@ -14,12 +16,12 @@ use sqlx::any::AnyRow;
 use crate::clock;
 
 /// What a caller says about an event; the chain fields are filled in here.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Record {
     pub actor: String,
-    pub action: &'static str,
-    pub object: String,
-    pub outcome: &'static str,
+    pub action: Action,
+    pub object: ObjectRef,
+    pub outcome: Outcome,
     pub source: String,
     pub detail: serde_json::Value,
 }
@@ -62,8 +64,8 @@ async fn head(conn: &mut AnyConnection) -> Result<Head> {
 }
 
 /// The class of the object an event is about, so auditors can filter by it.
-async fn class_of(conn: &mut AnyConnection, object: &str) -> Result<String> {
-    let Some(id) = object.strip_prefix("transfer:") else {
+async fn class_of(conn: &mut AnyConnection, object: &ObjectRef) -> Result<String> {
+    let ObjectRef::Transfer(id) = object else {
         return Ok(String::new());
     };
     let row = sqlx::query("SELECT class FROM transfers WHERE id = $1")
@@ -119,10 +121,10 @@ pub async fn append(conn: &mut AnyConnection, at_ms: i64, record: Record) -> Res
                 seq: 0,
                 at: String::new(),
                 actor: "(gateway)".into(),
-                action: "clock.backwards".into(),
-                object: "gateway:clock".into(),
+                action: Action::ClockBackwards.to_string(),
+                object: ObjectRef::Gateway("clock".into()).to_string(),
                 class: String::new(),
-                outcome: "error".into(),
+                outcome: Outcome::Error.to_string(),
                 source: "-".into(),
                 detail: serde_json::json!({
                     "previous": clock::format_ms(head.at_ms),
@@ -159,7 +161,7 @@ pub async fn append(conn: &mut AnyConnection, at_ms: i64, record: Record) -> Res
             at: String::new(),
             actor: record.actor,
             action: record.action.to_string(),
-            object: record.object,
+            object: record.object.to_string(),
             class,
             outcome: record.outcome.to_string(),
             source: record.source,

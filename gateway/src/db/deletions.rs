@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use sekisho_proto::Role;
 use sekisho_proto::deletion::DisposalState;
+use sekisho_proto::vocab::{DeletionTrigger, InboundState};
 use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -12,7 +13,7 @@ pub struct DeletionRow {
     pub id: String,
     pub transfer_id: String,
     pub state: DisposalState,
-    pub trigger: String,
+    pub trigger: DeletionTrigger,
     pub reason: String,
     pub requested_by: String,
     pub requested_by_role: Role,
@@ -35,9 +36,8 @@ fn from_row(row: &AnyRow) -> Result<DeletionRow> {
     Ok(DeletionRow {
         id: row.try_get("id")?,
         transfer_id: row.try_get("transfer_id")?,
-        state: DisposalState::parse(&state)
-            .ok_or_else(|| anyhow::anyhow!("stored deletion state '{state}' is not valid"))?,
-        trigger: row.try_get("trigger_kind")?,
+        state: super::decode::parse_word(&state, "state")?,
+        trigger: super::decode::word(row, "trigger_kind")?,
         reason: row.try_get("reason")?,
         requested_by: row.try_get("requested_by")?,
         requested_by_role: role
@@ -65,7 +65,7 @@ pub async fn insert(conn: &mut AnyConnection, d: &DeletionRow) -> Result<()> {
     .bind(&d.id)
     .bind(&d.transfer_id)
     .bind(d.state.as_str())
-    .bind(&d.trigger)
+    .bind(d.trigger.as_str())
     .bind(&d.reason)
     .bind(&d.requested_by)
     .bind(d.requested_by_role.as_str())
@@ -202,7 +202,7 @@ pub async fn destroy_keys(
 pub struct InboundDue {
     pub file_id: String,
     pub object_id: String,
-    pub state: String,
+    pub state: InboundState,
 }
 
 /// Inbound files still holding content: quarantined ones created before
@@ -228,7 +228,7 @@ pub async fn inbound_due(
                 object_id: r
                     .try_get::<Option<String>, _>("object_id")?
                     .unwrap_or_default(),
-                state: r.try_get("state")?,
+                state: super::decode::word(r, "state")?,
             })
         })
         .collect()

@@ -1,15 +1,20 @@
 //! Upload requests, inbound files and incidents (migration 0005).
 
 use anyhow::Result;
+use sekisho_proto::vocab::{
+    InboundClass, InboundState, IncidentState, UploadRequestKind, UploadRequestState, VerdictKind,
+};
 use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+
+use super::decode::{optional_word, word};
 
 #[derive(Debug, Clone)]
 pub struct RequestRow {
     pub id: String,
     pub owner_id: String,
-    pub kind: String,
+    pub kind: UploadRequestKind,
     pub sender_name: String,
     pub sender_org: String,
     pub sender_email: String,
@@ -20,7 +25,7 @@ pub struct RequestRow {
     pub max_bytes: i64,
     pub files_received: i64,
     pub bytes_received: i64,
-    pub state: String,
+    pub state: UploadRequestState,
     pub created_at: i64,
 }
 
@@ -31,7 +36,7 @@ fn request_from(row: &AnyRow) -> Result<RequestRow> {
     Ok(RequestRow {
         id: row.try_get("id")?,
         owner_id: row.try_get("owner_id")?,
-        kind: row.try_get("kind")?,
+        kind: word(row, "kind")?,
         sender_name: row.try_get("sender_name")?,
         sender_org: row.try_get("sender_org")?,
         sender_email: row.try_get("sender_email")?,
@@ -42,7 +47,7 @@ fn request_from(row: &AnyRow) -> Result<RequestRow> {
         max_bytes: row.try_get("max_bytes")?,
         files_received: row.try_get("files_received")?,
         bytes_received: row.try_get("bytes_received")?,
-        state: row.try_get("state")?,
+        state: word(row, "state")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -60,7 +65,7 @@ pub async fn insert_request(
     )
     .bind(&r.id)
     .bind(&r.owner_id)
-    .bind(&r.kind)
+    .bind(r.kind.as_str())
     .bind(&r.sender_name)
     .bind(&r.sender_org)
     .bind(&r.sender_email)
@@ -72,7 +77,7 @@ pub async fn insert_request(
     .bind(r.max_bytes)
     .bind(r.files_received)
     .bind(r.bytes_received)
-    .bind(&r.state)
+    .bind(r.state.as_str())
     .bind(r.created_at)
     .execute(conn)
     .await?;
@@ -123,12 +128,12 @@ pub struct FileRow {
     pub size: i64,
     pub sha256: String,
     pub object_id: Option<String>,
-    pub verdict: String,
+    pub verdict: VerdictKind,
     pub verdict_detail: String,
-    pub class: Option<String>,
+    pub class: Option<InboundClass>,
     pub classified_by: Option<String>,
     pub classified_at: Option<i64>,
-    pub state: String,
+    pub state: InboundState,
     pub uploaded_from: String,
     pub created_at: i64,
 }
@@ -144,12 +149,12 @@ fn file_from(row: &AnyRow) -> Result<FileRow> {
         size: row.try_get("size")?,
         sha256: row.try_get("sha256")?,
         object_id: row.try_get("object_id")?,
-        verdict: row.try_get("verdict")?,
+        verdict: word(row, "verdict")?,
         verdict_detail: row.try_get("verdict_detail")?,
-        class: row.try_get("class")?,
+        class: optional_word(row, "class")?,
         classified_by: row.try_get("classified_by")?,
         classified_at: row.try_get("classified_at")?,
-        state: row.try_get("state")?,
+        state: word(row, "state")?,
         uploaded_from: row.try_get("uploaded_from")?,
         created_at: row.try_get("created_at")?,
     })
@@ -167,12 +172,12 @@ pub async fn insert_file(conn: &mut AnyConnection, f: &FileRow) -> Result<()> {
     .bind(f.size)
     .bind(&f.sha256)
     .bind(&f.object_id)
-    .bind(&f.verdict)
+    .bind(f.verdict.as_str())
     .bind(&f.verdict_detail)
-    .bind(&f.class)
+    .bind(f.class.map(InboundClass::as_str))
     .bind(&f.classified_by)
     .bind(f.classified_at)
-    .bind(&f.state)
+    .bind(f.state.as_str())
     .bind(&f.uploaded_from)
     .bind(f.created_at)
     .execute(conn)
@@ -203,55 +208,61 @@ pub async fn files_of_owner(conn: &mut AnyConnection, owner_id: &str) -> Result<
 }
 
 /// Files waiting for a manager's classification.
-pub async fn files_in_state(conn: &mut AnyConnection, state: &str) -> Result<Vec<FileRow>> {
+pub async fn files_in_state(conn: &mut AnyConnection, state: InboundState) -> Result<Vec<FileRow>> {
     let rows = sqlx::query(&format!(
         "SELECT {FILE_COLUMNS} FROM inbound_files f WHERE f.state = $1 ORDER BY f.created_at DESC, f.id"
     ))
-    .bind(state)
+    .bind(state.as_str())
     .fetch_all(conn)
     .await?;
     rows.iter().map(file_from).collect()
 }
 
+/// Compare-and-set: returns false (and changes nothing) when the file was
+/// no longer in `from`.
 pub async fn set_class(
     conn: &mut AnyConnection,
     id: &str,
-    class: &str,
+    from: InboundState,
+    class: InboundClass,
     by: &str,
     at: i64,
-    state: &str,
-) -> Result<()> {
-    sqlx::query(
+    to: InboundState,
+) -> Result<bool> {
+    let done = sqlx::query(
         "UPDATE inbound_files SET class = $1, classified_by = $2, classified_at = $3, state = $4 \
-         WHERE id = $5",
+         WHERE id = $5 AND state = $6",
     )
-    .bind(class)
+    .bind(class.as_str())
     .bind(by)
     .bind(at)
-    .bind(state)
+    .bind(to.as_str())
     .bind(id)
+    .bind(from.as_str())
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
+/// A new verdict for a held file (after a rescan); compare-and-set on `held`.
 pub async fn set_verdict(
     conn: &mut AnyConnection,
     id: &str,
-    verdict: &str,
+    verdict: VerdictKind,
     detail: &str,
-    state: &str,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE inbound_files SET verdict = $1, verdict_detail = $2, state = $3 WHERE id = $4",
+    to: InboundState,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE inbound_files SET verdict = $1, verdict_detail = $2, state = $3 WHERE id = $4 AND state = $5",
     )
-    .bind(verdict)
+    .bind(verdict.as_str())
     .bind(detail)
-    .bind(state)
+    .bind(to.as_str())
     .bind(id)
+    .bind(InboundState::Held.as_str())
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 #[derive(Debug, Clone)]
@@ -263,7 +274,7 @@ pub struct IncidentRow {
     pub digest: String,
     pub uploader: String,
     pub request_id: Option<String>,
-    pub state: String,
+    pub state: IncidentState,
     pub escalated_to: Option<String>,
     pub note: Option<String>,
     pub opened_at: i64,
@@ -283,7 +294,7 @@ fn incident_from(row: &AnyRow) -> Result<IncidentRow> {
         digest: row.try_get("digest")?,
         uploader: row.try_get("uploader")?,
         request_id: row.try_get("request_id")?,
-        state: row.try_get("state")?,
+        state: word(row, "state")?,
         escalated_to: row.try_get("escalated_to")?,
         note: row.try_get("note")?,
         opened_at: row.try_get("opened_at")?,
@@ -305,7 +316,7 @@ pub async fn insert_incident(conn: &mut AnyConnection, i: &IncidentRow) -> Resul
     .bind(&i.digest)
     .bind(&i.uploader)
     .bind(&i.request_id)
-    .bind(&i.state)
+    .bind(i.state.as_str())
     .bind(&i.escalated_to)
     .bind(&i.note)
     .bind(i.opened_at)
@@ -335,13 +346,18 @@ pub async fn incident(conn: &mut AnyConnection, id: &str) -> Result<Option<Incid
     row.as_ref().map(incident_from).transpose()
 }
 
-pub async fn escalate_incident(conn: &mut AnyConnection, id: &str, to: &str) -> Result<()> {
-    sqlx::query("UPDATE incidents SET state = 'escalated', escalated_to = $1 WHERE id = $2")
-        .bind(to)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Compare-and-set on `open`: false when it was escalated or closed meanwhile.
+pub async fn escalate_incident(conn: &mut AnyConnection, id: &str, to: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE incidents SET state = $1, escalated_to = $2 WHERE id = $3 AND state = $4",
+    )
+    .bind(IncidentState::Escalated.as_str())
+    .bind(to)
+    .bind(id)
+    .bind(IncidentState::Open.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn close_incident(
@@ -350,15 +366,17 @@ pub async fn close_incident(
     note: &str,
     by: &str,
     at: i64,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE incidents SET state = 'closed', note = $1, closed_by = $2, closed_at = $3 WHERE id = $4",
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE incidents SET state = $1, note = $2, closed_by = $3, closed_at = $4 \
+         WHERE id = $5 AND state <> $1",
     )
+    .bind(IncidentState::Closed.as_str())
     .bind(note)
     .bind(by)
     .bind(at)
     .bind(id)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }

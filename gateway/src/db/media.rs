@@ -2,9 +2,12 @@
 
 use anyhow::{Context, Result};
 use sekisho_proto::media::{MediumDisposalKind, MediumState};
+use sekisho_proto::vocab::MediumDisposalState;
 use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+
+use super::decode::word;
 
 #[derive(Debug, Clone)]
 pub struct MediumRow {
@@ -17,26 +20,13 @@ pub struct MediumRow {
     pub registered_at: i64,
 }
 
-fn state_str(state: MediumState) -> &'static str {
-    match state {
-        MediumState::Available => "available",
-        MediumState::Out => "out",
-        MediumState::Disposed => "disposed",
-    }
-}
-
 fn from_row(row: &AnyRow) -> Result<MediumRow> {
-    let state: String = row.try_get("state")?;
     Ok(MediumRow {
         id: row.try_get("id")?,
         label: row.try_get("label")?,
         media_type: row.try_get("media_type")?,
         section: row.try_get("section")?,
-        state: match state.as_str() {
-            "out" => MediumState::Out,
-            "disposed" => MediumState::Disposed,
-            _ => MediumState::Available,
-        },
+        state: word(row, "state")?,
         registered_by: row.try_get("registered_by")?,
         registered_at: row.try_get("registered_at")?,
     })
@@ -53,7 +43,7 @@ pub async fn insert(conn: &mut AnyConnection, m: &MediumRow) -> Result<()> {
     .bind(&m.label)
     .bind(&m.media_type)
     .bind(&m.section)
-    .bind(state_str(m.state))
+    .bind(m.state.as_str())
     .bind(&m.registered_by)
     .bind(m.registered_at)
     .execute(conn)
@@ -79,7 +69,7 @@ pub async fn list(conn: &mut AnyConnection) -> Result<Vec<MediumRow>> {
 
 pub async fn set_state(conn: &mut AnyConnection, id: &str, state: MediumState) -> Result<()> {
     sqlx::query("UPDATE media SET state = $1 WHERE id = $2")
-        .bind(state_str(state))
+        .bind(state.as_str())
         .bind(id)
         .execute(conn)
         .await?;
@@ -96,7 +86,7 @@ pub struct DisposalRow {
     pub requested_by: String,
     pub requested_by_role: sekisho_proto::Role,
     pub requested_at: i64,
-    pub state: String,
+    pub state: MediumDisposalState,
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
     pub decision_comment: Option<String>,
@@ -106,24 +96,16 @@ const DISPOSAL_COLUMNS: &str = "id, medium_id, kind, method, reason, requested_b
      requested_at, state, decided_by, decided_at, decision_comment";
 
 fn disposal_from_row(row: &AnyRow) -> Result<DisposalRow> {
-    let kind: String = row.try_get("kind")?;
-    let role: String = row.try_get("requested_by_role")?;
     Ok(DisposalRow {
         id: row.try_get("id")?,
         medium_id: row.try_get("medium_id")?,
-        kind: if kind == "wipe" {
-            MediumDisposalKind::Wipe
-        } else {
-            MediumDisposalKind::Dispose
-        },
+        kind: word(row, "kind")?,
         method: row.try_get("method")?,
         reason: row.try_get("reason")?,
         requested_by: row.try_get("requested_by")?,
-        requested_by_role: role
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("stored request has a bad role: {e}"))?,
+        requested_by_role: word(row, "requested_by_role")?,
         requested_at: row.try_get("requested_at")?,
-        state: row.try_get("state")?,
+        state: word(row, "state")?,
         decided_by: row.try_get("decided_by")?,
         decided_at: row.try_get("decided_at")?,
         decision_comment: row.try_get("decision_comment")?,
@@ -133,19 +115,17 @@ fn disposal_from_row(row: &AnyRow) -> Result<DisposalRow> {
 pub async fn insert_disposal(conn: &mut AnyConnection, d: &DisposalRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO media_disposals (id, medium_id, kind, method, reason, requested_by, requested_by_role, requested_at, state) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested')",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&d.id)
     .bind(&d.medium_id)
-    .bind(match d.kind {
-        MediumDisposalKind::Wipe => "wipe",
-        MediumDisposalKind::Dispose => "dispose",
-    })
+    .bind(d.kind.as_str())
     .bind(&d.method)
     .bind(&d.reason)
     .bind(&d.requested_by)
     .bind(d.requested_by_role.as_str())
     .bind(d.requested_at)
+    .bind(MediumDisposalState::Requested.as_str())
     .execute(conn)
     .await
     .context("cannot record the request")?;
@@ -164,8 +144,9 @@ pub async fn disposal(conn: &mut AnyConnection, id: &str) -> Result<Option<Dispo
 
 pub async fn open_disposals(conn: &mut AnyConnection) -> Result<Vec<DisposalRow>> {
     let rows = sqlx::query(&format!(
-        "SELECT {DISPOSAL_COLUMNS} FROM media_disposals WHERE state = 'requested' ORDER BY requested_at"
+        "SELECT {DISPOSAL_COLUMNS} FROM media_disposals WHERE state = $1 ORDER BY requested_at"
     ))
+    .bind(MediumDisposalState::Requested.as_str())
     .fetch_all(conn)
     .await?;
     rows.iter().map(disposal_from_row).collect()
@@ -174,25 +155,22 @@ pub async fn open_disposals(conn: &mut AnyConnection) -> Result<Vec<DisposalRow>
 pub async fn decide_disposal(
     conn: &mut AnyConnection,
     id: &str,
-    state: &str,
+    state: MediumDisposalState,
     by: &str,
     at: i64,
     comment: Option<&str>,
-) -> Result<()> {
+) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE media_disposals SET state = $1, decided_by = $2, decided_at = $3, decision_comment = $4 \
-         WHERE id = $5 AND state = 'requested'",
+         WHERE id = $5 AND state = $6",
     )
-    .bind(state)
+    .bind(state.as_str())
     .bind(by)
     .bind(at)
     .bind(comment)
     .bind(id)
+    .bind(MediumDisposalState::Requested.as_str())
     .execute(conn)
     .await?;
-    anyhow::ensure!(
-        done.rows_affected() == 1,
-        "this request was already decided"
-    );
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, MutexGuard};
 
 pub mod audit;
+pub mod decode;
 pub mod deletions;
 pub mod inbound;
 pub mod media;

@@ -26,7 +26,9 @@ use serde::Deserialize;
 use super::extract::Authed;
 use crate::error::AppResult;
 use crate::policy;
-use crate::service::{Origin, accounts, audit, deletion, inbound, media, recipients, transfers};
+use crate::service::{
+    Origin, accounts, audit, deletion, inbound, incidents, media, recipients, scanning, transfers,
+};
 use crate::state::Shared;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -625,7 +627,7 @@ async fn list_incidents(
     State(state): State<Shared>,
     authed: Authed,
 ) -> AppResult<Json<Vec<IncidentView>>> {
-    Ok(Json(inbound::incidents(&state, &authed.actor).await?))
+    Ok(Json(incidents::list(&state, &authed.actor).await?))
 }
 
 async fn escalate_incident(
@@ -635,7 +637,7 @@ async fn escalate_incident(
     Path(id): Path<String>,
 ) -> AppResult<Json<IncidentView>> {
     Ok(Json(
-        inbound::escalate_incident(&state, &authed.actor, &id, &origin).await?,
+        incidents::escalate(&state, &authed.actor, &id, &origin).await?,
     ))
 }
 
@@ -647,7 +649,7 @@ async fn close_incident(
     Json(request): Json<CloseIncident>,
 ) -> AppResult<Json<IncidentView>> {
     Ok(Json(
-        inbound::close_incident(&state, &authed.actor, &id, request, &origin).await?,
+        incidents::close(&state, &authed.actor, &id, request, &origin).await?,
     ))
 }
 
@@ -655,7 +657,7 @@ async fn scan_status(
     State(state): State<Shared>,
     authed: Authed,
 ) -> AppResult<Json<Vec<crate::scan::EngineStatus>>> {
-    Ok(Json(inbound::scan_status(&state, &authed.actor).await?))
+    Ok(Json(scanning::status(&state, &authed.actor).await?))
 }
 
 #[cfg(test)]

@@ -74,6 +74,33 @@ impl Verdict {
     pub fn is_unscanned(&self) -> bool {
         matches!(self, Verdict::Unscanned { .. })
     }
+
+    /// The stored word for this verdict.
+    pub fn kind(&self) -> sekisho_proto::vocab::VerdictKind {
+        use sekisho_proto::vocab::VerdictKind;
+        match self {
+            Verdict::Clean => VerdictKind::Clean,
+            Verdict::Infected { .. } => VerdictKind::Infected,
+            Verdict::Unscanned { .. } => VerdictKind::Unscanned,
+        }
+    }
+
+    /// The evidence kept with a stored verdict (and in its audit event):
+    /// engine and signature, or why the file could not be checked, and
+    /// where in an archive the deciding finding was.
+    pub fn detail(&self, report: Option<&Report>) -> serde_json::Value {
+        let (engine, signature, reason) = match self {
+            Verdict::Clean => (None, None, None),
+            Verdict::Infected { engine, signature } => (Some(engine), Some(signature), None),
+            Verdict::Unscanned { reason } => (None, None, Some(reason)),
+        };
+        serde_json::json!({
+            "engine": engine,
+            "signature": signature,
+            "reason": reason,
+            "location": report.and_then(|r| r.location.clone()),
+        })
+    }
 }
 
 impl std::fmt::Display for Verdict {

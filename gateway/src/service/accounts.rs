@@ -1,6 +1,8 @@
 //! Accounts, logins and sessions (policy 4.(3)②, 5.(4), 6.(2), 7.(5)②).
 
 use secrecy::ExposeSecret;
+use sekisho_proto::audit::{Action, ObjectRef};
+use sekisho_proto::vocab::Outcome;
 use sekisho_proto::{
     AccountStatus, ChangePasswordRequest, CreateUserRequest, LoginRequest, LoginResponse,
     NewAccount, UserInfo, UserSummary,
@@ -51,9 +53,9 @@ pub async fn create(
     request: &CreateUserRequest,
     origin: &Origin,
 ) -> AppResult<NewAccount> {
-    if let Some(actor) = by {
-        policy::may_manage_accounts(actor)?;
-    }
+    // `None` is `init` making the first sysadmin: no account exists yet
+    // that could be granted anything.
+    let _grant = by.map(policy::manage_accounts).transpose()?;
     check_username(&request.username)?;
     let temporary = password::generate_temporary();
     let hashed = tokio::task::spawn_blocking({
@@ -94,9 +96,9 @@ pub async fn create(
         now,
         Record {
             actor: by.map_or_else(|| "(init)".to_string(), |a| a.username.clone()),
-            action: "user.create",
-            object: format!("user:{}", request.username),
-            outcome: "ok",
+            action: Action::UserCreate,
+            object: ObjectRef::User(request.username.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({ "role": request.role.as_str() }),
         },
@@ -115,8 +117,8 @@ pub async fn create(
 async fn log_login(
     state: &AppState,
     username: &str,
-    outcome: &'static str,
-    action: &'static str,
+    outcome: Outcome,
+    action: Action,
     reason: &str,
     origin: &Origin,
     change: Option<(&str, i64, Option<i64>)>,
@@ -132,7 +134,7 @@ async fn log_login(
         Record {
             actor: username.to_string(),
             action,
-            object: format!("user:{username}"),
+            object: ObjectRef::User(username.to_string()),
             outcome,
             source: origin.0.clone(),
             detail: json!({ "reason": reason }),
@@ -164,8 +166,8 @@ pub async fn login(
         log_login(
             state,
             &shown_name,
-            "denied",
-            "login.fail",
+            Outcome::Denied,
+            Action::LoginFail,
             "unknown user",
             origin,
             None,
@@ -179,8 +181,8 @@ pub async fn login(
         log_login(
             state,
             &user.username,
-            "denied",
-            "login.fail",
+            Outcome::Denied,
+            Action::LoginFail,
             "account locked",
             origin,
             None,
@@ -218,8 +220,8 @@ pub async fn login(
         log_login(
             state,
             &user.username,
-            "denied",
-            "login.fail",
+            Outcome::Denied,
+            Action::LoginFail,
             reason,
             origin,
             Some((&user.id, failed, locked_until)),
@@ -229,8 +231,8 @@ pub async fn login(
             log_login(
                 state,
                 &user.username,
-                "ok",
-                "user.lock",
+                Outcome::Ok,
+                Action::UserLock,
                 "too many failed logins",
                 origin,
                 None,
@@ -243,20 +245,18 @@ pub async fn login(
         }
         return Err(AppError::Unauthenticated(BAD_LOGIN.to_string()));
     };
-    if !user.active {
+    if let Err(refusal) = policy::may_start_session(user.active) {
         log_login(
             state,
             &user.username,
-            "denied",
-            "login.fail",
+            Outcome::Denied,
+            Action::LoginFail,
             "account disabled",
             origin,
             None,
         )
         .await?;
-        return Err(AppError::Forbidden(
-            "this account is disabled; ask the system staff".to_string(),
-        ));
+        return Err(refusal.into());
     }
     let session_token = token::generate();
     let expires_at = now_ms + i64::from(state.config.auth.session_minutes) * 60_000;
@@ -275,9 +275,9 @@ pub async fn login(
         now_ms,
         Record {
             actor: user.username.clone(),
-            action: "login.ok",
-            object: format!("user:{}", user.username),
-            outcome: "ok",
+            action: Action::LoginOk,
+            object: ObjectRef::User(user.username.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({ "temporary_password": user.must_change_password }),
         },
@@ -320,9 +320,9 @@ pub async fn logout(
         now,
         Record {
             actor: actor.username.clone(),
-            action: "logout",
-            object: format!("user:{}", actor.username),
-            outcome: "ok",
+            action: Action::Logout,
+            object: ObjectRef::User(actor.username.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: serde_json::Value::Null,
         },
@@ -377,9 +377,9 @@ pub async fn change_password(
             now,
             Record {
                 actor: actor.username.clone(),
-                action: "password.change",
-                object: format!("user:{}", actor.username),
-                outcome: "denied",
+                action: Action::PasswordChange,
+                object: ObjectRef::User(actor.username.to_string()),
+                outcome: Outcome::Denied,
                 source: origin.0.clone(),
                 detail: json!({ "reason": "wrong current password" }),
             },
@@ -397,9 +397,9 @@ pub async fn change_password(
         now,
         Record {
             actor: actor.username.clone(),
-            action: "password.change",
-            object: format!("user:{}", actor.username),
-            outcome: "ok",
+            action: Action::PasswordChange,
+            object: ObjectRef::User(actor.username.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: serde_json::Value::Null,
         },
@@ -425,7 +425,7 @@ pub fn summary(user: &UserRow, now_ms: i64) -> UserSummary {
 }
 
 pub async fn list(state: &AppState, actor: &Actor) -> AppResult<Vec<UserSummary>> {
-    policy::may_manage_accounts(actor)?;
+    let _grant = policy::manage_accounts(actor)?;
     let mut conn = state.db.read().await?;
     let now = state.clock.now_ms();
     Ok(users::list(&mut conn)
@@ -451,11 +451,8 @@ pub async fn set_enabled(
         policy::may_manage_accounts(actor).or_else(|_| policy::may_disable_account(actor, ""))?;
         return Err(AppError::NotFound);
     };
-    if enable {
-        policy::may_manage_accounts(actor)?;
-    } else {
-        policy::may_disable_account(actor, &user.id)?;
-    }
+    let grant = policy::set_account_enabled(actor, &user.id, enable, &user)?;
+    let user = grant.object();
     users::set_active(tx.conn(), &user.id, enable).await?;
     let sessions_ended = if enable {
         0
@@ -468,12 +465,12 @@ pub async fn set_enabled(
         Record {
             actor: actor.username.clone(),
             action: if enable {
-                "user.enable"
+                Action::UserEnable
             } else {
-                "user.disable"
+                Action::UserDisable
             },
-            object: format!("user:{username}"),
-            outcome: "ok",
+            object: ObjectRef::User(username.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({ "by_role": actor.role.as_str(), "sessions_ended": sessions_ended }),
         },

@@ -2,6 +2,8 @@
 //! and retention pruning. Verification happens on the auditor's machine
 //! (the client); the gateway only serves and signs.
 
+use sekisho_proto::audit::{Action, ObjectRef};
+use sekisho_proto::vocab::Outcome;
 use sekisho_proto::{AuditCheckpoint, AuditFilter, AuditKey, AuditPage};
 use serde_json::json;
 
@@ -91,9 +93,9 @@ pub async fn checkpoint_now(
         now,
         Record {
             actor: by.to_string(),
-            action: "audit.checkpoint",
-            object: format!("audit:{seq}"),
-            outcome: "ok",
+            action: Action::AuditCheckpoint,
+            object: ObjectRef::AuditEvent(seq),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({ "seq": seq, "head_hash": head_hash }),
         },
@@ -163,9 +165,9 @@ pub async fn prune(state: &AppState, retention_days: u32) -> anyhow::Result<u64>
         now,
         Record {
             actor: "(gateway)".into(),
-            action: "audit.prune",
-            object: format!("audit:{last}"),
-            outcome: "ok",
+            action: Action::AuditPrune,
+            object: ObjectRef::AuditEvent(last),
+            outcome: Outcome::Ok,
             source: "-".into(),
             detail: json!({ "through_seq": last, "removed": removed, "retention_days": retention_days }),
         },

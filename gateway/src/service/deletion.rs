@@ -12,10 +12,13 @@
 //! 3. a certificate is signed with the audit key, stored, and logged as
 //!    `deletion.done`.
 
+use sekisho_proto::audit::{Action, ObjectRef};
 use sekisho_proto::deletion::{
     CERTIFICATE_FORMAT, DecideDisposal, DeletionCertificate, DisposalState, DisposalView,
     DisposeRequest, certificate_message,
 };
+use sekisho_proto::vocab::Outcome;
+use sekisho_proto::vocab::{DeletionTrigger, InboundState};
 use sekisho_proto::{FileEntry, TransferState};
 use serde_json::json;
 
@@ -63,7 +66,7 @@ async fn view(
         class: transfer.class,
         state: row.state,
         reason: row.reason.clone(),
-        trigger: row.trigger.clone(),
+        trigger: row.trigger,
         requested_by: row.requested_by.clone(),
         requested_at: format_ms(row.requested_at),
         decided_by: row.decided_by.clone(),
@@ -96,7 +99,7 @@ pub async fn request(
         id: uuid::Uuid::new_v4().to_string(),
         transfer_id: transfer.id.clone(),
         state: DisposalState::Requested,
-        trigger: "request".into(),
+        trigger: DeletionTrigger::Request,
         reason: request.reason.trim().to_string(),
         requested_by: actor.username.clone(),
         requested_by_role: actor.role,
@@ -130,9 +133,9 @@ pub async fn request(
         now,
         Record {
             actor: actor.username.clone(),
-            action: "deletion.request",
-            object: format!("transfer:{}", transfer.id),
-            outcome: "ok",
+            action: Action::DeletionRequest,
+            object: ObjectRef::Transfer(transfer.id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({ "deletion": row.id, "reason": row.reason, "needs_approval": needs_approval }),
         },
@@ -235,9 +238,9 @@ pub async fn decide(
         now,
         Record {
             actor: actor.username.clone(),
-            action: if approve { "deletion.approve" } else { "deletion.reject" },
-            object: format!("transfer:{}", row.transfer_id),
-            outcome: "ok",
+            action: if approve { Action::DeletionApprove } else { Action::DeletionReject },
+            object: ObjectRef::Transfer(row.transfer_id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({ "deletion": row.id, "comment": comment, "requested_by": row.requested_by }),
         },
@@ -294,9 +297,9 @@ async fn destroy_keys(state: &AppState, row: &DeletionRow) -> anyhow::Result<Vec
         now,
         Record {
             actor: "(gateway)".into(),
-            action: "deletion.erase",
-            object: format!("transfer:{}", transfer.id),
-            outcome: "ok",
+            action: Action::DeletionErase,
+            object: ObjectRef::Transfer(transfer.id.to_string()),
+            outcome: Outcome::Ok,
             source: "-".into(),
             detail: json!({ "deletion": row.id, "objects": ids.len(), "previous_state": transfer.state.as_str() }),
         },
@@ -331,7 +334,7 @@ async fn certify(state: &AppState, deletion_id: &str) -> anyhow::Result<()> {
         files,
         method: METHOD.into(),
         reason: row.reason.clone(),
-        trigger: row.trigger.clone(),
+        trigger: row.trigger,
         requested_by: row.requested_by.clone(),
         requested_at: format_ms(row.requested_at),
         approved_by: row.decided_by.clone(),
@@ -348,9 +351,9 @@ async fn certify(state: &AppState, deletion_id: &str) -> anyhow::Result<()> {
         now,
         Record {
             actor: "(gateway)".into(),
-            action: "deletion.done",
-            object: format!("transfer:{}", row.transfer_id),
-            outcome: "ok",
+            action: Action::DeletionDone,
+            object: ObjectRef::Transfer(row.transfer_id.to_string()),
+            outcome: Outcome::Ok,
             source: "-".into(),
             detail: json!({
                 "deletion": row.id,
@@ -484,7 +487,7 @@ pub async fn apply_retention(state: &AppState) -> anyhow::Result<usize> {
             id: uuid::Uuid::new_v4().to_string(),
             transfer_id: transfer.id.clone(),
             state: DisposalState::Requested,
-            trigger: "retention".into(),
+            trigger: DeletionTrigger::Retention,
             reason: reason.into(),
             requested_by: "(retention)".into(),
             requested_by_role: sekisho_proto::Role::Sysadmin,
@@ -529,7 +532,7 @@ pub async fn apply_inbound_retention(state: &AppState) -> anyhow::Result<usize> 
         .await?
     };
     for file in &due {
-        let reason = if file.state == "quarantined" {
+        let reason = if file.state == InboundState::Quarantined {
             "retention: quarantined inbound file past its keeping period"
         } else {
             "retention: inbound file past its keeping period"
@@ -550,9 +553,9 @@ pub async fn apply_inbound_retention(state: &AppState) -> anyhow::Result<usize> 
             now,
             Record {
                 actor: "(gateway)".into(),
-                action: "deletion.erase",
-                object: format!("inbound:{}", file.file_id),
-                outcome: "ok",
+                action: Action::DeletionErase,
+                object: ObjectRef::InboundFile(file.file_id.to_string()),
+                outcome: Outcome::Ok,
                 source: "-".into(),
                 detail: json!({ "deletion": id, "previous_state": file.state }),
             },
@@ -590,7 +593,7 @@ async fn finish_inbound(state: &AppState, deletion_id: &str) -> anyhow::Result<(
     let mut certificate = DeletionCertificate {
         format: CERTIFICATE_FORMAT.into(),
         deletion_id: row.id.clone(),
-        object: format!("inbound:{}", row.file_id),
+        object: ObjectRef::InboundFile(row.file_id.to_string()).to_string(),
         // Content never classified (quarantined, held, waiting) is certified
         // at the highest class: nobody has shown it to be less sensitive.
         class: class_text
@@ -604,7 +607,7 @@ async fn finish_inbound(state: &AppState, deletion_id: &str) -> anyhow::Result<(
         }],
         method: METHOD.into(),
         reason: row.reason.clone(),
-        trigger: "retention".into(),
+        trigger: DeletionTrigger::Retention,
         requested_by: "(retention)".into(),
         requested_at: format_ms(row.erased_at),
         approved_by: None,
@@ -621,9 +624,9 @@ async fn finish_inbound(state: &AppState, deletion_id: &str) -> anyhow::Result<(
         now,
         Record {
             actor: "(gateway)".into(),
-            action: "deletion.done",
-            object: format!("inbound:{}", row.file_id),
-            outcome: "ok",
+            action: Action::DeletionDone,
+            object: ObjectRef::InboundFile(row.file_id.to_string()),
+            outcome: Outcome::Ok,
             source: "-".into(),
             detail: json!({
                 "deletion": row.id,
@@ -644,25 +647,8 @@ pub async fn inbound_certificates(
     file_id: &str,
 ) -> AppResult<Vec<DeletionCertificate>> {
     let mut conn = state.db.read().await?;
-    let owner: Option<String> = sqlx::query_scalar(
-        "SELECT r.owner_id FROM inbound_files f JOIN upload_requests r ON r.id = f.request_id WHERE f.id = $1",
-    )
-    .bind(file_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let owner = owner.ok_or(AppError::NotFound)?;
-    let may_see = policy::may_view_inbound(
-        actor,
-        &policy::InboundFacts {
-            owner_id: &owner,
-            state: "erased",
-        },
-    )
-    .is_ok()
-        || policy::may_read_audit(actor).is_ok();
-    if !may_see {
-        return Err(AppError::NotFound);
-    }
+    let received = super::inbound::load(&mut conn, file_id).await?;
+    let _grant = policy::view_inbound_deletion(actor, received)?;
     let found: Vec<DeletionCertificate> = deletions::inbound_deletions_of(&mut conn, file_id)
         .await?
         .iter()

@@ -8,27 +8,28 @@
 //! missing), the stream is cut before the age stream is finished, so the
 //! recipient's decryption fails instead of yielding a partial package.
 
+use sekisho_proto::audit::{Action, ObjectRef};
+use sekisho_proto::vocab::Outcome;
 use std::io::{self, Read, Write};
 
 use axum::body::Body;
-use bytes::Bytes;
 use sekisho_proto::{
-    CHECKSUMS_NAME, Class, FileEntry, KeyKind, LinkState, MANIFEST_FORMAT, MANIFEST_NAME, Manifest,
-    ManifestApproval, ManifestRecipient, PAYLOAD_DIR, TransferState, content_digest,
+    CHECKSUMS_NAME, Class, FileEntry, KeyKind, MANIFEST_FORMAT, MANIFEST_NAME, Manifest,
+    ManifestApproval, ManifestRecipient, PAYLOAD_DIR, content_digest,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::Origin;
 use super::recipients::age_recipients;
 use super::transfers::{effective_link_state, facts};
+use super::{Origin, pump};
 use crate::auth::token;
 use crate::clock::format_ms;
 use crate::db::audit::{self, Record};
 use crate::db::transfers::{self as store, LinkRow, ObjectRow, TransferRow};
 use crate::envelope;
 use crate::error::{AppError, AppResult};
-use crate::policy;
+use crate::policy::{self, LinkFacts, LinkGrant, LinkRefusal};
 use crate::state::{AppState, Shared};
 
 /// What a recipient's page shows before anything is downloaded.
@@ -45,16 +46,9 @@ pub struct LinkSummary {
 }
 
 async fn find(state: &AppState, token_text: &str) -> AppResult<(LinkRow, TransferRow)> {
-    // Tokens are 43 URL-safe characters; anything else cannot match.
-    if token_text.len() != 43
-        || !token_text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(AppError::NotFound);
-    }
+    let hash = token::link_lookup_hash(token_text).ok_or(AppError::NotFound)?;
     let mut conn = state.db.read().await?;
-    let link = store::link_by_token_hash(&mut conn, &token::hash(token_text))
+    let link = store::link_by_token_hash(&mut conn, &hash)
         .await?
         .ok_or(AppError::NotFound)?;
     let transfer = store::get(&mut conn, &link.transfer_id)
@@ -64,35 +58,41 @@ async fn find(state: &AppState, token_text: &str) -> AppResult<(LinkRow, Transfe
 }
 
 /// Why a link cannot be used now, in words for the recipient.
-fn unusable(link: &LinkRow, transfer: &TransferRow, now: i64) -> Option<String> {
-    if transfer.state == TransferState::Revoked || link.state == Some(LinkState::Revoked) {
-        return Some(
-            "この送付は取り消されました。This transfer was withdrawn by the sender.".into(),
-        );
-    }
-    if policy::may_deliver(&facts(transfer)).is_err() && transfer.state != TransferState::Expired {
-        return Some("このリンクは使用できません。This link cannot be used.".into());
-    }
-    match effective_link_state(link, now) {
-        Some(LinkState::Active) => None,
-        Some(LinkState::Exhausted) => Some(format!(
+fn refusal_text(refusal: LinkRefusal, link: &LinkRow) -> String {
+    match refusal {
+        LinkRefusal::Withdrawn => {
+            "この送付は取り消されました。This transfer was withdrawn by the sender.".into()
+        }
+        LinkRefusal::Unusable => "このリンクは使用できません。This link cannot be used.".into(),
+        LinkRefusal::UsedUp => format!(
             "ダウンロード回数の上限（{}回）に達しました。This link has been used its {} permitted times.",
             link.max_downloads, link.max_downloads
-        )),
-        _ => Some(format!(
-            "このリンクは有効期限（{}）を過ぎました。This link expired at {}.",
-            link.expires_at.map(format_ms).unwrap_or_default(),
-            link.expires_at.map(format_ms).unwrap_or_default()
-        )),
+        ),
+        LinkRefusal::Expired => {
+            let expiry = link.expires_at.map(format_ms).unwrap_or_default();
+            format!("このリンクは有効期限（{expiry}）を過ぎました。This link expired at {expiry}.")
+        }
     }
+}
+
+/// The policy's answer for this link now: a grant to hand the transfer
+/// out, or the words for the recipient.
+fn usable(
+    link: &LinkRow,
+    transfer: TransferRow,
+    now: i64,
+) -> Result<LinkGrant<TransferRow>, String> {
+    let facts = LinkFacts {
+        state: effective_link_state(link, now),
+    };
+    policy::use_link(&facts, transfer).map_err(|refusal| refusal_text(refusal, link))
 }
 
 pub async fn summary(state: &AppState, token_text: &str) -> AppResult<LinkSummary> {
     let (link, transfer) = find(state, token_text).await?;
     let now = state.clock.now_ms();
-    if let Some(reason) = unusable(&link, &transfer, now) {
-        return Err(AppError::Gone(reason));
-    }
+    let grant = usable(&link, transfer, now).map_err(AppError::Gone)?;
+    let transfer = grant.object();
     let mut conn = state.db.read().await?;
     let files = store::files(&mut conn, &transfer.id).await?;
     Ok(LinkSummary {
@@ -130,9 +130,9 @@ async fn log_refusal(
         now,
         Record {
             actor: format!("recipient:{}", link.name),
-            action: "link.refused",
-            object: format!("transfer:{}", link.transfer_id),
-            outcome: "denied",
+            action: Action::LinkRefused,
+            object: ObjectRef::Transfer(link.transfer_id.to_string()),
+            outcome: Outcome::Denied,
             source: origin.0.clone(),
             detail: json!({ "link": link.id, "reason": reason }),
         },
@@ -145,10 +145,14 @@ async fn log_refusal(
 pub async fn download(state: Shared, token_text: &str, origin: &Origin) -> AppResult<Package> {
     let (link, transfer) = find(&state, token_text).await?;
     let now = state.clock.now_ms();
-    if let Some(reason) = unusable(&link, &transfer, now) {
-        log_refusal(&state, &link, &reason, origin).await?;
-        return Err(AppError::Gone(reason));
-    }
+    let grant = match usable(&link, transfer, now) {
+        Ok(grant) => grant,
+        Err(reason) => {
+            log_refusal(&state, &link, &reason, origin).await?;
+            return Err(AppError::Gone(reason));
+        }
+    };
+    let transfer = grant.object();
     let (files, decision) = {
         let mut conn = state.db.read().await?;
         (
@@ -165,7 +169,7 @@ pub async fn download(state: Shared, token_text: &str, origin: &Origin) -> AppRe
     // The release is bound to the digest recorded at submission and, for
     // I/II, to the one the approver approved. Anything else: release nothing.
     let bound = transfer.content_digest.as_deref() == Some(digest.as_str())
-        && (!facts(&transfer).needs_approval
+        && (!facts(transfer).needs_approval
             || decision
                 .as_ref()
                 .is_some_and(|d| d.content_digest == digest));
@@ -188,9 +192,9 @@ pub async fn download(state: Shared, token_text: &str, origin: &Origin) -> AppRe
         now,
         Record {
             actor: format!("recipient:{}", link.name),
-            action: "link.download",
-            object: format!("transfer:{}", transfer.id),
-            outcome: "ok",
+            action: Action::LinkDownload,
+            object: ObjectRef::Transfer(transfer.id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({
                 "link": link.id, "recipient": link.name, "organisation": link.organisation,
@@ -244,29 +248,10 @@ pub async fn download(state: Shared, token_text: &str, origin: &Origin) -> AppRe
         }
     }
 
-    let (sender, receiver) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(8);
     let builder_state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let failure_sender = sender.clone();
-        let result = write_package(
-            &builder_state,
-            &link,
-            &manifest,
-            &objects,
-            encrypted,
-            ChannelWriter { sender },
-        );
-        if let Err(e) = result {
-            tracing::error!(
-                "delivery of transfer {} stopped: {e:#}",
-                manifest.transfer_id
-            );
-            let _ = failure_sender
-                .blocking_send(Err(io::Error::other("the package could not be completed")));
-        }
-    });
-    let stream = futures_util::stream::unfold(receiver, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+    let what = format!("delivery of transfer {}", manifest.transfer_id);
+    let body = pump::body_from_blocking(what, move |out| {
+        write_package(&builder_state, &link, &manifest, &objects, encrypted, out)
     });
     Ok(Package {
         file_name: sekisho_proto::package_file_name(&transfer.id, transfer.class, encrypted),
@@ -278,26 +263,8 @@ pub async fn download(state: Shared, token_text: &str, origin: &Origin) -> AppRe
         class: transfer.class,
         encrypted,
         content_digest: digest,
-        body: Body::from_stream(stream),
+        body,
     })
-}
-
-/// Sends what is written to the HTTP body, in chunks.
-struct ChannelWriter {
-    sender: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.sender
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the recipient went away"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 fn write_package(
@@ -306,7 +273,7 @@ fn write_package(
     manifest: &Manifest,
     objects: &[ObjectRow],
     encrypted: bool,
-    out: ChannelWriter,
+    out: &mut pump::BodyWriter,
 ) -> anyhow::Result<()> {
     let buffered = io::BufWriter::with_capacity(256 * 1024, out);
     if !encrypted {

@@ -1,6 +1,8 @@
 //! Work nobody asks for: closing expired links (and logging it), ending
 //! stale sessions, and start-up recovery after a crash.
 
+use sekisho_proto::audit::{Action, ObjectRef};
+use sekisho_proto::vocab::Outcome;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -69,9 +71,9 @@ pub async fn sweep(state: &Shared) -> anyhow::Result<()> {
             now,
             Record {
                 actor: "(gateway)".into(),
-                action: "link.expire",
-                object: format!("transfer:{}", link.transfer_id),
-                outcome: "ok",
+                action: Action::LinkExpire,
+                object: ObjectRef::Transfer(link.transfer_id.to_string()),
+                outcome: Outcome::Ok,
                 source: "-".into(),
                 detail: json!({ "link": link.id, "recipient": link.name, "downloads": link.downloads }),
             },
@@ -95,9 +97,9 @@ pub async fn sweep(state: &Shared) -> anyhow::Result<()> {
                 now,
                 Record {
                     actor: "(gateway)".into(),
-                    action: "transfer.expire",
-                    object: format!("transfer:{transfer_id}"),
-                    outcome: "ok",
+                    action: Action::TransferExpire,
+                    object: ObjectRef::Transfer(transfer_id.to_string()),
+                    outcome: Outcome::Ok,
                     source: "-".into(),
                     detail: json!({ "sender": transfer.sender_name }),
                 },

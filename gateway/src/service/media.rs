@@ -5,10 +5,13 @@
 //! approval, encryption and packaging are the same code.
 
 use sekisho_proto::TransferView;
+use sekisho_proto::audit::{Action, ObjectRef};
 use sekisho_proto::media::{
     CarryIn, CheckoutSummary, MediumDisposalKind, MediumDisposalRequest, MediumDisposalView,
     MediumState, MediumView, RegisterMedium, WrittenReport,
 };
+use sekisho_proto::vocab::MediumDisposalState;
+use sekisho_proto::vocab::Outcome;
 use serde_json::json;
 
 use super::{Origin, check_text, transfers};
@@ -70,7 +73,7 @@ pub async fn register(
     request: RegisterMedium,
     origin: &Origin,
 ) -> AppResult<MediumView> {
-    policy::may_register_media(actor)?;
+    let _grant = policy::register_media(actor)?;
     check_medium_id(&request.id)?;
     check_text("the label", &request.label, 200)?;
     check_text("the type", &request.media_type, 50)?;
@@ -98,9 +101,9 @@ pub async fn register(
         now,
         Record {
             actor: actor.username.clone(),
-            action: "media.register",
-            object: format!("medium:{}", row.id),
-            outcome: "ok",
+            action: Action::MediaRegister,
+            object: ObjectRef::Medium(row.id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({ "label": row.label, "type": row.media_type, "section": row.section }),
         },
@@ -115,7 +118,7 @@ pub async fn list(
     actor: &Actor,
     overdue_only: bool,
 ) -> AppResult<Vec<MediumView>> {
-    policy::may_view_media(actor)?;
+    let _grant = policy::view_media(actor)?;
     let rows = {
         let mut conn = state.db.read().await?;
         media::list(&mut conn).await?
@@ -144,13 +147,16 @@ pub async fn written(
     let transfer = store::get(tx.conn(), transfer_id)
         .await?
         .ok_or(AppError::NotFound)?;
+    // Ownership first: another person's transfer is "not found", like a
+    // random id, before anything is said about what kind of transfer it is.
+    let grant = policy::record_written(actor, &transfer)?;
+    let actor = grant.actor();
     let Some(carry_out) = transfer.carry_out.clone() else {
-        return Err(AppError::invalid(
-            "not_a_carry_out",
-            "this transfer is not a carry-out",
-        ));
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "the policy granted a carry-out record for transfer {} which is not one",
+            transfer.id
+        )));
     };
-    policy::may_record_written(actor, &transfers::facts(&transfer))?;
     if report.sha256.len() != 64 || !report.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(AppError::invalid(
             "bad_digest",
@@ -171,9 +177,9 @@ pub async fn written(
         now,
         Record {
             actor: actor.username.clone(),
-            action: "media.checkout",
-            object: format!("transfer:{}", transfer.id),
-            outcome: "ok",
+            action: Action::MediaCheckout,
+            object: ObjectRef::Transfer(transfer.id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({
                 "medium": carry_out.medium_id,
@@ -211,7 +217,8 @@ pub async fn check_in(
             format!("medium '{medium_id}' is not carried out; nothing to check in"),
         ));
     };
-    policy::may_check_in(actor, &carried.sender_id)?;
+    let grant = policy::check_in(actor, &carried.sender_id, &carried)?;
+    let actor = grant.actor();
     store::record_returned(tx.conn(), &carried.id, now).await?;
     media::set_state(tx.conn(), medium_id, MediumState::Available).await?;
     let return_by = carried.carry_out.as_ref().map_or(0, |c| c.return_by);
@@ -220,9 +227,9 @@ pub async fn check_in(
         now,
         Record {
             actor: actor.username.clone(),
-            action: "media.checkin",
-            object: format!("transfer:{}", carried.id),
-            outcome: "ok",
+            action: Action::MediaCheckin,
+            object: ObjectRef::Transfer(carried.id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({
                 "medium": medium.id,
@@ -252,7 +259,7 @@ pub async fn carry_in(
     request: CarryIn,
     origin: &Origin,
 ) -> AppResult<()> {
-    policy::may_record_carry_in(actor)?;
+    let _grant = policy::record_carry_in(actor)?;
     check_medium_id(medium_id)?;
     check_text("the purpose", &request.purpose, 1000)?;
     if let Some(from) = &request.origin {
@@ -266,9 +273,9 @@ pub async fn carry_in(
         now,
         Record {
             actor: actor.username.clone(),
-            action: "media.carry_in",
-            object: format!("medium:{medium_id}"),
-            outcome: "ok",
+            action: Action::MediaCarryIn,
+            object: ObjectRef::Medium(medium_id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({ "purpose": request.purpose, "origin": request.origin, "registered": registered }),
         },
@@ -295,9 +302,9 @@ pub async fn flag_overdue(state: &AppState) -> anyhow::Result<usize> {
             now,
             Record {
                 actor: "(gateway)".into(),
-                action: "media.overdue",
-                object: format!("transfer:{}", t.id),
-                outcome: "error",
+                action: Action::MediaOverdue,
+                object: ObjectRef::Transfer(t.id.to_string()),
+                outcome: Outcome::Error,
                 source: "-".into(),
                 detail: json!({
                     "medium": c.medium_id,
@@ -323,7 +330,7 @@ fn disposal_view(d: &media::DisposalRow) -> MediumDisposalView {
         reason: d.reason.clone(),
         requested_by: d.requested_by.clone(),
         requested_at: format_ms(d.requested_at),
-        state: d.state.clone(),
+        state: d.state,
         decided_by: d.decided_by.clone(),
         decided_at: d.decided_at.map(format_ms),
         decision_comment: d.decision_comment.clone(),
@@ -339,7 +346,7 @@ pub async fn request_disposal(
     request: MediumDisposalRequest,
     origin: &Origin,
 ) -> AppResult<MediumDisposalView> {
-    policy::may_request_medium_disposal(actor)?;
+    let _grant = policy::request_medium_disposal(actor)?;
     check_text("the method", &request.method, 200)?;
     check_text("the reason", &request.reason, 1000)?;
     let now = state.clock.now_ms();
@@ -362,7 +369,7 @@ pub async fn request_disposal(
         requested_by: actor.username.clone(),
         requested_by_role: actor.role,
         requested_at: now,
-        state: "requested".into(),
+        state: MediumDisposalState::Requested,
         decided_by: None,
         decided_at: None,
         decision_comment: None,
@@ -373,9 +380,9 @@ pub async fn request_disposal(
         now,
         Record {
             actor: actor.username.clone(),
-            action: "media.disposal_request",
-            object: format!("medium:{}", medium.id),
-            outcome: "ok",
+            action: Action::MediaDisposalRequest,
+            object: ObjectRef::Medium(medium.id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({ "request": row.id, "kind": request.kind, "method": row.method, "reason": row.reason }),
         },
@@ -405,7 +412,7 @@ pub async fn show_disposal(
     actor: &Actor,
     id: &str,
 ) -> AppResult<MediumDisposalView> {
-    policy::may_view_media(actor)?;
+    let _grant = policy::view_media(actor)?;
     let mut conn = state.db.read().await?;
     let row = media::disposal(&mut conn, id)
         .await?
@@ -429,7 +436,9 @@ pub async fn decide_disposal(
             .await?
             .ok_or(AppError::NotFound)?
     };
-    policy::may_decide_disposal(actor, &row.requested_by, row.requested_by_role)?;
+    let (requested_by, requested_by_role) = (row.requested_by.clone(), row.requested_by_role);
+    let grant = policy::decide_disposal(actor, &requested_by, requested_by_role, row)?;
+    let (actor, row) = (grant.actor(), grant.object());
     let comment = decision
         .comment
         .as_deref()
@@ -448,16 +457,25 @@ pub async fn decide_disposal(
     super::accounts::step_up(state, actor, &decision.otp).await?;
     let now = state.clock.now_ms();
     let mut tx = state.db.write().await?;
-    media::decide_disposal(
+    let decided = media::decide_disposal(
         tx.conn(),
         id,
-        if approve { "done" } else { "rejected" },
+        if approve {
+            MediumDisposalState::Done
+        } else {
+            MediumDisposalState::Rejected
+        },
         &actor.username,
         now,
         comment,
     )
-    .await
-    .map_err(|e| AppError::Conflict("wrong_state", format!("{e:#}")))?;
+    .await?;
+    if !decided {
+        return Err(AppError::Conflict(
+            "wrong_state",
+            "this request was already decided".into(),
+        ));
+    }
     if approve && row.kind == MediumDisposalKind::Dispose {
         media::set_state(tx.conn(), &row.medium_id, MediumState::Disposed).await?;
     }
@@ -467,12 +485,12 @@ pub async fn decide_disposal(
         Record {
             actor: actor.username.clone(),
             action: if approve {
-                "media.dispose"
+                Action::MediaDispose
             } else {
-                "media.disposal_reject"
+                Action::MediaDisposalReject
             },
-            object: format!("medium:{}", row.medium_id),
-            outcome: "ok",
+            object: ObjectRef::Medium(row.medium_id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({
                 "request": row.id, "kind": row.kind, "method": row.method, "reason": row.reason,

@@ -9,9 +9,12 @@ pub mod deletion;
 pub mod delivery;
 pub mod housekeeping;
 pub mod inbound;
+pub mod incidents;
 pub mod ingest;
 pub mod media;
+pub mod pump;
 pub mod recipients;
+pub mod scanning;
 pub mod transfers;
 
 /// Where a request came from, for the audit log.

@@ -1,5 +1,7 @@
 //! The address book: outside recipients and their keys (policy 6.(1)⑧, ⑨).
 
+use sekisho_proto::audit::{Action, ObjectRef};
+use sekisho_proto::vocab::Outcome;
 use std::str::FromStr;
 
 use base64::Engine;
@@ -154,9 +156,9 @@ pub async fn create(
         row.created_at,
         Record {
             actor: actor.username.clone(),
-            action: "recipient.create",
-            object: format!("recipient:{}", row.id),
-            outcome: "ok",
+            action: Action::RecipientCreate,
+            object: ObjectRef::Recipient(row.id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({
                 "name": row.name, "organisation": row.organisation, "email": row.email,

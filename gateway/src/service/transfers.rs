@@ -2,6 +2,8 @@
 //! revoke (policy 2.(2)⑦⑨, 6.(1)⑧⑨). State changes follow
 //! [`crate::transfer_state`]; permissions come from [`crate::policy`].
 
+use sekisho_proto::audit::{Action, ObjectRef};
+use sekisho_proto::vocab::Outcome;
 use std::collections::HashSet;
 
 use axum::body::Body;
@@ -34,6 +36,21 @@ pub fn facts(t: &TransferRow) -> TransferFacts<'_> {
         class: t.class,
         state: t.state,
         needs_approval: t.class.needs_approval() || t.carry_out.is_some(),
+    }
+}
+
+impl policy::TransferSubject for TransferRow {
+    fn transfer_facts(&self) -> TransferFacts<'_> {
+        facts(self)
+    }
+}
+
+impl policy::CarryOutSubject for TransferRow {
+    fn carry_out_facts(&self) -> policy::CarryOutFacts<'_> {
+        policy::CarryOutFacts {
+            transfer: facts(self),
+            is_carry_out: self.carry_out.is_some(),
+        }
     }
 }
 
@@ -332,9 +349,9 @@ pub async fn create(
         now,
         Record {
             actor: actor.username.clone(),
-            action: if carry_out.is_some() { "media.request" } else { "transfer.create" },
-            object: format!("transfer:{id}"),
-            outcome: "ok",
+            action: if carry_out.is_some() { Action::MediaRequest } else { Action::TransferCreate },
+            object: ObjectRef::Transfer(id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({
                 "class": class.as_str(),
@@ -366,7 +383,7 @@ pub async fn upload(
     origin: &Origin,
 ) -> AppResult<FileEntry> {
     let transfer = load(&state, id).await?;
-    policy::may_upload(actor, &facts(&transfer))?;
+    let grant = policy::upload(actor, transfer)?;
     let slot = {
         let mut conn = state.db.read().await?;
         store::files(&mut conn, id)
@@ -443,16 +460,12 @@ pub async fn upload(
         && !verdict.is_clean()
     {
         finished.discard(&state);
-        return Err(super::inbound::refuse_outbound(
-            &state,
-            actor,
-            id,
-            &slot.name,
-            &finished.sealed.sha256,
-            &verdict,
-            origin,
-        )
-        .await);
+        let file = super::scanning::RefusedFile {
+            name: &slot.name,
+            sha256: &finished.sealed.sha256,
+            verdict: &verdict,
+        };
+        return Err(super::scanning::refuse_outbound(&state, &grant, id, file, origin).await);
     }
     let sealed = finished.sealed;
 
@@ -475,9 +488,9 @@ pub async fn upload(
             now,
             Record {
                 actor: actor.username.clone(),
-                action: "transfer.upload",
-                object: format!("transfer:{id}"),
-                outcome: "ok",
+                action: Action::TransferUpload,
+                object: ObjectRef::Transfer(id.to_string()),
+                outcome: Outcome::Ok,
                 source: origin.0.clone(),
                 detail: json!({ "file": slot.name, "size": sealed.size, "sha256": sealed.sha256 }),
             },
@@ -573,9 +586,9 @@ pub async fn submit(
         now,
         Record {
             actor: actor.username.clone(),
-            action: "transfer.submit",
-            object: format!("transfer:{id}"),
-            outcome: "ok",
+            action: Action::TransferSubmit,
+            object: ObjectRef::Transfer(id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({
                 "class": transfer.class.as_str(),
@@ -593,9 +606,9 @@ pub async fn submit(
             now,
             Record {
                 actor: actor.username.clone(),
-                action: "transfer.release",
-                object: format!("transfer:{id}"),
-                outcome: "ok",
+                action: Action::TransferRelease,
+                object: ObjectRef::Transfer(id.to_string()),
+                outcome: Outcome::Ok,
                 source: origin.0.clone(),
                 detail: json!({ "class": transfer.class.as_str(), "content_digest": digest, "approval": "not required (class III)" }),
             },
@@ -839,11 +852,11 @@ async fn decide(
     store::set_state(tx.conn(), &current.id, current.state, next, now).await?;
     let (action, detail) = match decision {
         Decision::Approved => (
-            "transfer.approve",
+            Action::TransferApprove,
             json!({ "comment": comment, "content_digest": stored_digest, "sender": current.sender_name }),
         ),
         Decision::Rejected => (
-            "transfer.reject",
+            Action::TransferReject,
             json!({ "reason": comment, "content_digest": stored_digest, "sender": current.sender_name }),
         ),
     };
@@ -853,8 +866,8 @@ async fn decide(
         Record {
             actor: actor.username.clone(),
             action,
-            object: format!("transfer:{}", current.id),
-            outcome: "ok",
+            object: ObjectRef::Transfer(current.id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail,
         },
@@ -867,9 +880,9 @@ async fn decide(
             now,
             Record {
                 actor: actor.username.clone(),
-                action: "transfer.release",
-                object: format!("transfer:{}", current.id),
-                outcome: "ok",
+                action: Action::TransferRelease,
+                object: ObjectRef::Transfer(current.id.to_string()),
+                outcome: Outcome::Ok,
                 source: origin.0.clone(),
                 detail: json!({ "class": current.class.as_str(), "content_digest": stored_digest }),
             },
@@ -903,9 +916,9 @@ pub async fn revoke(
         now,
         Record {
             actor: actor.username.clone(),
-            action: "transfer.revoke",
-            object: format!("transfer:{id}"),
-            outcome: "ok",
+            action: Action::TransferRevoke,
+            object: ObjectRef::Transfer(id.to_string()),
+            outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({ "previous_state": current.state.as_str(), "links_closed": closed, "sender": current.sender_name }),
         },

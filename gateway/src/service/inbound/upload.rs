@@ -1,0 +1,348 @@
+//! Receiving files through a request: an outside party's link or a member
+//! of staff's intake. Every part streams into the store and the scanner at
+//! once (never held in memory); the upload is all or nothing: every part is
+//! stored and scanned first, then recorded in one transaction, and a refused
+//! upload leaves nothing behind.
+
+use axum::extract::Multipart;
+use sekisho_proto::audit::{Action, ObjectRef};
+use sekisho_proto::inbound::{UploadAnswer, UploadOutcome};
+use sekisho_proto::names;
+use sekisho_proto::vocab::{Outcome, UploadOutcomeKind};
+use serde_json::json;
+
+use super::requests::{find, unusable};
+use crate::db::audit::{self, Record};
+use crate::db::inbound::{self as store, FileRow, RequestRow};
+use crate::error::{AppError, AppResult};
+use crate::policy::{self, Actor};
+use crate::scan::Verdict;
+use crate::service::Origin;
+use crate::service::incidents::{self, Finding};
+use crate::service::ingest::{Finished, Ingest};
+use crate::state::{AppState, Shared};
+
+/// The multipart field that carries files.
+pub const FILE_FIELD: &str = "file";
+
+/// The incident finding for an infected inbound file: who brought it, from where.
+pub(super) fn infected_finding<'a>(
+    file: &'a FileRow,
+    r: &RequestRow,
+    engine: &'a str,
+    signature: &'a str,
+) -> Finding<'a> {
+    Finding {
+        engine,
+        signature,
+        digest: &file.sha256,
+        uploader: format!("{} from {}", super::sender_label(r), file.uploaded_from),
+        request_id: Some(r.id.clone()),
+        file_id: Some(&file.id),
+    }
+}
+
+async fn log_refusal(
+    state: &AppState,
+    r: &RequestRow,
+    uploader: &str,
+    reason: &str,
+    origin: &Origin,
+) -> AppResult<()> {
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: uploader.to_string(),
+            action: Action::InboundRefused,
+            object: ObjectRef::UploadRequest(r.id.to_string()),
+            outcome: Outcome::Denied,
+            source: origin.0.clone(),
+            detail: json!({ "reason": reason }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `POST /u/{token}`: an outside party uploads through their link.
+pub async fn receive_by_link(
+    state: Shared,
+    token_text: &str,
+    multipart: Multipart,
+    origin: &Origin,
+) -> AppResult<UploadAnswer> {
+    let r = find(&state, token_text).await?;
+    let uploader = format!("uploader:{}", r.sender_name);
+    if let Some(reason) = unusable(&r, state.clock.now_ms()) {
+        log_refusal(&state, &r, &uploader, &reason, origin).await?;
+        return Err(AppError::Gone(reason));
+    }
+    receive(state, r, uploader, multipart, origin).await
+}
+
+/// `POST /api/v1/inbox/requests/{id}/files`: a member of staff's intake.
+pub async fn receive_intake(
+    state: Shared,
+    actor: &Actor,
+    id: &str,
+    multipart: Multipart,
+    origin: &Origin,
+) -> AppResult<UploadAnswer> {
+    policy::may_request_inbound(actor)?;
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(AppError::NotFound);
+    }
+    let r = {
+        let mut conn = state.db.read().await?;
+        store::request(&mut conn, id)
+            .await?
+            .ok_or(AppError::NotFound)?
+    };
+    let grant = policy::intake(actor, r)?;
+    if let Some(reason) = unusable(grant.object(), state.clock.now_ms()) {
+        return Err(AppError::Gone(reason));
+    }
+    let uploader = grant.actor().username.clone();
+    receive(state, grant.into_object(), uploader, multipart, origin).await
+}
+
+struct Part {
+    name: String,
+    finished: Finished,
+}
+
+fn discard_all(state: &Shared, received: &[Part]) {
+    for r in received {
+        r.finished.discard(state);
+    }
+}
+
+async fn receive(
+    state: Shared,
+    r: RequestRow,
+    uploader: String,
+    mut multipart: Multipart,
+    origin: &Origin,
+) -> AppResult<UploadAnswer> {
+    let mut received: Vec<Part> = Vec::new();
+    let files_left = r.max_files - r.files_received;
+    let bytes_left = (r.max_bytes - r.bytes_received).max(0) as u64;
+    let per_file = state.config.limits.max_file_bytes;
+    let mut total: u64 = 0;
+    let refusal = loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break None,
+            Err(_) => {
+                break Some(AppError::invalid(
+                    "upload_interrupted",
+                    "the upload was interrupted or is not a valid form; send the files again",
+                ));
+            }
+        };
+        if field.name() != Some(FILE_FIELD) {
+            continue;
+        }
+        let name = field.file_name().unwrap_or("").to_string();
+        if name.is_empty() {
+            // A browser sends an empty part for an unused file input.
+            let empty = matches!(field.chunk().await, Ok(None));
+            if empty {
+                continue;
+            }
+        }
+        if let Err(e) = names::check_file_name(&name) {
+            break Some(AppError::invalid(
+                "bad_file_name",
+                format!("'{}': {e}", name.escape_debug()),
+            ));
+        }
+        if received.len() as i64 >= files_left {
+            break Some(AppError::TooLarge(format!(
+                "この依頼で受け付けられるファイルは残り {files_left} 件です。This link accepts {files_left} more file(s) at most."
+            )));
+        }
+        let mut ingest = Ingest::start(&state, true, None);
+        let mut failure = None;
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    total += chunk.len() as u64;
+                    if total > bytes_left || ingest.received + chunk.len() as u64 > per_file {
+                        failure = Some(AppError::TooLarge(
+                            "ファイルの合計サイズが上限を超えました。The files are larger than this link allows."
+                                .into(),
+                        ));
+                        break;
+                    }
+                    if !ingest.push(&chunk).await {
+                        failure = Some(AppError::Internal(anyhow::anyhow!(
+                            "the store stopped accepting the upload"
+                        )));
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    failure = Some(AppError::invalid(
+                        "upload_interrupted",
+                        "the upload was interrupted; send the files again",
+                    ));
+                    break;
+                }
+            }
+        }
+        if let Some(failure) = failure {
+            ingest.abort().await;
+            break Some(failure);
+        }
+        match ingest.finish().await {
+            Ok(finished) => received.push(Part { name, finished }),
+            Err(e) => break Some(AppError::Internal(e)),
+        }
+    };
+    if refusal.is_none() && received.is_empty() {
+        return Err(AppError::invalid(
+            "no_files",
+            "ファイルが選択されていません。Choose at least one file.",
+        ));
+    }
+    if let Some(refusal) = refusal {
+        discard_all(&state, &received);
+        let reason = match &refusal {
+            AppError::Invalid(_, m) | AppError::TooLarge(m) => m.clone(),
+            _ => "the upload failed".to_string(),
+        };
+        log_refusal(&state, &r, &uploader, &reason, origin).await?;
+        return Err(refusal);
+    }
+    match record(&state, &r, &uploader, &received, origin).await {
+        Ok(answer) => Ok(answer),
+        Err(e) => {
+            discard_all(&state, &received);
+            Err(e)
+        }
+    }
+}
+
+/// What the uploader is told: never the signature.
+fn outcome_for(name: &str, verdict: &Verdict, size: u64, sha256: &str) -> UploadOutcome {
+    let outcome = verdict.kind().upload_outcome();
+    let message = match outcome {
+        UploadOutcomeKind::Accepted => {
+            "受け付けました。Accepted: the file was checked and passed to the requester."
+        }
+        UploadOutcomeKind::Rejected => {
+            "拒否されました：マルウェアが検出されました。Rejected: malware detected."
+        }
+        UploadOutcomeKind::Held => {
+            "保留：検査できませんでした。Held: the file could not be checked; it is kept until it can be."
+        }
+    };
+    UploadOutcome {
+        name: name.to_string(),
+        outcome,
+        message: message.into(),
+        size,
+        sha256: sha256.to_string(),
+    }
+}
+
+async fn record(
+    state: &Shared,
+    r: &RequestRow,
+    uploader: &str,
+    received: &[Part],
+    origin: &Origin,
+) -> AppResult<UploadAnswer> {
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    // Re-checked under the write lock: two uploads at once cannot both
+    // take the last places.
+    let current = store::request(tx.conn(), &r.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let bytes: u64 = received.iter().map(|f| f.finished.sealed.size).sum();
+    if current.files_received + received.len() as i64 > current.max_files
+        || current.bytes_received + bytes as i64 > current.max_bytes
+        || now >= current.expires_at
+    {
+        return Err(AppError::Gone(
+            "このリンクの上限に達しました。This link has received as many files as it allows."
+                .into(),
+        ));
+    }
+    let mut outcomes = Vec::new();
+    for item in received {
+        let f = &item.finished;
+        let verdict = f.verdict().unwrap_or(Verdict::Unscanned {
+            reason: "no scan was made".into(),
+        });
+        crate::db::transfers::insert_object(
+            tx.conn(),
+            &crate::db::transfers::ObjectRow {
+                id: f.object_id.clone(),
+                wrapped_key: f.sealed.wrapped_key.clone(),
+                size: f.sealed.size as i64,
+                sha256: f.sealed.sha256.clone(),
+            },
+            now,
+        )
+        .await?;
+        let row = FileRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            request_id: r.id.clone(),
+            name: item.name.clone(),
+            size: f.sealed.size as i64,
+            sha256: f.sealed.sha256.clone(),
+            object_id: Some(f.object_id.clone()),
+            verdict: verdict.kind(),
+            verdict_detail: verdict.detail(f.report.as_ref()).to_string(),
+            class: None,
+            classified_by: None,
+            classified_at: None,
+            state: verdict.kind().initial_state(),
+            uploaded_from: origin.0.clone(),
+            created_at: now,
+        };
+        store::insert_file(tx.conn(), &row).await?;
+        store::add_received(tx.conn(), &r.id, row.size).await?;
+        audit::append(
+            tx.conn(),
+            now,
+            Record {
+                actor: uploader.to_string(),
+                action: Action::InboundUpload,
+                object: ObjectRef::InboundFile(row.id.to_string()),
+                outcome: Outcome::Ok,
+                source: origin.0.clone(),
+                detail: json!({
+                    "request": r.id,
+                    "file": row.name,
+                    "size": row.size,
+                    "sha256": row.sha256,
+                    "verdict": row.verdict,
+                    "verdict_detail": verdict.detail(f.report.as_ref()),
+                    "state": row.state,
+                }),
+            },
+        )
+        .await?;
+        if let Verdict::Infected { engine, signature } = &verdict {
+            let finding = infected_finding(&row, r, engine, signature);
+            incidents::open(tx.conn(), now, finding, uploader, origin).await?;
+        }
+        outcomes.push(outcome_for(
+            &row.name,
+            &verdict,
+            f.sealed.size,
+            &f.sealed.sha256,
+        ));
+    }
+    tx.commit().await?;
+    Ok(UploadAnswer { files: outcomes })
+}
