@@ -1054,10 +1054,7 @@ mod tests {
             state: TransferState::Revoked,
             ..released
         };
-        assert_eq!(
-            may_use_link(&revoked, &active),
-            Err(LinkRefusal::Withdrawn)
-        );
+        assert_eq!(may_use_link(&revoked, &active), Err(LinkRefusal::Withdrawn));
         let pending = pending("s", Role::Staff, Class::II);
         assert_eq!(may_use_link(&pending, &active), Err(LinkRefusal::Unusable));
     }
@@ -1065,7 +1062,10 @@ mod tests {
     #[test]
     fn r07_5_a_suspended_account_starts_no_session() {
         assert!(may_start_session(true).is_ok());
-        assert!(matches!(may_start_session(false), Err(Denied::Forbidden(_))));
+        assert!(matches!(
+            may_start_session(false),
+            Err(Denied::Forbidden(_))
+        ));
     }
 
     #[test]
