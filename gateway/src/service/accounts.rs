@@ -145,37 +145,21 @@ async fn log_login(
     Ok(())
 }
 
+/// Logging in: the name, then a lock, then password and one-time code
+/// together (so a wrong code does not tell the password was right), then
+/// the policy's word on the account, then a session.
 pub async fn login(
     state: &AppState,
     request: LoginRequest,
     origin: &Origin,
 ) -> AppResult<LoginResponse> {
-    let shown_name: String = request
-        .username
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(64)
-        .collect();
     let user = {
         let mut conn = state.db.read().await?;
         users::by_name(&mut conn, &request.username).await?
     };
     let Some(user) = user else {
-        let password_text = request.password.clone();
-        let _ = tokio::task::spawn_blocking(move || password::verify_dummy(&password_text)).await;
-        log_login(
-            state,
-            &shown_name,
-            Outcome::Denied,
-            Action::LoginFail,
-            "unknown user",
-            origin,
-            None,
-        )
-        .await?;
-        return Err(AppError::Unauthenticated(BAD_LOGIN.to_string()));
+        return Err(refuse_unknown_name(state, &request, origin).await);
     };
-    let now = state.clock.now();
     let now_ms = state.clock.now_ms();
     if let Some(until) = user.locked_until.filter(|until| *until > now_ms) {
         log_login(
@@ -193,57 +177,9 @@ pub async fn login(
             format_ms(until)
         )));
     }
-    let password_ok = {
-        let password_text = request.password.clone();
-        let stored = user.password_hash.clone();
-        tokio::task::spawn_blocking(move || password::verify(&password_text, &stored))
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?
-    };
-    let secret = state.keys.unwrap_string(&user.totp_secret_wrapped)?;
-    let step = totp::verify(
-        secret.expose_secret(),
-        &request.otp,
-        now.unix_timestamp(),
-        user.totp_last_step,
-    );
+    let (password_ok, step) = check_credentials(state, &user, &request).await?;
     let Some(step) = step.filter(|_| password_ok) else {
-        let failed = user.failed_logins + 1;
-        let threshold = i64::from(state.config.auth.lockout_threshold);
-        let locked_until = (failed >= threshold)
-            .then(|| now_ms + i64::from(state.config.auth.lockout_minutes) * 60_000);
-        let reason = if password_ok {
-            "wrong one-time code"
-        } else {
-            "wrong password"
-        };
-        log_login(
-            state,
-            &user.username,
-            Outcome::Denied,
-            Action::LoginFail,
-            reason,
-            origin,
-            Some((&user.id, failed, locked_until)),
-        )
-        .await?;
-        if let Some(until) = locked_until {
-            log_login(
-                state,
-                &user.username,
-                Outcome::Ok,
-                Action::UserLock,
-                "too many failed logins",
-                origin,
-                None,
-            )
-            .await?;
-            return Err(AppError::Locked(format!(
-                "too many failed logins: this account is locked until {}",
-                format_ms(until)
-            )));
-        }
-        return Err(AppError::Unauthenticated(BAD_LOGIN.to_string()));
+        return Err(refuse_bad_credentials(state, &user, password_ok, origin).await);
     };
     if let Err(refusal) = policy::may_start_session(user.active) {
         log_login(
@@ -258,6 +194,126 @@ pub async fn login(
         .await?;
         return Err(refusal.into());
     }
+    start_session(state, user, step, origin).await
+}
+
+/// An unknown name costs as much as a wrong password (no timing hint) and
+/// is logged with the name as typed, control characters removed.
+async fn refuse_unknown_name(
+    state: &AppState,
+    request: &LoginRequest,
+    origin: &Origin,
+) -> AppError {
+    let shown_name: String = request
+        .username
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    let password_text = request.password.clone();
+    let _ = tokio::task::spawn_blocking(move || password::verify_dummy(&password_text)).await;
+    let logged = log_login(
+        state,
+        &shown_name,
+        Outcome::Denied,
+        Action::LoginFail,
+        "unknown user",
+        origin,
+        None,
+    )
+    .await;
+    match logged {
+        Ok(()) => AppError::Unauthenticated(BAD_LOGIN.to_string()),
+        Err(e) => e,
+    }
+}
+
+/// Whether the password matched, and the TOTP step the code was for (a
+/// step already used is no step).
+async fn check_credentials(
+    state: &AppState,
+    user: &users::UserRow,
+    request: &LoginRequest,
+) -> AppResult<(bool, Option<i64>)> {
+    let password_ok = {
+        let password_text = request.password.clone();
+        let stored = user.password_hash.clone();
+        tokio::task::spawn_blocking(move || password::verify(&password_text, &stored))
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?
+    };
+    let secret = state.keys.unwrap_string(&user.totp_secret_wrapped)?;
+    let step = totp::verify(
+        secret.expose_secret(),
+        &request.otp,
+        state.clock.now().unix_timestamp(),
+        user.totp_last_step,
+    );
+    Ok((password_ok, step))
+}
+
+/// Counts the failure, locks the account at the threshold (5.(4)②), and
+/// says which happened.
+async fn refuse_bad_credentials(
+    state: &AppState,
+    user: &users::UserRow,
+    password_ok: bool,
+    origin: &Origin,
+) -> AppError {
+    let now_ms = state.clock.now_ms();
+    let failed = user.failed_logins + 1;
+    let threshold = i64::from(state.config.auth.lockout_threshold);
+    let locked_until = (failed >= threshold)
+        .then(|| now_ms + i64::from(state.config.auth.lockout_minutes) * 60_000);
+    let reason = if password_ok {
+        "wrong one-time code"
+    } else {
+        "wrong password"
+    };
+    let logged = async {
+        log_login(
+            state,
+            &user.username,
+            Outcome::Denied,
+            Action::LoginFail,
+            reason,
+            origin,
+            Some((&user.id, failed, locked_until)),
+        )
+        .await?;
+        if locked_until.is_some() {
+            log_login(
+                state,
+                &user.username,
+                Outcome::Ok,
+                Action::UserLock,
+                "too many failed logins",
+                origin,
+                None,
+            )
+            .await?;
+        }
+        Ok::<_, AppError>(())
+    }
+    .await;
+    match (logged, locked_until) {
+        (Err(e), _) => e,
+        (Ok(()), Some(until)) => AppError::Locked(format!(
+            "too many failed logins: this account is locked until {}",
+            format_ms(until)
+        )),
+        (Ok(()), None) => AppError::Unauthenticated(BAD_LOGIN.to_string()),
+    }
+}
+
+/// A new 256-bit session, stored only hashed, with the TOTP step used up.
+async fn start_session(
+    state: &AppState,
+    user: users::UserRow,
+    step: i64,
+    origin: &Origin,
+) -> AppResult<LoginResponse> {
+    let now_ms = state.clock.now_ms();
     let session_token = token::generate();
     let expires_at = now_ms + i64::from(state.config.auth.session_minutes) * 60_000;
     let mut tx = state.db.write().await?;

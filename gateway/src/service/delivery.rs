@@ -26,7 +26,7 @@ use super::{Origin, pump};
 use crate::auth::token;
 use crate::clock::format_ms;
 use crate::db::audit::{self, Record};
-use crate::db::transfers::{self as store, LinkRow, ObjectRow, TransferRow};
+use crate::db::transfers::{self as store, DecisionRow, LinkRow, ObjectRow, TransferRow};
 use crate::envelope;
 use crate::error::{AppError, AppResult};
 use crate::policy::{self, LinkFacts, LinkGrant, LinkRefusal};
@@ -142,6 +142,9 @@ async fn log_refusal(
     Ok(())
 }
 
+/// Hands a released transfer out through a recipient's link: the policy's
+/// grant, the digest binding, one download counted, then the package
+/// streamed.
 pub async fn download(state: Shared, token_text: &str, origin: &Origin) -> AppResult<Package> {
     let (link, transfer) = find(&state, token_text).await?;
     let now = state.clock.now_ms();
@@ -152,39 +155,82 @@ pub async fn download(state: Shared, token_text: &str, origin: &Origin) -> AppRe
             return Err(AppError::Gone(reason));
         }
     };
-    let transfer = grant.object();
     let (files, decision) = {
         let mut conn = state.db.read().await?;
+        let id = &grant.object().id;
         (
-            store::files(&mut conn, &transfer.id).await?,
-            store::decision(&mut conn, &transfer.id).await?,
+            store::files(&mut conn, id).await?,
+            store::decision(&mut conn, id).await?,
         )
     };
     let entries: Vec<FileEntry> = files.iter().map(|f| f.entry()).collect();
+    let digest = bound_digest(&grant, &entries, decision.as_ref())?;
+    count_download(&state, &grant, &link, &digest, now, origin).await?;
+    let objects = stored_objects(&state, &grant, &files).await?;
+
+    let transfer = grant.object();
+    let encrypted = transfer.class.needs_approval();
+    let manifest = manifest_for(transfer, &link, decision, digest.clone(), entries);
+    let builder_state = state.clone();
+    let what = format!("delivery of transfer {}", manifest.transfer_id);
+    let body = pump::body_from_blocking(what, move |out| {
+        write_package(&builder_state, &link, &manifest, &objects, encrypted, out)
+    });
+    Ok(Package {
+        file_name: sekisho_proto::package_file_name(&transfer.id, transfer.class, encrypted),
+        file_name_ascii: sekisho_proto::package_file_name_ascii(
+            &transfer.id,
+            transfer.class,
+            encrypted,
+        ),
+        class: transfer.class,
+        encrypted,
+        content_digest: digest,
+        body,
+    })
+}
+
+/// The content digest of what is stored now, if the release is bound to
+/// it: the digest recorded at submission and, for I/II, the one the
+/// approver approved. Anything else: release nothing.
+fn bound_digest(
+    grant: &LinkGrant<TransferRow>,
+    entries: &[FileEntry],
+    decision: Option<&DecisionRow>,
+) -> AppResult<String> {
+    let transfer = grant.object();
     let digest = content_digest(
         entries
             .iter()
             .map(|f| (f.name.as_str(), f.size, f.sha256.as_str())),
     );
-    // The release is bound to the digest recorded at submission and, for
-    // I/II, to the one the approver approved. Anything else: release nothing.
     let bound = transfer.content_digest.as_deref() == Some(digest.as_str())
         && (!facts(transfer).needs_approval
-            || decision
-                .as_ref()
-                .is_some_and(|d| d.content_digest == digest));
+            || decision.is_some_and(|d| d.content_digest == digest));
     if !bound {
         return Err(AppError::Internal(anyhow::anyhow!(
             "transfer {} content digest does not match its approval; refusing to deliver",
             transfer.id
         )));
     }
+    Ok(digest)
+}
 
+/// Uses up one download of the link (compare-and-set, so two at once
+/// cannot both take the last one) and logs it in the same transaction.
+async fn count_download(
+    state: &AppState,
+    grant: &LinkGrant<TransferRow>,
+    link: &LinkRow,
+    digest: &str,
+    now: i64,
+    origin: &Origin,
+) -> AppResult<()> {
     let mut tx = state.db.write().await?;
     if !store::take_download(tx.conn(), &link.id, now).await? {
         drop(tx);
         let reason = "このリンクは使用できません。This link can no longer be used.";
-        log_refusal(&state, &link, reason, origin).await?;
+        log_refusal(state, link, reason, origin).await?;
         return Err(AppError::Gone(reason.to_string()));
     }
     audit::append(
@@ -193,7 +239,7 @@ pub async fn download(state: Shared, token_text: &str, origin: &Origin) -> AppRe
         Record {
             actor: format!("recipient:{}", link.name),
             action: Action::LinkDownload,
-            object: ObjectRef::Transfer(transfer.id.to_string()),
+            object: ObjectRef::Transfer(grant.object().id.clone()),
             outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({
@@ -205,9 +251,41 @@ pub async fn download(state: Shared, token_text: &str, origin: &Origin) -> AppRe
     )
     .await?;
     tx.commit().await?;
+    Ok(())
+}
 
-    let encrypted = transfer.class.needs_approval();
-    let manifest = Manifest {
+/// The stored object (ciphertext and wrapped key) of every file.
+async fn stored_objects(
+    state: &AppState,
+    grant: &LinkGrant<TransferRow>,
+    files: &[store::FileRow],
+) -> AppResult<Vec<ObjectRow>> {
+    let mut objects = Vec::with_capacity(files.len());
+    let mut conn = state.db.read().await?;
+    for file in files {
+        let object = match &file.object_id {
+            Some(id) => store::object(&mut conn, id).await?,
+            None => None,
+        };
+        objects.push(object.ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "transfer {} has a file without stored content or key",
+                grant.object().id
+            ))
+        })?);
+    }
+    Ok(objects)
+}
+
+/// What the package says about itself; it names only this recipient.
+fn manifest_for(
+    transfer: &TransferRow,
+    link: &LinkRow,
+    decision: Option<DecisionRow>,
+    content_digest: String,
+    files: Vec<FileEntry>,
+) -> Manifest {
+    Manifest {
         format: MANIFEST_FORMAT.to_string(),
         transfer_id: transfer.id.clone(),
         class: transfer.class,
@@ -228,43 +306,9 @@ pub async fn download(state: Shared, token_text: &str, origin: &Origin) -> AppRe
             comment: d.comment,
             content_digest: d.content_digest,
         }),
-        content_digest: digest.clone(),
-        files: entries,
-    };
-    let mut objects = Vec::with_capacity(files.len());
-    {
-        let mut conn = state.db.read().await?;
-        for file in &files {
-            let object = match &file.object_id {
-                Some(id) => store::object(&mut conn, id).await?,
-                None => None,
-            };
-            objects.push(object.ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!(
-                    "transfer {} has a file without stored content or key",
-                    transfer.id
-                ))
-            })?);
-        }
+        content_digest,
+        files,
     }
-
-    let builder_state = state.clone();
-    let what = format!("delivery of transfer {}", manifest.transfer_id);
-    let body = pump::body_from_blocking(what, move |out| {
-        write_package(&builder_state, &link, &manifest, &objects, encrypted, out)
-    });
-    Ok(Package {
-        file_name: sekisho_proto::package_file_name(&transfer.id, transfer.class, encrypted),
-        file_name_ascii: sekisho_proto::package_file_name_ascii(
-            &transfer.id,
-            transfer.class,
-            encrypted,
-        ),
-        class: transfer.class,
-        encrypted,
-        content_digest: digest,
-        body,
-    })
 }
 
 fn write_package(
