@@ -1,37 +1,148 @@
 #!/usr/bin/env bash
 # The one command that runs every test, on a fresh machine too:
 #   scripts/test.sh
-# It installs what the end-to-end tests need (the Debian `age` CLI), starts a
+# It installs what is missing (Debian packages, the pinned Rust toolchain's
+# name, cargo-deny), checks formatting, lints and the supply chain, starts a
 # throwaway PostgreSQL cluster, and runs the whole suite twice: against the
 # embedded SQLite and against that PostgreSQL. Under CI (CI set), anything
-# missing is a failure, never a skip.
+# missing is a failure, never a skip. When everything is present it prints
+# only the checks' and the tests' own output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '\n== %s\n' "$*"; }
+fail() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
 
-need_root_install() {
-  local pkg=$1 bin=$2
-  if command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ]; then return 0; fi
+# A scratch folder for install logs, shown only when an install fails.
+WORK=$(mktemp -d /tmp/sekisho-test.XXXXXX)
+cleanup_work() { rm -rf "$WORK"; }
+trap cleanup_work EXIT
+
+# Runs a command, quietly; on failure prints what it said and returns 1.
+quietly() {
+  local out="$WORK/out.log"
+  if "$@" >"$out" 2>&1; then return 0; fi
+  tail -n 40 "$out" >&2
+  return 1
+}
+
+# --- Debian packages ------------------------------------------------------
+# What the build and the tests use: a C compiler and pkg-config (aws-lc-sys,
+# libsqlite3-sys), the PostgreSQL server (binaries in
+# /usr/lib/postgresql/*/bin), the `age` CLI (a test opens packages with it),
+# ssh-keygen (SSH recipients) and clamd (the scanner's tests write their own
+# signatures: Debian ships none and freshclam has no network here).
+DEBIAN_PACKAGES=(build-essential pkg-config postgresql age openssh-client clamav-daemon)
+
+as_root() {
   if [ "$(id -u)" = 0 ]; then
-    log "installing $pkg"
-    if ! apt-get install -y "$pkg" >/dev/null 2>&1; then
-      apt-get update >/dev/null && apt-get install -y "$pkg" >/dev/null
-    fi
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo -n "$@" # -n: never wait for a password; CI has no terminal
   else
-    echo "warning: $bin is missing and this is not root; install the Debian package $pkg" >&2
+    echo "not root and no sudo" >&2
+    return 1
   fi
 }
 
-need_root_install age age
-need_root_install openssh-client ssh-keygen
-# clamd for the scanner's integration tests (tests write their own signatures:
-# Debian ships none and freshclam has no network here).
-need_root_install clamav-daemon clamd
+apt_install() {
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
 
-log "checks: formatting and lints"
+apt_update() {
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+}
+
+install_debian_packages() {
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "warning: not a Debian system; make sure these are installed: ${DEBIAN_PACKAGES[*]}" >&2
+    return 0
+  fi
+  local missing=() pkg
+  for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
+      missing+=("$pkg")
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  # A fresh machine has no package lists yet (only compressed *_Packages.*
+  # files count); an install can also fail on lists that went stale.
+  if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+    quietly apt_update || fail "apt-get update failed"
+  fi
+  if ! quietly apt_install "${missing[@]}"; then
+    quietly apt_update || fail "apt-get update failed"
+    quietly apt_install "${missing[@]}" ||
+      fail "could not install ${missing[*]}; run: sudo apt-get install ${missing[*]}"
+  fi
+}
+
+# --- Rust toolchain -------------------------------------------------------
+# rust-toolchain.toml pins the exact release. A machine's rustup may know
+# that release only as `stable` and cannot download it again (no network):
+# then it is registered under the pinned name, offline, by linking the same
+# folder. That is what `rustup toolchain link` would do, but rustup refuses
+# link names that look like releases.
+ensure_toolchain() {
+  command -v rustup >/dev/null 2>&1 || return 0 # plain cargo ignores the file
+  local channel home dir host version
+  channel=$(sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' rust-toolchain.toml)
+  [ -n "$channel" ] || fail "rust-toolchain.toml names no channel"
+  case $'\n'"$(rustup toolchain list)" in *$'\n'"$channel-"*) return 0 ;; esac
+  home=${RUSTUP_HOME:-$HOME/.rustup}
+  for dir in "$home"/toolchains/*; do
+    [ -x "$dir/bin/rustc" ] || continue
+    version=$("$dir/bin/rustc" -vV 2>/dev/null || true)
+    if [[ $'\n'"$version"$'\n' == *$'\n'"release: $channel"$'\n'* ]]; then
+      host=$(sed -n 's/^host: //p' <<<"$version")
+      log "registering the installed Rust $channel ($(basename "$dir")) as $channel-$host"
+      ln -s "$dir" "$home/toolchains/$channel-$host"
+      return 0
+    fi
+  done
+  log "installing Rust $channel with rustup"
+  quietly rustup toolchain install "$channel" --profile minimal -c rustfmt -c clippy ||
+    fail "Rust $channel (rust-toolchain.toml) is not installed and could not be fetched; install it, or pin the installed release (rustc +stable --version)"
+}
+
+# --- cargo-deny -----------------------------------------------------------
+# Pinned: deny.toml's keys change between releases. From crates.io, once per
+# machine: about 330 CPU-seconds of compiling (5 minutes on 2 idle
+# cores, 20 while other builds share them).
+CARGO_DENY_VERSION=0.20.2
+
+ensure_cargo_deny() {
+  if [ "$(cargo deny --version 2>/dev/null)" = "cargo-deny $CARGO_DENY_VERSION" ]; then return 0; fi
+  log "installing cargo-deny $CARGO_DENY_VERSION from crates.io (once per machine)"
+  quietly cargo install --locked --version "$CARGO_DENY_VERSION" cargo-deny ||
+    fail "could not install cargo-deny; run: cargo install --locked --version $CARGO_DENY_VERSION cargo-deny"
+}
+
+# Licences, bans and sources need no network. The advisory database is a
+# git clone from GitHub, which this machine and CI cannot reach, so it is
+# checked only where a clone already exists (see deny.toml).
+supply_chain_checks() {
+  cargo deny --offline --locked check licenses bans sources
+  local dbs=${CARGO_HOME:-$HOME/.cargo}/advisory-dbs
+  if compgen -G "$dbs/*/.git" >/dev/null; then
+    cargo deny --offline --locked check advisories
+  else
+    echo "note: advisories not checked: no RustSec database in $dbs (\`cargo deny fetch\` where GitHub is reachable)"
+  fi
+}
+
+install_debian_packages
+ensure_toolchain
+ensure_cargo_deny
+
+log "checks: formatting, lints and the supply chain"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+supply_chain_checks
 
 log "building the binaries the end-to-end tests drive"
 cargo build --workspace --bins
@@ -48,11 +159,15 @@ stop_pg() {
     pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
   fi
   rm -rf "$PG_DIR"
+  cleanup_work
 }
 trap stop_pg EXIT
 
 start_pg() {
-  [ -x "$PG_BIN/initdb" ] || { echo "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin)" >&2; return 1; }
+  [ -x "$PG_BIN/initdb" ] || {
+    echo "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin)" >&2
+    return 1
+  }
   if [ "$(id -u)" = 0 ]; then chown postgres "$PG_DIR"; fi
   pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 --no-sync >"$PG_DIR/initdb.log" 2>&1
   pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
