@@ -472,6 +472,18 @@ pub fn may_rescan(actor: &Actor) -> Verdict {
     }
 }
 
+/// A sysadmin sees no inbound file but the held ones (ids come from the
+/// requester or the incident): any other file is "not found" to them, so a
+/// rescan cannot be used to learn that a file exists or what state it is in.
+pub fn may_rescan_inbound(actor: &Actor, f: &InboundFacts) -> Verdict {
+    may_rescan(actor)?;
+    if f.state == InboundState::Held {
+        Ok(())
+    } else {
+        Err(Denied::Hidden)
+    }
+}
+
 /// Engine versions and signature ages.
 pub fn may_view_scan_status(actor: &Actor) -> Verdict {
     active(actor)?;
@@ -661,6 +673,7 @@ object_grants! {
     view_inbound_deletion(may_view_inbound_deletion) on InboundSubject::inbound_facts => View;
     classify_inbound(may_classify_inbound) on InboundSubject::inbound_facts => Classify;
     read_inbound(may_read_inbound) on InboundSubject::inbound_facts => Read;
+    rescan_inbound(may_rescan_inbound) on InboundSubject::inbound_facts => Rescan;
     intake(may_intake) on UploadRequestSubject::upload_request_facts => Intake;
 }
 
@@ -678,7 +691,6 @@ actor_grants! {
     view_incidents(may_view_incidents) => ViewIncidents;
     escalate_incident(may_escalate_incident) => EscalateIncident;
     close_incident(may_close_incident) => CloseIncident;
-    rescan(may_rescan) => Rescan;
     view_scan_status(may_view_scan_status) => ViewScanStatus;
 }
 
@@ -1099,6 +1111,28 @@ mod tests {
             ..not_carry_out
         };
         assert!(may_record_written_carry_out(&actor("o", Role::Staff), &carry_out).is_ok());
+    }
+
+    #[test]
+    fn r06_4_a_sysadmin_rescans_held_files_and_sees_no_other() {
+        let sysadmin = actor("sa", Role::Sysadmin);
+        assert!(may_rescan_inbound(&sysadmin, &inbound("o", InboundState::Held)).is_ok());
+        for state in [
+            InboundState::AwaitingClass,
+            InboundState::Ready,
+            InboundState::Quarantined,
+            InboundState::Erased,
+        ] {
+            assert_eq!(
+                may_rescan_inbound(&sysadmin, &inbound("o", state)),
+                Err(Denied::Hidden),
+                "{state}"
+            );
+        }
+        assert!(matches!(
+            may_rescan_inbound(&actor("o", Role::Staff), &inbound("o", InboundState::Held)),
+            Err(Denied::Forbidden(_))
+        ));
     }
 
     #[test]

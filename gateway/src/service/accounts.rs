@@ -504,7 +504,8 @@ pub async fn set_enabled(
     let mut tx = state.db.write().await?;
     let user = users::by_name(tx.conn(), username).await?;
     let Some(user) = user else {
-        policy::may_manage_accounts(actor).or_else(|_| policy::may_disable_account(actor, ""))?;
+        // The same refusal as for a real account, so names cannot be probed.
+        policy::may_set_account_enabled(actor, "", enable)?;
         return Err(AppError::NotFound);
     };
     let grant = policy::set_account_enabled(actor, &user.id, enable, &user)?;

@@ -201,23 +201,20 @@ pub async fn rescan(
     id: &str,
     origin: &Origin,
 ) -> AppResult<InboundFileView> {
-    let grant = policy::rescan(actor)?;
-    let actor = grant.actor();
-    let (file, object) = {
+    // The role first, so a member of staff is told "sysadmins only" for any
+    // id, existing or not.
+    policy::may_rescan(actor)?;
+    let (grant, object) = {
         let mut conn = state.db.read().await?;
-        let Received { file, .. } = load(&mut conn, id).await?;
-        if file.state != InboundState::Held {
-            return Err(AppError::Conflict(
-                "wrong_state",
-                format!("only held files are rescanned; this one is {}", file.state),
-            ));
-        }
+        let grant = policy::rescan_inbound(actor, load(&mut conn, id).await?)?;
+        let file = &grant.object().file;
         let object_id = file.object_id.clone().ok_or(AppError::NotFound)?;
         let object = crate::db::transfers::object(&mut conn, &object_id)
             .await?
             .ok_or(AppError::NotFound)?;
-        (file, object)
+        (grant, object)
     };
+    let (actor, file) = (grant.actor(), &grant.object().file);
     let report = {
         let state = state.clone();
         let size = object.size as u64;
