@@ -100,11 +100,18 @@ pub fn overwrite_and_remove(path: &Path) -> Result<()> {
     let mut left = length;
     while left > 0 {
         let n = left.min(zeros.len() as u64) as usize;
-        file.write_all(&zeros[..n])?;
+        file.write_all(filled(&zeros, n))?;
         left -= n as u64;
     }
     file.sync_all()?;
     drop(file);
     std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
     sync_parent(path)
+}
+
+/// The part of `buf` that a read of `n` bytes filled. `Read` promises
+/// `n <= buf.len()`; a reader breaking that promise gets its whole buffer
+/// back rather than a panic in the server.
+pub fn filled(buf: &[u8], n: usize) -> &[u8] {
+    buf.get(..n).unwrap_or(buf)
 }

@@ -95,31 +95,18 @@ pub enum ObjectRef {
 }
 
 impl ObjectRef {
-    const KINDS: [&'static str; 9] = [
-        "transfer",
-        "inbound_file",
-        "upload_request",
-        "incident",
-        "user",
-        "recipient",
-        "medium",
-        "audit",
-        "gateway",
-    ];
-
     pub fn kind(&self) -> &'static str {
-        let index = match self {
-            ObjectRef::Transfer(_) => 0,
-            ObjectRef::InboundFile(_) => 1,
-            ObjectRef::UploadRequest(_) => 2,
-            ObjectRef::Incident(_) => 3,
-            ObjectRef::User(_) => 4,
-            ObjectRef::Recipient(_) => 5,
-            ObjectRef::Medium(_) => 6,
-            ObjectRef::AuditEvent(_) => 7,
-            ObjectRef::Gateway(_) => 8,
-        };
-        Self::KINDS[index]
+        match self {
+            ObjectRef::Transfer(_) => "transfer",
+            ObjectRef::InboundFile(_) => "inbound_file",
+            ObjectRef::UploadRequest(_) => "upload_request",
+            ObjectRef::Incident(_) => "incident",
+            ObjectRef::User(_) => "user",
+            ObjectRef::Recipient(_) => "recipient",
+            ObjectRef::Medium(_) => "medium",
+            ObjectRef::AuditEvent(_) => "audit",
+            ObjectRef::Gateway(_) => "gateway",
+        }
     }
 
     /// Reads `kind:id` as written by [`fmt::Display`].

@@ -40,6 +40,7 @@
 //! (7z, RAR, bzip2, xz, zstd, cab, lzh) are scanned as bytes and, unless
 //! `unsupported_archives_unscanned` is off, make the file Unscanned.
 
+use crate::fsutil::filled;
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::io::{self, BufReader, Cursor, Read, Write};
@@ -158,10 +159,9 @@ fn sniff(p: &[u8]) -> Option<Kind> {
         Some(Kind::Unsupported("7z"))
     } else if p.starts_with(b"Rar!\x1a\x07") {
         Some(Kind::Unsupported("RAR"))
-    } else if p.len() >= 10
-        && p.starts_with(b"BZh")
-        && (b'1'..=b'9').contains(&p[3])
-        && &p[4..10] == b"\x31\x41\x59\x26\x53\x59"
+    } else if p.starts_with(b"BZh")
+        && p.get(3).is_some_and(|level| (b'1'..=b'9').contains(level))
+        && p.get(4..10) == Some(b"\x31\x41\x59\x26\x53\x59")
     {
         Some(Kind::Unsupported("bzip2"))
     } else if p.starts_with(b"\xfd7zXZ\x00") {
@@ -170,7 +170,7 @@ fn sniff(p: &[u8]) -> Option<Kind> {
         Some(Kind::Unsupported("zstd"))
     } else if p.starts_with(b"MSCF\0\0\0\0") {
         Some(Kind::Unsupported("cab"))
-    } else if p.len() >= 7 && p[2] == b'-' && p[3] == b'l' && p[4] == b'h' && p[6] == b'-' {
+    } else if matches!(p.get(2..7), Some([b'-', b'l', b'h', _, b'-'])) {
         Some(Kind::Unsupported("LHA"))
     } else {
         None
@@ -190,7 +190,7 @@ fn gzip_name(p: &[u8]) -> Option<Vec<u8>> {
     }
     let rest = p.get(at..)?;
     let end = rest.iter().position(|&b| b == 0)?;
-    Some(rest[..end].to_vec())
+    rest.get(..end).map(<[u8]>::to_vec)
 }
 
 /// The walk is over: a bound tripped or the input failed. The reason is
@@ -400,7 +400,7 @@ struct Tee<'a, 's> {
 impl Read for Tee<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.sink.feed(&buf[..n]);
+        self.sink.feed(filled(buf, n));
         Ok(n)
     }
 }
@@ -457,8 +457,8 @@ impl<R: Read> Read for Metered<'_, '_, R> {
 
 fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
-    while filled < buf.len() {
-        match src.read(&mut buf[filled..]) {
+    while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
+        match src.read(rest) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -474,7 +474,7 @@ fn drain(walk: &Walk, src: &mut dyn Read, sink: &mut Sink, path: &[String]) -> R
     loop {
         match src.read(&mut buf) {
             Ok(0) => return Ok(()),
-            Ok(n) => sink.feed(&buf[..n]),
+            Ok(n) => sink.feed(filled(&buf, n)),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return walk.read_failed(path, "cannot read", &e),
         }
@@ -572,8 +572,9 @@ fn scan_stream(
     let mut prefix = [0u8; SNIFF_LEN];
     let body = match read_full(src, &mut prefix) {
         Ok(n) => {
-            sink.feed(&prefix[..n]);
-            scan_body(walk, src, &mut sink, &prefix[..n], path, depth)
+            let prefix = filled(&prefix, n);
+            sink.feed(prefix);
+            scan_body(walk, src, &mut sink, prefix, path, depth)
         }
         Err(e) => walk.read_failed(path, "cannot read", &e).map(|()| None),
     };
@@ -755,7 +756,7 @@ fn spill(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return walk.read_failed(path, "cannot read", &e).map(|()| None),
         };
-        if let Err(e) = file.write_all(&buf[..n]) {
+        if let Err(e) = file.write_all(filled(&buf, n)) {
             walk.unscanned(
                 path,
                 format!(

@@ -296,12 +296,11 @@ impl BuiltinSession<'_> {
         // Across the boundary: the previous tail (< 68 bytes) plus the start
         // of this chunk.
         if !self.tail.is_empty() {
-            let mut joined = [0u8; 2 * EICAR_LEN];
             let take = chunk.len().min(EICAR_LEN - 1);
-            let n = self.tail.len() + take;
-            joined[..self.tail.len()].copy_from_slice(&self.tail);
-            joined[self.tail.len()..n].copy_from_slice(&chunk[..take]);
-            if finder.find(&joined[..n]).is_some() {
+            let mut joined = Vec::with_capacity(2 * EICAR_LEN);
+            joined.extend_from_slice(&self.tail);
+            joined.extend(chunk.iter().take(take));
+            if finder.find(&joined).is_some() {
                 self.eicar_embedded = true;
                 return;
             }
@@ -311,9 +310,9 @@ impl BuiltinSession<'_> {
             return;
         }
         let keep = EICAR_LEN - 1;
-        if chunk.len() >= keep {
+        if let Some(last) = chunk.len().checked_sub(keep).and_then(|at| chunk.get(at..)) {
             self.tail.clear();
-            self.tail.extend_from_slice(&chunk[chunk.len() - keep..]);
+            self.tail.extend_from_slice(last);
         } else {
             self.tail.extend_from_slice(chunk);
             let excess = self.tail.len().saturating_sub(keep);
@@ -361,7 +360,7 @@ impl EngineSession for BuiltinSession<'_> {
     fn update(&mut self, chunk: &[u8]) {
         if self.head.len() <= EICAR_MAX_FILE {
             let take = chunk.len().min(EICAR_MAX_FILE + 1 - self.head.len());
-            self.head.extend_from_slice(&chunk[..take]);
+            self.head.extend(chunk.iter().take(take));
         }
         if let Some(finder) = &self.engine.eicar {
             self.look_for_eicar(finder, chunk);
@@ -383,9 +382,10 @@ impl EngineSession for BuiltinSession<'_> {
                 self.window.reserve_exact(want - self.window.len());
             }
             let take = rest.len().min(YARA_WINDOW - self.window.len());
-            self.window.extend_from_slice(&rest[..take]);
-            self.fresh += take;
-            rest = &rest[take..];
+            let (now, later) = rest.split_at_checked(take).unwrap_or((rest, &[]));
+            self.window.extend_from_slice(now);
+            self.fresh += now.len();
+            rest = later;
             if self.window.len() == YARA_WINDOW {
                 self.evaluate_window(rules);
                 self.window.drain(..YARA_WINDOW - YARA_OVERLAP);
@@ -435,8 +435,9 @@ fn is_eicar_file(head: &[u8], size: u64) -> bool {
     size <= EICAR_MAX_FILE as u64
         && head.len() as u64 == size
         && head.starts_with(&eicar)
-        && head[EICAR_LEN..]
+        && head
             .iter()
+            .skip(EICAR_LEN)
             .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x1a))
 }
 

@@ -253,7 +253,7 @@ fn read_reply(conn: &mut dyn Read) -> io::Result<String> {
         if n == 0 {
             break;
         }
-        reply.extend_from_slice(&buf[..n]);
+        reply.extend_from_slice(crate::fsutil::filled(&buf, n));
         if let Some(end) = reply.iter().position(|&b| b == 0) {
             reply.truncate(end);
             break;
@@ -407,8 +407,9 @@ impl EngineSession for ClamdSession<'_> {
     fn update(&mut self, mut chunk: &[u8]) {
         while !chunk.is_empty() && self.error.is_none() {
             let take = chunk.len().min(FRAME - self.buf.len());
-            self.buf.extend_from_slice(&chunk[..take]);
-            chunk = &chunk[take..];
+            let (now, later) = chunk.split_at_checked(take).unwrap_or((chunk, &[]));
+            self.buf.extend_from_slice(now);
+            chunk = later;
             if self.buf.len() == FRAME {
                 self.send_frame();
             }

@@ -314,8 +314,9 @@ impl EngineSession for IcapSession<'_> {
     fn update(&mut self, mut chunk: &[u8]) {
         while !chunk.is_empty() && self.error.is_none() {
             let take = chunk.len().min(FRAME - self.buf.len());
-            self.buf.extend_from_slice(&chunk[..take]);
-            chunk = &chunk[take..];
+            let (now, later) = chunk.split_at_checked(take).unwrap_or((chunk, &[]));
+            self.buf.extend_from_slice(now);
+            chunk = later;
             if self.buf.len() == FRAME {
                 self.send(false);
             }

@@ -416,7 +416,7 @@ struct VerifyingReader<R> {
 impl<R: Read> Read for VerifyingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        self.hasher.update(crate::fsutil::filled(buf, n));
         self.count += n as u64;
         Ok(n)
     }

@@ -55,17 +55,17 @@ pub async fn open(
         closed_by: None,
     };
     store::insert_incident(conn, &incident).await?;
-    let mut detail = json!({
-        "engine": incident.engine,
-        "signature": incident.signature,
-        "digest": incident.digest,
-        "uploader": incident.uploader,
-        "request": incident.request_id,
-        "notify": "manager",
-    });
+    let mut detail = serde_json::Map::new();
+    detail.insert("engine".into(), json!(incident.engine));
+    detail.insert("signature".into(), json!(incident.signature));
+    detail.insert("digest".into(), json!(incident.digest));
+    detail.insert("uploader".into(), json!(incident.uploader));
+    detail.insert("request".into(), json!(incident.request_id));
+    detail.insert("notify".into(), json!("manager"));
     if let Some(file) = &incident.inbound_file_id {
-        detail["file"] = json!(file);
+        detail.insert("file".into(), json!(file));
     }
+    let detail = serde_json::Value::Object(detail);
     audit::append(
         conn,
         now,

@@ -37,7 +37,10 @@ impl Read for ChannelReader {
             }
         }
         let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
+        let piece = self.current.split_to(n);
+        for (to, from) in buf.iter_mut().zip(piece.iter()) {
+            *to = *from;
+        }
         Ok(n)
     }
 }
