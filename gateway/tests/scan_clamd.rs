@@ -288,7 +288,7 @@ fn scan_engine_version_and_signature_date() {
     assert!(info.version.starts_with("ClamAV 1."), "{info:?}");
     let status = clamd
         .scanner(&clamd.socket())
-        .status(time::OffsetDateTime::now_utc());
+        .status(sekisho_gateway::clock::Clock::System.now());
     assert_eq!(status[1].engine, "clamd");
     assert_eq!(status[1].error, None, "{status:#?}");
     assert_eq!(status[1].version.as_deref(), Some(info.version.as_str()));
@@ -354,7 +354,7 @@ fn scan_with_clamd_stopped_mid_run_is_unscanned() {
         other => panic!("expected Unscanned, got {other:?}"),
     }
     assert!(
-        scanner.status(time::OffsetDateTime::now_utc())[1]
+        scanner.status(sekisho_gateway::clock::Clock::System.now())[1]
             .error
             .is_some()
     );

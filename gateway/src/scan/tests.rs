@@ -324,7 +324,7 @@ fn deny_list_and_yara_hits_inside_archives() {
         Verdict::Clean
     );
 
-    let status = scanner.status(time::OffsetDateTime::now_utc());
+    let status = scanner.status(now());
     assert_eq!(status.len(), 1);
     assert!(
         status[0]
@@ -333,7 +333,7 @@ fn deny_list_and_yara_hits_inside_archives() {
             .is_some_and(|v| v.contains("1 YARA rules"))
     );
     assert!(status[0].signatures_updated.is_some() && !status[0].stale);
-    let later = scanner.status(time::OffsetDateTime::now_utc() + time::Duration::days(3));
+    let later = scanner.status(now() + time::Duration::days(3));
     assert!(later[0].stale);
 }
 
@@ -509,7 +509,7 @@ fn every_engine_must_pass() {
         (3, 1)
     );
 
-    let status = failing.status(time::OffsetDateTime::now_utc());
+    let status = failing.status(now());
     assert!(
         status[1]
             .error
@@ -540,4 +540,10 @@ fn scanner_can_be_shared_across_threads() {
     fn shared<T: Send + Sync>() {}
     shared::<Scanner>();
     shared::<Report>();
+}
+
+/// Signature ages are measured against files just written, so these tests
+/// need the real time.
+fn now() -> time::OffsetDateTime {
+    crate::clock::Clock::System.now()
 }
