@@ -72,16 +72,43 @@ async fn log_refusal(
 pub async fn receive_by_link(
     state: Shared,
     token_text: &str,
-    multipart: Multipart,
+    mut multipart: Multipart,
     origin: &Origin,
 ) -> AppResult<UploadAnswer> {
-    let r = find(&state, token_text).await?;
+    let r = match find(&state, token_text).await {
+        Ok(r) => r,
+        Err(e) => {
+            drain_before_refusing(&mut multipart).await;
+            return Err(e);
+        }
+    };
     let uploader = format!("uploader:{}", r.sender_name);
     if let Some(reason) = unusable(&r, state.clock.now_ms()) {
+        drain_before_refusing(&mut multipart).await;
         log_refusal(&state, &r, &uploader, &reason, origin).await?;
         return Err(AppError::Gone(reason));
     }
     receive(state, r, uploader, multipart, origin).await
+}
+
+/// Bytes of a refused upload read (and dropped) before answering.
+const DRAIN_BEFORE_REFUSING: usize = 1 << 20;
+
+/// Reads a small refused upload to its end before the refusal is sent: a
+/// server that closes a connection with unread request bytes makes the
+/// sender's TCP stack reset it, and the sender's browser or curl then shows
+/// "connection reset" instead of our message. Larger uploads are cut at
+/// the bound (they get the reset; reading gigabytes for nothing is worse).
+async fn drain_before_refusing(multipart: &mut Multipart) {
+    let mut read = 0usize;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            read += chunk.len();
+            if read > DRAIN_BEFORE_REFUSING {
+                return;
+            }
+        }
+    }
 }
 
 /// `POST /api/v1/inbox/requests/{id}/files`: a member of staff's intake.
@@ -213,6 +240,7 @@ async fn receive(
     }
     if let Some(refusal) = refusal {
         discard_all(&state, &received);
+        drain_before_refusing(&mut multipart).await;
         let reason = match &refusal {
             AppError::Invalid(_, m) | AppError::TooLarge(m) => m.clone(),
             _ => "the upload failed".to_string(),
