@@ -52,6 +52,7 @@ pub const HEADER_CLASS: &str = "x-sekisho-class";
 pub const HEADER_CONTENT_DIGEST: &str = "x-sekisho-content-digest";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Stable, machine-readable reason (for scripts and tests).
     pub code: String,
@@ -60,12 +61,14 @@ pub struct ErrorBody {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     pub status: String,
     pub version: String,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
@@ -84,6 +87,7 @@ impl std::fmt::Debug for LoginRequest {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     pub token: String,
     pub expires_at: String,
@@ -102,6 +106,7 @@ impl std::fmt::Debug for LoginResponse {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     pub username: String,
     pub role: Role,
@@ -110,6 +115,7 @@ pub struct UserInfo {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
@@ -126,6 +132,7 @@ impl std::fmt::Debug for ChangePasswordRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateUserRequest {
     pub username: String,
     pub role: Role,
@@ -133,6 +140,7 @@ pub struct CreateUserRequest {
 
 /// Shown once, when an account is created.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewAccount {
     pub username: String,
     pub role: Role,
@@ -155,6 +163,7 @@ impl std::fmt::Debug for NewAccount {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AccountStatus {
     Active,
@@ -162,6 +171,7 @@ pub enum AccountStatus {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserSummary {
     pub username: String,
     pub role: Role,
@@ -173,6 +183,7 @@ pub struct UserSummary {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum KeyKind {
     Age,
@@ -191,6 +202,7 @@ impl KeyKind {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateRecipientRequest {
     pub name: String,
     pub organisation: String,
@@ -201,6 +213,7 @@ pub struct CreateRecipientRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecipientView {
     pub name: String,
     pub organisation: String,
@@ -213,6 +226,7 @@ pub struct RecipientView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewFile {
     pub name: String,
     pub size: u64,
@@ -223,6 +237,7 @@ pub struct NewFile {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateTransferRequest {
     /// A string so that a wrong value gets the gateway's own clear message.
     pub class: Option<String>,
@@ -243,6 +258,7 @@ pub struct CreateTransferRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransferCreated {
     pub id: String,
     pub class: Class,
@@ -251,6 +267,7 @@ pub struct TransferCreated {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadSlot {
     pub index: u32,
     pub name: String,
@@ -259,6 +276,7 @@ pub struct UploadSlot {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubmitRequest {
     /// The SHA-256 the client computed while sending, per file index; the
     /// gateway refuses the transfer if its own digest differs.
@@ -266,12 +284,14 @@ pub struct SubmitRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubmittedFile {
     pub index: u32,
     pub sha256: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubmitResponse {
     pub transfer: TransferView,
     /// Passphrases generated for passphrase recipients. Shown this once:
@@ -280,6 +300,7 @@ pub struct SubmitResponse {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecipientPassphrase {
     pub recipient: String,
     pub passphrase: String,
@@ -296,6 +317,7 @@ impl std::fmt::Debug for RecipientPassphrase {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransferSummary {
     pub id: String,
     pub state: TransferState,
@@ -309,6 +331,7 @@ pub struct TransferSummary {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransferView {
     pub id: String,
     pub state: TransferState,
@@ -339,6 +362,7 @@ pub struct TransferView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransferRecipientView {
     pub name: String,
     pub organisation: String,
@@ -349,6 +373,7 @@ pub struct TransferRecipientView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkStatus {
     pub state: LinkState,
     pub downloads: u32,
@@ -357,6 +382,7 @@ pub struct LinkStatus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LinkState {
     Active,
@@ -366,6 +392,7 @@ pub enum LinkState {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Approved,
@@ -373,6 +400,7 @@ pub enum Decision {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecisionView {
     pub decision: Decision,
     pub by: String,
@@ -383,6 +411,7 @@ pub struct DecisionView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApproveRequest {
     /// The content digest the approver was shown; approval fails if the
     /// transfer no longer matches it.
@@ -393,12 +422,14 @@ pub struct ApproveRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RejectRequest {
     pub otp: String,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkView {
     pub recipient: String,
     pub url: String,
@@ -412,6 +443,7 @@ pub struct LinkView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     pub seq: i64,
     pub at: String,
@@ -428,6 +460,7 @@ pub struct AuditEvent {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditPage {
     pub events: Vec<AuditEvent>,
     /// Pass as `after` to fetch the next page; absent at the end.
@@ -466,10 +499,18 @@ pub fn audit_event_hash(event: &AuditEvent) -> String {
 /// the answer is a subset and cannot be chain-verified; `audit verify`
 /// always reads the unfiltered log.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema, utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 pub struct AuditFilter {
+    /// RFC 3339, inclusive.
     pub since: Option<String>,
+    /// RFC 3339, exclusive.
     pub until: Option<String>,
     pub actor: Option<String>,
+    /// Exact (`login.fail`), or a family ending with `.` (`transfer.`).
     pub action: Option<String>,
     pub object: Option<String>,
     pub class: Option<String>,
@@ -480,6 +521,7 @@ pub struct AuditFilter {
 /// last one's hash was `head_hash` at `at`". Kept off the gateway (printed,
 /// mailed, witnessed), it lets an auditor detect a truncated or rewritten log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditCheckpoint {
     pub seq: i64,
     pub head_hash: String,
@@ -492,6 +534,7 @@ pub struct AuditCheckpoint {
 
 /// The gateway's audit public key (Ed25519), for pinning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditKey {
     /// Base64 of the 32-byte Ed25519 public key.
     pub public_key: String,

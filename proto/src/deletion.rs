@@ -19,6 +19,7 @@ crate::vocab::vocabulary! {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DisposeRequest {
     /// The stored object: a transfer's id.
     pub object: String,
@@ -26,6 +27,7 @@ pub struct DisposeRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DisposalView {
     pub id: String,
     pub object: String,
@@ -42,6 +44,7 @@ pub struct DisposalView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecideDisposal {
     pub otp: String,
     /// A comment when approving; the reason when rejecting (required then).
@@ -51,6 +54,7 @@ pub struct DecideDisposal {
 /// What was deleted, how, why, by whom and when: signed by the gateway's
 /// audit key so an auditor can check it without trusting the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeletionCertificate {
     pub format: String,
     pub deletion_id: String,

@@ -8,6 +8,7 @@ use crate::vocab::{InboundClass, InboundState, IncidentState, UploadOutcomeKind,
 
 /// `POST /api/v1/inbox/requests`: ask an outside party for files.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateUploadRequest {
     /// A name from the requester's address book, or free text.
     pub from: String,
@@ -21,6 +22,7 @@ pub struct CreateUploadRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadRequestCreated {
     pub id: String,
     /// `https://<public base>/u/<token>`: the link is the permission.
@@ -32,6 +34,7 @@ pub struct UploadRequestCreated {
 
 /// What happened to one uploaded file, in words for the uploader.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadOutcome {
     pub name: String,
     pub outcome: UploadOutcomeKind,
@@ -42,12 +45,14 @@ pub struct UploadOutcome {
 
 /// The answer to an upload through a request link.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadAnswer {
     pub files: Vec<UploadOutcome>,
 }
 
 /// One received file as its requester (or a manager) sees it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InboundFileView {
     pub id: String,
     pub request_id: String,
@@ -65,12 +70,14 @@ pub struct InboundFileView {
 
 /// `POST /api/v1/inbox/files/{id}/classify`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClassifyRequest {
     /// `unknown` hands the decision to a manager.
     pub class: InboundClass,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentView {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,6 +102,7 @@ pub struct IncidentView {
 
 /// `POST /api/v1/incidents/{id}/close`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CloseIncident {
     pub note: String,
 }

@@ -26,6 +26,7 @@ pub use api::*;
 /// bundle's classes gives the class the whole bundle must be handled at
 /// (policy 2.(2)⑤(ウ)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Class {
     #[serde(rename = "III")]
     III,
@@ -91,6 +92,7 @@ impl FromStr for Class {
 
 /// Gateway roles (requirements.md, "People and roles").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Ciso,
@@ -144,6 +146,7 @@ impl FromStr for Role {
 /// Life cycle of an outbound transfer. The gateway owns the allowed
 /// transitions; the client only displays the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TransferState {
     /// Created; files are being streamed in.
@@ -299,6 +302,7 @@ pub struct ManifestApproval {
 
 /// One file of a transfer as both sides describe it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileEntry {
     pub name: String,
     pub size: u64,

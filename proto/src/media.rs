@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterMedium {
     pub id: String,
     pub label: String,
@@ -23,6 +24,7 @@ crate::vocab::vocabulary! {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MediumView {
     pub id: String,
     pub label: String,
@@ -36,6 +38,7 @@ pub struct MediumView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckoutSummary {
     /// The carry-out's transfer id.
     pub id: String,
@@ -49,6 +52,7 @@ pub struct CheckoutSummary {
 
 /// What the client wrote onto the medium and read back.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WrittenReport {
     pub file_name: String,
     pub size: u64,
@@ -56,6 +60,7 @@ pub struct WrittenReport {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CarryIn {
     pub purpose: String,
     /// Who the medium came from (outside media), if not one of ours.
@@ -71,6 +76,7 @@ crate::vocab::vocabulary! {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MediumDisposalRequest {
     pub kind: MediumDisposalKind,
     /// How: e.g. "全領域上書き消去 (overwrite)", "物理破壊 (shredded)".
@@ -79,6 +85,7 @@ pub struct MediumDisposalRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MediumDisposalView {
     pub id: String,
     pub medium: String,

@@ -2,6 +2,7 @@
 
 pub mod api;
 mod extract;
+pub mod openapi;
 pub mod public;
 
 use std::net::{SocketAddr, TcpListener};

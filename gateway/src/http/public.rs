@@ -4,28 +4,48 @@
 //!
 //! `GET /d/{token}` shows what is waiting and does not count as a download
 //! (mail scanners open links); `POST /d/{token}` sends the package.
+//!
+//! These handlers are documented in the same OpenAPI document as the
+//! internal API (tag `public`), and this router too is built only from their
+//! `#[utoipa::path]` attributes.
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use sekisho_proto::{HEADER_CLASS, HEADER_CONTENT_DIGEST, HEADER_ENCRYPTION};
+use sekisho_proto::inbound::UploadAnswer;
+use sekisho_proto::{ErrorBody, HEADER_CLASS, HEADER_CONTENT_DIGEST, HEADER_ENCRYPTION};
+use utoipa_axum::router::UtoipaMethodRouterExt;
+use utoipa_axum::routes;
 
+use super::openapi::{self as doc, Documented};
 use crate::error::AppError;
 use crate::service::{Origin, delivery, inbound};
 use crate::state::Shared;
 
+/// Every public route, each with its documentation.
+pub fn routes() -> Documented {
+    Documented::default()
+        .routes(routes!(download_page, download))
+        // Uploads stream to disk and are scanned there; the request link's
+        // own limits bound them, not the JSON body limit.
+        .routes(routes!(upload_page, upload).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(healthz))
+}
+
 pub fn router() -> Router<Shared> {
-    Router::new()
-        .route("/d/{token}", get(page).post(download))
-        .route(
-            "/u/{token}",
-            get(upload_page)
-                .post(upload)
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route("/healthz", get(|| async { "ok" }))
+    routes().into_router()
+}
+
+/// Liveness of the public listener
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = doc::TAG_PUBLIC,
+    responses((status = 200, description = "`ok`", content_type = "text/plain", body = String))
+)]
+async fn healthz() -> &'static str {
+    "ok"
 }
 
 fn escape(text: &str) -> String {
@@ -69,7 +89,28 @@ fn page_shell(title: &str, body: &str) -> String {
     )
 }
 
-async fn page(State(state): State<Shared>, Path(token): Path<String>) -> Response {
+/// The download page: what is waiting (公開リスナー / public listener)
+///
+/// An HTML page for the recipient, in Japanese and English. Opening it does
+/// not count as a download, so mail scanners that follow links use nothing up.
+#[utoipa::path(
+    get,
+    path = "/d/{token}",
+    tag = doc::TAG_PUBLIC,
+    params(("token", description = "The link's token; the link is the permission")),
+    responses(
+        (status = 200, description = "The page, with a button that POSTs here",
+            content_type = "text/html", body = String),
+        (status = 400, description = "The token cannot be decoded (plain text)",
+            content_type = "text/plain", body = String),
+        (status = 404, description = "No such link (an HTML page)",
+            content_type = "text/html", body = String),
+        (status = 410, description = "The link expired, was revoked or used up (an HTML page)",
+            content_type = "text/html", body = String),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn download_page(State(state): State<Shared>, Path(token): Path<String>) -> Response {
     match delivery::summary(&state, &token).await {
         Ok(s) => {
             let protection = if s.passphrase {
@@ -119,6 +160,36 @@ fn error_page(error: AppError) -> Response {
     (status, Html(page_shell("Sekisho", &body))).into_response()
 }
 
+/// The package (公開リスナー / public listener; counts as a download)
+///
+/// An age file (`x-sekisho-encryption: age`) for classes I and II, or a plain
+/// tar for class III; either holds `MANIFEST.json` and `SHA256SUMS`.
+#[utoipa::path(
+    post,
+    path = "/d/{token}",
+    tag = doc::TAG_PUBLIC,
+    params(("token", description = "The link's token; the link is the permission")),
+    responses(
+        (status = 200, description = "The package, streamed",
+            content(
+                (doc::Binary = "application/octet-stream"),
+                (doc::Binary = "application/x-tar"),
+            ),
+            headers(
+                ("content-disposition" = String,
+                    description = "The package's name (the class label is part of it), with an ASCII fallback"),
+                ("x-sekisho-encryption" = String, description = "`age` or `none`"),
+                ("x-sekisho-class" = String, description = "`I`, `II` or `III`"),
+                ("x-sekisho-content-digest" = String,
+                    description = "The content digest the release was bound to"),
+            )),
+        (status = 400, description = "The token cannot be decoded (plain text)",
+            content_type = "text/plain", body = String),
+        (status = 404, response = doc::NotFound),
+        (status = 410, response = doc::Gone),
+        (status = 500, response = doc::Internal),
+    )
+)]
 async fn download(
     State(state): State<Shared>,
     origin: Origin,
@@ -159,6 +230,24 @@ async fn download(
     response
 }
 
+/// The upload form of a request link (公開リスナー / public listener)
+#[utoipa::path(
+    get,
+    path = "/u/{token}",
+    tag = doc::TAG_PUBLIC,
+    params(("token", description = "The upload link's token; the link is the permission")),
+    responses(
+        (status = 200, description = "An HTML form that POSTs the files here",
+            content_type = "text/html", body = String),
+        (status = 400, description = "The token cannot be decoded (plain text)",
+            content_type = "text/plain", body = String),
+        (status = 404, description = "No such link (an HTML page)",
+            content_type = "text/html", body = String),
+        (status = 410, description = "The link expired, was withdrawn or is used up (an HTML page)",
+            content_type = "text/html", body = String),
+        (status = 500, response = doc::Internal),
+    )
+)]
 async fn upload_page(State(state): State<Shared>, Path(token): Path<String>) -> Response {
     match inbound::page(&state, &token).await {
         Ok(p) => {
@@ -195,6 +284,30 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("text/html"))
 }
 
+/// Upload files through a request link (公開リスナー / public listener)
+///
+/// Every file is scanned while it is stored. The answer is JSON, or an HTML
+/// result page (errors too) when the request says `Accept: text/html`.
+#[utoipa::path(
+    post,
+    path = "/u/{token}",
+    tag = doc::TAG_PUBLIC,
+    params(("token", description = "The upload link's token; the link is the permission")),
+    request_body(content = inline(doc::FileParts), content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "What became of each file",
+            content((UploadAnswer = "application/json"), (String = "text/html"))),
+        (status = 400, description = "Not a usable multipart upload, or a file name refused",
+            content((ErrorBody = "application/json"), (String = "text/html"), (String = "text/plain"))),
+        (status = 404, description = "No such link",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 410, description = "The link expired, was withdrawn or is used up",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 413, description = "More files or bytes than the link allows",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 500, response = doc::Internal),
+    )
+)]
 async fn upload(
     State(state): State<Shared>,
     origin: Origin,

@@ -164,7 +164,7 @@ pub struct Report {
 pub const MEMBER_SEPARATOR: &str = " > ";
 
 /// One engine's state for `sekisho-gateway status` and the status API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct EngineStatus {
     pub engine: String,
     /// `None` with `error` set when the engine could not be asked.
