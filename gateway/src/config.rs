@@ -1,10 +1,21 @@
 //! The gateway's configuration: `sekisho.toml` in the data directory,
-//! written with defaults by `init` and read by `serve`. Every duration the
-//! policy cares about (link lifetime, lockout, sessions) lives here so that an
-//! administrator can read and change it in one place.
+//! written with defaults by `init` and read by every command, plus the
+//! [`Overrides`] the command line and environment may lay over it. Every
+//! duration the policy cares about (link lifetime, lockout, sessions) lives
+//! here so that an administrator can read and change it in one place.
+//!
+//! Values with a shape (the audit export target and format) are parsed here,
+//! once, by serde into typed values, so a wrong value stops start-up with the
+//! key's name and the modules that use them never parse strings. Secrets (the
+//! database URL's password) are masked in every `Debug`, so a config that
+//! reaches a log or a panic message does not carry them.
+//!
+//! This module depends on nothing above it (no `service`, no `state`): it is
+//! the bottom layer everything else reads.
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub const CONFIG_FILE: &str = "sekisho.toml";
@@ -42,7 +53,47 @@ pub struct ServerConfig {
 pub struct DatabaseConfig {
     /// `sqlite://...` (embedded default) or `postgres://...`.
     /// Empty means `sekisho.db` in the data directory.
-    pub url: String,
+    pub url: DatabaseUrl,
+}
+
+/// A database URL. It may carry a password (`postgres://user:pw@host/db`, or
+/// `?password=` in the query), so `Debug` and `Display` show it masked; only
+/// [`DatabaseUrl::expose`] gives the real text, for connecting.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL with its password, for the database driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The password in the user part becomes `***`; the query is dropped
+/// entirely, because drivers accept `password=` (and key files) there too.
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let masked = crate::db::redact_url(&self.0);
+        match masked.split_once('?') {
+            Some((base, _)) => write!(f, "{base}?***"),
+            None => f.write_str(&masked),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl(\"{self}\")")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,9 +164,85 @@ pub struct AuditConfig {
     /// Pruning runs with `sekisho-gateway audit-prune`, as the database owner.
     pub retention_days: u32,
     /// Copy every event to a collector: `tcp://HOST:PORT`. Unset: no copy.
-    pub export: Option<String>,
+    pub export: Option<ExportTarget>,
     /// `jsonl` or `syslog` (RFC 5424, octet-counted framing).
-    pub export_format: String,
+    pub export_format: ExportFormat,
+}
+
+/// Where audit events are copied: `tcp://HOST:PORT` in the file, kept as the
+/// `HOST:PORT` to connect to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ExportTarget {
+    address: String,
+}
+
+impl ExportTarget {
+    /// `HOST:PORT`, as `TcpStream::connect` takes it.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+}
+
+impl TryFrom<String> for ExportTarget {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let refuse = || {
+            format!(
+                "audit.export '{text}' is not supported: use tcp://HOST:PORT (e.g. tcp://loghost:6514)"
+            )
+        };
+        let address = text.strip_prefix("tcp://").ok_or_else(refuse)?;
+        let (host, port) = address.rsplit_once(':').ok_or_else(refuse)?;
+        if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(refuse());
+        }
+        Ok(Self {
+            address: address.to_string(),
+        })
+    }
+}
+
+impl From<ExportTarget> for String {
+    fn from(target: ExportTarget) -> String {
+        format!("tcp://{}", target.address)
+    }
+}
+
+/// How each exported audit event is framed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ExportFormat {
+    /// `jsonl`: one JSON object per line, as the API shows events.
+    #[default]
+    JsonLines,
+    /// `syslog`: RFC 5424 over TCP with RFC 6587 octet counting.
+    Syslog,
+}
+
+impl TryFrom<String> for ExportFormat {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "jsonl" => Ok(Self::JsonLines),
+            "syslog" => Ok(Self::Syslog),
+            other => Err(format!(
+                "audit.export_format '{other}' is not known: use \"jsonl\" or \"syslog\""
+            )),
+        }
+    }
+}
+
+impl From<ExportFormat> for String {
+    fn from(format: ExportFormat) -> String {
+        match format {
+            ExportFormat::JsonLines => "jsonl",
+            ExportFormat::Syslog => "syslog",
+        }
+        .to_string()
+    }
 }
 
 impl Default for AuditConfig {
@@ -124,7 +251,7 @@ impl Default for AuditConfig {
             checkpoint_interval_seconds: 3600,
             retention_days: 5 * 366,
             export: None,
-            export_format: "jsonl".into(),
+            export_format: ExportFormat::JsonLines,
         }
     }
 }
@@ -176,9 +303,47 @@ impl Default for HousekeepingConfig {
     }
 }
 
+/// What the command line and the environment may lay over `sekisho.toml`
+/// for one run, without writing it back. Every command applies the same
+/// overrides the same way (through [`Config::load_with`]), so `serve`,
+/// `migrate`, `status` and `audit-prune` all see the same database.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--database-url` / `SEKISHO_DATABASE_URL`: another database than
+    /// `database.url`, e.g. the owner role for `migrate` and `audit-prune`.
+    /// An empty value overrides nothing.
+    pub database_url: Option<DatabaseUrl>,
+    /// `--listen`: the internal listener instead of `server.listen`.
+    pub listen: Option<String>,
+    /// `--public-listen`: the public listener instead of `server.public_listen`.
+    pub public_listen: Option<String>,
+}
+
+impl Overrides {
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(url) = self.database_url.as_ref().filter(|u| !u.is_empty()) {
+            config.database.url = url.clone();
+        }
+        if let Some(listen) = &self.listen {
+            config.server.listen = listen.clone();
+        }
+        if let Some(public) = &self.public_listen {
+            config.server.public_listen = public.clone();
+        }
+    }
+}
+
 impl Config {
     pub fn path(dir: &Path) -> PathBuf {
         dir.join(CONFIG_FILE)
+    }
+
+    /// The configuration of `dir` with `overrides` laid over it, checked.
+    pub fn load_with(dir: &Path, overrides: &Overrides) -> Result<Self> {
+        let mut config = Self::load(dir)?;
+        overrides.apply(&mut config);
+        config.validate()?;
+        Ok(config)
     }
 
     pub fn load(dir: &Path) -> Result<Self> {
@@ -200,10 +365,6 @@ impl Config {
             self.auth.lockout_threshold > 0 && self.auth.session_minutes > 0,
             "auth.lockout_threshold and auth.session_minutes must be at least 1"
         );
-        if let Some(target) = &self.audit.export {
-            crate::service::audit_export::parse_target(target)?;
-        }
-        crate::service::audit_export::parse_format(&self.audit.export_format)?;
         anyhow::ensure!(
             self.audit.checkpoint_interval_seconds > 0,
             "audit.checkpoint_interval_seconds must be at least 1"
@@ -216,9 +377,12 @@ impl Config {
     }
 
     /// The database URL, with the embedded default filled in.
-    pub fn database_url(&self, dir: &Path) -> String {
+    pub fn database_url(&self, dir: &Path) -> DatabaseUrl {
         if self.database.url.is_empty() {
-            format!("sqlite://{}?mode=rwc", dir.join("sekisho.db").display())
+            DatabaseUrl::new(format!(
+                "sqlite://{}?mode=rwc",
+                dir.join("sekisho.db").display()
+            ))
         } else {
             self.database.url.clone()
         }
@@ -246,5 +410,85 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         assert!(toml::from_str::<Config>("[links]\nexpiry_days = 3\n").is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_database_password() {
+        let mut config = Config::default();
+        config.database.url = DatabaseUrl::new("postgres://user:hunter2@db/x");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://user:***@db/x"), "{shown}");
+
+        let query = DatabaseUrl::new("postgres://user@db/x?password=hunter2&sslmode=require");
+        assert!(!format!("{query:?} {query}").contains("hunter2"));
+        assert_eq!(
+            query.expose(),
+            "postgres://user@db/x?password=hunter2&sslmode=require"
+        );
+
+        let overrides = Overrides {
+            database_url: Some(DatabaseUrl::new("postgres://owner:hunter2@db/x")),
+            ..Overrides::default()
+        };
+        assert!(!format!("{overrides:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn export_settings_are_typed_once_and_wrong_ones_name_their_key() {
+        let config: Config = toml::from_str(
+            "[audit]\nexport = \"tcp://127.0.0.1:514\"\nexport_format = \"syslog\"\n",
+        )
+        .expect("valid export settings");
+        assert_eq!(
+            config.audit.export.as_ref().map(ExportTarget::address),
+            Some("127.0.0.1:514")
+        );
+        assert_eq!(config.audit.export_format, ExportFormat::Syslog);
+        // What init writes reads back the same.
+        let text = config.to_toml().expect("toml");
+        assert!(text.contains("export = \"tcp://127.0.0.1:514\""), "{text}");
+        let again: Config = toml::from_str(&text).expect("round trip");
+        assert_eq!(again.audit.export, config.audit.export);
+
+        for (patch, key) in [
+            ("export = \"udp://x:1\"", "audit.export"),
+            ("export = \"tcp://\"", "audit.export"),
+            ("export = \"tcp://loghost\"", "audit.export"),
+            ("export = \"tcp://loghost:0\"", "audit.export"),
+            ("export_format = \"xml\"", "audit.export_format"),
+        ] {
+            let error = toml::from_str::<Config>(&format!("[audit]\n{patch}\n"))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains(key), "{patch}: {error}");
+        }
+        assert_eq!(
+            Config::default().audit.export_format,
+            ExportFormat::JsonLines
+        );
+    }
+
+    #[test]
+    fn overrides_replace_what_they_carry_and_nothing_else() {
+        let mut config = Config::default();
+        config.database.url = DatabaseUrl::new("sqlite:///from/the/file.db");
+        Overrides {
+            database_url: Some(DatabaseUrl::new("postgres://elsewhere/x")),
+            listen: Some("127.0.0.1:0".into()),
+            public_listen: None,
+        }
+        .apply(&mut config);
+        assert_eq!(config.database.url.expose(), "postgres://elsewhere/x");
+        assert_eq!(config.server.listen, "127.0.0.1:0");
+        assert_eq!(config.server.public_listen, "127.0.0.1:9443");
+
+        Overrides {
+            database_url: Some(DatabaseUrl::new("")),
+            ..Overrides::default()
+        }
+        .apply(&mut config);
+        assert_eq!(config.database.url.expose(), "postgres://elsewhere/x");
     }
 }

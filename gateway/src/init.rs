@@ -1,16 +1,14 @@
 //! `sekisho-gateway init`: a working data directory from nothing: config,
-//! keys, TLS certificate, database and the first sysadmin account.
+//! keys, TLS certificate, database and the first sysadmin account. The state
+//! it needs for the account is built by [`AppState::assemble`], the same code
+//! every later command runs through [`AppState::open`].
 
 use std::path::Path;
-use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use sekisho_proto::{CreateUserRequest, NewAccount, Role};
 
-use crate::blob::LocalDisk;
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::db::Db;
+use crate::config::{Config, DatabaseUrl};
 use crate::keys::Keys;
 use crate::service::{Origin, accounts};
 use crate::state::AppState;
@@ -25,7 +23,13 @@ pub fn is_initialised(dir: &Path) -> bool {
     Config::path(dir).exists()
 }
 
-pub async fn run(dir: &Path, database_url: Option<&str>, admin_name: &str) -> Result<Initialised> {
+/// `database_url` is written into the new configuration (`database.url`):
+/// unlike an override, it stays the directory's database.
+pub async fn run(
+    dir: &Path,
+    database_url: Option<&DatabaseUrl>,
+    admin_name: &str,
+) -> Result<Initialised> {
     if is_initialised(dir) {
         bail!(
             "{} is already initialised (it has {}); refusing to overwrite it",
@@ -41,22 +45,12 @@ pub async fn run(dir: &Path, database_url: Option<&str>, admin_name: &str) -> Re
     }
     fsutil::create_private_dir(dir)?;
     let mut config = Config::default();
-    if let Some(url) = database_url {
-        config.database.url = url.to_string();
+    if let Some(url) = database_url.filter(|u| !u.is_empty()) {
+        config.database.url = url.clone();
     }
     Keys::generate(dir)?;
     tls::generate(dir, &[])?;
-    let db = Db::connect(&config.database_url(dir)).await?;
-    let state = AppState {
-        dir: dir.to_path_buf(),
-        db,
-        keys: Keys::load(dir)?,
-        store: Arc::new(LocalDisk::open(&dir.join("store")).context("cannot create the store")?),
-        clock: Clock::from_env(),
-        public_base_url: String::new(),
-        scanner: crate::build_scanner(&config, dir)?,
-        config: config.clone(),
-    };
+    let state = AppState::assemble(dir, config.clone()).await?;
     let admin = accounts::create(
         &state,
         None,

@@ -4,6 +4,12 @@
 //! transfer life cycle; [`service`] does the work; [`http`] maps HTTPS
 //! requests onto it; [`db`], [`blob`], [`envelope`] and [`keys`] keep data
 //! safe at rest.
+//!
+//! Starting: [`state::AppState::open`] builds the state of a data directory
+//! (no sockets), [`serve_on`] serves it on listeners the caller already bound
+//! until a shutdown future completes, and [`serve`] is the command: open,
+//! bind, serve until SIGTERM or Ctrl-C. Tests bind port 0 themselves and
+//! hand [`serve_on`] their own shutdown future.
 
 pub mod auth;
 pub mod blob;
@@ -23,155 +29,229 @@ pub mod state;
 pub mod tls;
 pub mod transfer_state;
 
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::blob::LocalDisk;
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::db::Db;
-use crate::keys::Keys;
-use crate::state::AppState;
+use crate::config::{Overrides, ServerConfig};
+use crate::state::{AppState, Shared};
 
-pub struct ServeOptions {
-    pub listen: Option<String>,
-    pub public_listen: Option<String>,
+pub use crate::state::build_scanner;
+
+/// The two listeners, already bound (non-blocking, as tokio needs them).
+pub struct Listeners {
+    /// Staff, approvers, auditors and administrators: the JSON API.
+    pub internal: TcpListener,
+    /// Recipients' download and upload pages only.
+    pub public: TcpListener,
 }
 
-/// Opens a data directory for a maintenance command (no listeners). A
-/// different database URL may be given, e.g. the owner role on PostgreSQL.
-pub async fn open_for_maintenance(dir: &Path, database_url: Option<&str>) -> Result<AppState> {
-    let config = Config::load(dir)?;
-    let url = database_url.map_or_else(|| config.database_url(dir), str::to_string);
-    Ok(AppState {
-        dir: dir.to_path_buf(),
-        db: Db::connect(&url).await?,
-        keys: Keys::load(dir)?,
-        store: Arc::new(LocalDisk::open(&dir.join("store")).context("cannot open the store")?),
-        clock: Clock::from_env(),
-        public_base_url: String::new(),
-        scanner: build_scanner(&config, dir)?,
-        config,
-    })
-}
-
-/// The configured scanner; a rule that does not compile or a bad engine
-/// address stops start-up (fail closed).
-pub fn build_scanner(config: &Config, dir: &Path) -> Result<Arc<scan::Scanner>> {
-    let scanner = scan::Scanner::from_config(&config.scan, dir).with_context(|| {
-        format!(
-            "the [scan] settings in {} cannot be used; fix them before starting",
-            Config::path(dir).display()
-        )
-    })?;
-    Ok(Arc::new(scanner))
-}
-
-/// Starts both listeners and runs until SIGTERM or Ctrl-C.
-pub async fn serve(dir: &Path, options: ServeOptions) -> Result<()> {
-    let mut config = Config::load(dir)?;
-    if let Some(listen) = options.listen {
-        config.server.listen = listen;
+impl Listeners {
+    /// Binds `server.listen` and `server.public_listen`.
+    pub fn bind(server: &ServerConfig) -> Result<Self> {
+        Ok(Self {
+            internal: http::bind(&server.listen, "internal")?,
+            public: http::bind(&server.public_listen, "public")?,
+        })
     }
-    if let Some(public) = options.public_listen {
-        config.server.public_listen = public;
+}
+
+/// What is being served, handed to `serve_on`'s `ready` callback.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving {
+    pub internal: SocketAddr,
+    pub public: SocketAddr,
+    /// `sqlite` or `postgresql`.
+    pub database: &'static str,
+}
+
+/// How long the database may take to hand its connections back at shutdown,
+/// after the listeners stopped. Nothing is left to commit by then; this only
+/// bounds a hang.
+const DATABASE_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs the gateway on listeners the caller bound, until `shutdown`
+/// completes:
+///
+/// 1. fills in the links' base from the public listener's address when the
+///    configuration gives none (see [`AppState::public_base_url`]);
+/// 2. loads the TLS certificate and runs start-up recovery (half-written and
+///    unrecorded blobs, interrupted deletions), so a directory that does not
+///    agree with its database is never served;
+/// 3. starts housekeeping and, when configured, the audit export;
+/// 4. serves both routers, then calls `ready`: the gateway answers from this
+///    point on (`serve` prints its "listening" line here, and tests wait for
+///    that line, so it must come after recovery);
+/// 5. on `shutdown`, stops accepting, lets requests in flight finish for
+///    [`http::SHUTDOWN_GRACE`] and cuts the rest (an upload cut there was
+///    never recorded: its partial blob is removed by the store, and anything
+///    left behind by the next start-up recovery), stops the background
+///    tasks and closes the database.
+///
+/// An error from a listener ends the gateway the same way, and is returned.
+pub async fn serve_on(
+    listeners: Listeners,
+    mut state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+    ready: impl FnOnce(&Serving) + Send,
+) -> Result<()> {
+    let internal_addr = listeners
+        .internal
+        .local_addr()
+        .context("the internal listener has no address")?;
+    let public_addr = listeners
+        .public
+        .local_addr()
+        .context("the public listener has no address")?;
+    if state.public_base_url.is_empty() {
+        state.public_base_url = format!("https://{public_addr}");
     }
-    let clock = Clock::from_env();
-    if clock.is_manipulable() {
+    let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(&state.dir)?);
+    let state: Shared = std::sync::Arc::new(state);
+
+    service::housekeeping::recover(&state).await?;
+    let mut background = vec![tokio::spawn(service::housekeeping::run(state.clone()))];
+    if let Some(target) = state.config.audit.export.clone() {
+        let format = state.config.audit.export_format;
+        background.push(tokio::spawn(service::audit_export::run(
+            state.clone(),
+            target,
+            format,
+        )));
+    }
+
+    let handle = axum_server::Handle::new();
+    let mut internal_task = tokio::spawn(http::serve(
+        listeners.internal,
+        http::internal_router(state.clone()),
+        tls.clone(),
+        handle.clone(),
+    ));
+    let mut public_task = tokio::spawn(http::serve(
+        listeners.public,
+        http::public_router(state.clone()),
+        tls,
+        handle.clone(),
+    ));
+    ready(&Serving {
+        internal: internal_addr,
+        public: public_addr,
+        database: state.db.backend_name(),
+    });
+    tracing::info!(
+        "internal API on https://{internal_addr}, public pages on https://{public_addr}"
+    );
+
+    // A listener that stops by itself (it cannot accept any more) ends the
+    // gateway: half a gateway would look alive to a monitor.
+    let mut failure = None;
+    tokio::select! {
+        () = shutdown => tracing::info!("shutting down: finishing requests in flight"),
+        result = &mut internal_task => failure = Some(listener_failure("internal", result)),
+        result = &mut public_task => failure = Some(listener_failure("public", result)),
+    }
+    let draining = Instant::now();
+    handle.graceful_shutdown(Some(http::SHUTDOWN_GRACE));
+    for task in [internal_task, public_task] {
+        if !task.is_finished() {
+            let _ = task.await;
+        }
+    }
+    if draining.elapsed() >= http::SHUTDOWN_GRACE {
+        tracing::warn!(
+            "requests still running after {} s were cut; an upload cut this way was not recorded and must be sent again",
+            http::SHUTDOWN_GRACE.as_secs()
+        );
+    }
+    // Housekeeping and export are safe to stop anywhere: each step is a
+    // transaction (rolled back when dropped) or resumed by recovery.
+    for task in &background {
+        task.abort();
+    }
+    for task in background {
+        let _ = task.await;
+    }
+    if tokio::time::timeout(DATABASE_CLOSE_GRACE, state.db.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the database did not close within {DATABASE_CLOSE_GRACE:?}");
+    }
+    tracing::info!("stopped");
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+fn listener_failure(
+    which: &str,
+    result: std::result::Result<Result<()>, tokio::task::JoinError>,
+) -> anyhow::Error {
+    let error = match result {
+        Ok(Ok(())) => anyhow::anyhow!("it stopped accepting connections"),
+        Ok(Err(e)) => e,
+        Err(e) => anyhow::Error::from(e),
+    };
+    tracing::error!("the {which} listener failed, stopping the gateway: {error:#}");
+    error.context(format!(
+        "the {which} listener failed; the gateway stopped (see the log, then start it again)"
+    ))
+}
+
+/// `sekisho-gateway serve`: opens DIR with `overrides`, binds both listeners,
+/// prints the "listening" line and serves until SIGTERM or Ctrl-C.
+pub async fn serve(dir: &Path, overrides: &Overrides) -> Result<()> {
+    // First, so that a SIGTERM during start-up is held until the gateway can
+    // stop cleanly instead of killing it half-started.
+    let shutdown = shutdown_signal()?;
+    let state = AppState::open(dir, overrides).await?;
+    if state.clock.is_manipulable() {
         tracing::warn!(
             "{} is set: the gateway's clock can be moved. This is for tests only; never run a real gateway like this.",
             clock::OFFSET_FILE_ENV
         );
     }
-    // Fail closed: without keys, certificate or database nothing starts.
-    let keys = Keys::load(dir)?;
-    let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(dir)?);
-    let scanner = build_scanner(&config, dir)?;
-    let db = Db::connect(&config.database_url(dir)).await?;
-    let store = Arc::new(LocalDisk::open(&dir.join("store")).context("cannot open the store")?);
-
-    let internal = http::bind(&config.server.listen, "internal")?;
-    let public = http::bind(&config.server.public_listen, "public")?;
-    let internal_addr = internal.local_addr()?;
-    let public_addr = public.local_addr()?;
-    let public_base_url = config
-        .server
-        .public_base_url
-        .clone()
-        .unwrap_or_else(|| format!("https://{public_addr}"))
-        .trim_end_matches('/')
-        .to_string();
-
-    let state = Arc::new(AppState {
-        dir: dir.to_path_buf(),
-        config,
-        db,
-        keys,
-        store,
-        clock,
-        public_base_url,
-        scanner,
-    });
-    service::housekeeping::recover(&state).await?;
-    tokio::spawn(service::housekeeping::run(state.clone()));
-    if let Some(target) = &state.config.audit.export {
-        let address = service::audit_export::parse_target(target)?;
-        let format = service::audit_export::parse_format(&state.config.audit.export_format)?;
-        tokio::spawn(service::audit_export::run(state.clone(), address, format));
-    }
-
-    let handle = axum_server::Handle::new();
-    let internal_task = tokio::spawn(http::serve(
-        internal,
-        http::internal_router(state.clone()),
-        tls.clone(),
-        handle.clone(),
-    ));
-    let public_task = tokio::spawn(http::serve(
-        public,
-        http::public_router(state.clone()),
-        tls,
-        handle.clone(),
-    ));
-    // Tests and scripts wait for this exact line.
-    println!(
-        "sekisho-gateway listening internal=https://{internal_addr} public=https://{public_addr} database={}",
-        state.db.backend_name()
-    );
-    tracing::info!(
-        "internal API on https://{internal_addr}, public downloads on https://{public_addr}"
-    );
-
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    handle.graceful_shutdown(Some(http::SHUTDOWN_GRACE));
-    let _ = internal_task.await;
-    let _ = public_task.await;
-    state.db.close().await;
-    Ok(())
+    let listeners = match Listeners::bind(&state.config.server) {
+        Ok(listeners) => listeners,
+        Err(e) => {
+            state.db.close().await;
+            return Err(e);
+        }
+    };
+    serve_on(listeners, state, shutdown, |serving| {
+        // Tests and scripts wait for this exact line.
+        println!(
+            "sekisho-gateway listening internal=https://{} public=https://{} database={}",
+            serving.internal, serving.public, serving.database
+        );
+    })
+    .await
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// A future that completes on SIGTERM or Ctrl-C (SIGINT). The handlers are
+/// installed now, not when the future is first polled, so a signal that
+/// arrives while the gateway starts is not lost.
+pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = interrupt.recv() => {},
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

@@ -1,9 +1,14 @@
-//! `sekisho-gateway`: initialise a data directory, or serve it.
+//! `sekisho-gateway`: initialise a data directory, serve it, or run a
+//! maintenance command on it. Every command that needs the directory's state
+//! builds it with [`AppState::open`] and the same [`Overrides`], so the
+//! command line and `SEKISHO_DATABASE_URL` mean the same for all of them.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use sekisho_gateway::config::{DatabaseUrl, Overrides};
+use sekisho_gateway::state::AppState;
 
 #[derive(Parser)]
 #[command(
@@ -14,6 +19,25 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--database-url` / `SEKISHO_DATABASE_URL`, for every command that opens
+/// the database.
+#[derive(Args)]
+struct DatabaseArg {
+    /// Use this database instead of `database.url` in DIR/sekisho.toml for
+    /// this run (postgres://user:password@host/db, or sqlite://PATH).
+    #[arg(long, env = "SEKISHO_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+impl DatabaseArg {
+    fn overrides(self) -> Overrides {
+        Overrides {
+            database_url: self.database_url.map(DatabaseUrl::new),
+            ..Overrides::default()
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -27,14 +51,16 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Use this database instead of the embedded SQLite file
-        /// (postgres://user:password@host/db).
+        /// (postgres://user:password@host/db); written into sekisho.toml.
         #[arg(long, env = "SEKISHO_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
         /// Name of the first sysadmin account.
         #[arg(long, default_value = "admin")]
         admin: String,
     },
-    /// Run the gateway (initialising DIR first if it is empty).
+    /// Run the gateway (initialising DIR first if it is empty, with the
+    /// database URL written into its configuration). Stops on SIGTERM or
+    /// Ctrl-C, letting requests in flight finish first.
     Serve {
         #[arg(long)]
         dir: PathBuf,
@@ -44,16 +70,16 @@ enum Command {
         /// Public listener (recipients' download pages only).
         #[arg(long)]
         public_listen: Option<String>,
-        #[arg(long, env = "SEKISHO_DATABASE_URL", hide_env_values = true)]
-        database_url: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArg,
     },
     /// Apply database migrations (as the database owner when the gateway
     /// itself runs as a least-privilege role).
     Migrate {
         #[arg(long)]
         dir: PathBuf,
-        #[arg(long, env = "SEKISHO_DATABASE_URL", hide_env_values = true)]
-        database_url: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArg,
     },
     /// Print the audit public key that auditors pin (`sekisho audit pin`).
     AuditKey {
@@ -69,6 +95,8 @@ enum Command {
         dir: PathBuf,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        database: DatabaseArg,
     },
     /// Delete audit events older than `audit.retention_days`, after signing a
     /// checkpoint that anchors the rest. On PostgreSQL, pass the owner role's
@@ -76,8 +104,8 @@ enum Command {
     AuditPrune {
         #[arg(long)]
         dir: PathBuf,
-        #[arg(long, env = "SEKISHO_DATABASE_URL", hide_env_values = true)]
-        database_url: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArg,
     },
 }
 
@@ -117,11 +145,14 @@ fn print_init(
 }
 
 /// `sekisho-gateway status`: the engines as configured in DIR, asked now.
-async fn scan_status(dir: &std::path::Path, json: bool) -> Result<()> {
-    let config = sekisho_gateway::config::Config::load(dir)?;
-    let scanner = sekisho_gateway::build_scanner(&config, dir)?;
-    let now = sekisho_gateway::clock::Clock::from_env().now();
+async fn scan_status(dir: &std::path::Path, json: bool, overrides: &Overrides) -> Result<()> {
+    let state = AppState::open(dir, overrides).await?;
+    state.db.close().await;
+    let scanner = state.scanner.clone();
+    let now = state.clock.now();
     let status = tokio::task::spawn_blocking(move || scanner.status(now)).await?;
+    let config = &state.config;
+    let database = state.db.backend_name();
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
@@ -147,6 +178,7 @@ async fn scan_status(dir: &std::path::Path, json: bool) -> Result<()> {
                 ),
             }
         }
+        println!("Database: {database}, reachable.");
         if config.scan.scan_outbound {
             println!("Outbound files are scanned too.");
         } else {
@@ -209,18 +241,24 @@ async fn run(cli: Cli) -> Result<()> {
             database_url,
             admin,
         } => {
-            let result = sekisho_gateway::init::run(&dir, database_url.as_deref(), &admin).await?;
+            let url = database_url.map(DatabaseUrl::new);
+            let result = sekisho_gateway::init::run(&dir, url.as_ref(), &admin).await?;
             print_init(&result, &dir, json)
         }
-        Command::Migrate { dir, database_url } => {
-            let state =
-                sekisho_gateway::open_for_maintenance(&dir, database_url.as_deref()).await?;
+        Command::Migrate { dir, database } => {
+            // Opening migrates: a pending migration runs before anything else.
+            let state = AppState::open(&dir, &database.overrides()).await?;
             state.db.close().await;
             println!("The database schema is up to date.");
             Ok(())
         }
-        Command::Status { dir, json } => scan_status(&dir, json).await,
+        Command::Status {
+            dir,
+            json,
+            database,
+        } => scan_status(&dir, json, &database.overrides()).await,
         Command::AuditKey { dir, json } => {
+            // Only the key file: this works while the database is down.
             let key = sekisho_gateway::keys::Keys::load(&dir)?.audit_public();
             if json {
                 println!("{}", serde_json::to_string_pretty(&key)?);
@@ -234,11 +272,11 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::AuditPrune { dir, database_url } => {
-            let state =
-                sekisho_gateway::open_for_maintenance(&dir, database_url.as_deref()).await?;
+        Command::AuditPrune { dir, database } => {
+            let state = AppState::open(&dir, &database.overrides()).await?;
             let days = state.config.audit.retention_days;
             if days == 0 {
+                state.db.close().await;
                 println!(
                     "audit.retention_days is 0: the audit log is kept forever; nothing pruned."
                 );
@@ -255,21 +293,21 @@ async fn run(cli: Cli) -> Result<()> {
             dir,
             listen,
             public_listen,
-            database_url,
+            database,
         } => {
+            let overrides = Overrides {
+                listen,
+                public_listen,
+                ..database.overrides()
+            };
             if !sekisho_gateway::init::is_initialised(&dir) {
-                let result =
-                    sekisho_gateway::init::run(&dir, database_url.as_deref(), "admin").await?;
+                let url = overrides.database_url.as_ref();
+                let result = sekisho_gateway::init::run(&dir, url, "admin").await?;
                 print_init(&result, &dir, false)?;
             }
-            sekisho_gateway::serve(
-                &dir,
-                sekisho_gateway::ServeOptions {
-                    listen,
-                    public_listen,
-                },
-            )
-            .await
+            // Once initialised, the URL is an override like for any command:
+            // SEKISHO_DATABASE_URL pointing elsewhere is the database served.
+            sekisho_gateway::serve(&dir, &overrides).await
         }
     }
 }

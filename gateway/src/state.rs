@@ -1,11 +1,21 @@
-//! What every request handler shares.
+//! What every request handler shares, and the one way to build it:
+//! [`AppState::open`] for a data directory that is initialised (every
+//! command: `serve`, `migrate`, `status`, `audit-prune`), and
+//! [`AppState::assemble`] for `init`, which has its configuration in memory
+//! before it writes the file. Both fail closed: without keys, a usable
+//! scanner, the store or the database nothing is built.
+//!
+//! Building a state binds no sockets, so maintenance commands and in-process
+//! tests can have one while a gateway is serving the same directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::blob::BlobStore;
+use anyhow::{Context, Result};
+
+use crate::blob::{BlobStore, LocalDisk};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Overrides};
 use crate::db::Db;
 use crate::keys::Keys;
 use crate::scan::Scanner;
@@ -18,9 +28,69 @@ pub struct AppState {
     pub store: Arc<dyn BlobStore>,
     pub clock: Clock,
     /// Base of recipients' links, without a trailing slash.
+    ///
+    /// With `server.public_base_url` set it is that, from the start. Without
+    /// it, links point at the public listener's own address, which exists
+    /// only once a socket is bound (with port 0 the system picks it), and
+    /// `open` binds nothing: then this is empty until
+    /// [`crate::serve_on`] fills it in from the listener it was handed,
+    /// before any request is served. Maintenance commands never make links.
     pub public_base_url: String,
     /// Every inbound file, and outbound ones unless disabled, passes it.
     pub scanner: Arc<Scanner>,
 }
 
 pub type Shared = Arc<AppState>;
+
+impl AppState {
+    /// Opens an initialised data directory: `sekisho.toml` with `overrides`
+    /// laid over it, then keys, scanner, store and database (migrated when a
+    /// migration is pending).
+    pub async fn open(dir: &Path, overrides: &Overrides) -> Result<AppState> {
+        let config = Config::load_with(dir, overrides)?;
+        Self::assemble(dir, config).await
+    }
+
+    /// Builds the state from a configuration already in hand (`init` writes
+    /// its file only once everything else succeeded).
+    pub async fn assemble(dir: &Path, config: Config) -> Result<AppState> {
+        let keys = Keys::load(dir)?;
+        let scanner = build_scanner(&config, dir)?;
+        let store = LocalDisk::open(&dir.join("store")).with_context(|| {
+            format!(
+                "cannot open the store {}; check that the folder exists and the gateway may write it",
+                dir.join("store").display()
+            )
+        })?;
+        // Last: it is the only step with effects outside DIR (migrations).
+        let db = Db::connect(config.database_url(dir).expose()).await?;
+        let public_base_url = config
+            .server
+            .public_base_url
+            .as_deref()
+            .map(|url| url.trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        Ok(AppState {
+            dir: dir.to_path_buf(),
+            config,
+            db,
+            keys,
+            store: Arc::new(store),
+            clock: Clock::from_env(),
+            public_base_url,
+            scanner,
+        })
+    }
+}
+
+/// The configured scanner; a rule that does not compile or a bad engine
+/// address stops start-up (fail closed).
+pub fn build_scanner(config: &Config, dir: &Path) -> Result<Arc<Scanner>> {
+    let scanner = Scanner::from_config(&config.scan, dir).with_context(|| {
+        format!(
+            "the [scan] settings in {} cannot be used; fix them before starting",
+            Config::path(dir).display()
+        )
+    })?;
+    Ok(Arc::new(scanner))
+}

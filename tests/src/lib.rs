@@ -7,13 +7,19 @@
 //! move time forward instead of sleeping. Every one-time code the kit makes
 //! moves the clock 30 seconds first, because the gateway accepts each TOTP
 //! step only once.
+//!
+//! Stopping: a gateway is stopped the way an operator stops it, with SIGTERM
+//! ([`Gateway::stop`], [`Gateway::restart`], and when a test ends), and must
+//! exit 0 within [`STOP_TIMEOUT`]; one that hangs is killed and the test
+//! fails. Crash tests use [`Gateway::kill`] and [`Gateway::kill_and_restart`]
+//! (SIGKILL: like a power cut, nothing runs on the way down).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
@@ -361,17 +367,84 @@ impl Gateway {
         }
     }
 
-    /// Stops the gateway (SIGKILL: like a power cut) and starts it again.
+    /// Stops the gateway gracefully (see [`Gateway::stop`]; a gateway that
+    /// does not stop cleanly fails the test) and starts it again.
     pub fn restart(&mut self) {
+        if let Err(e) = self.stop() {
+            panic!("{e:#}\n--- gateway log ---\n{}", self.log());
+        }
+        self.launch().expect("restart gateway");
+    }
+
+    /// Kills the gateway (SIGKILL: like a power cut) and starts it again.
+    pub fn kill_and_restart(&mut self) {
         self.kill();
         self.launch().expect("restart gateway");
     }
 
+    /// SIGKILL: nothing runs on the way down. For crash tests.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Sends SIGTERM and returns at once; [`Gateway::wait_stopped`] waits.
+    pub fn terminate(&self) -> Result<()> {
+        let Some(child) = self.child.as_ref() else {
+            bail!("the gateway is not running");
+        };
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .context("cannot run kill")?;
+        anyhow::ensure!(status.success(), "kill -TERM {} failed", child.id());
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for the gateway to exit. When it does not, it
+    /// is killed and this is an error; otherwise its exit status and how
+    /// long the wait took.
+    pub fn wait_stopped(&mut self, timeout: Duration) -> Result<(ExitStatus, Duration)> {
+        let Some(mut child) = self.child.take() else {
+            bail!("the gateway is not running");
+        };
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok((status, started.elapsed()));
+            }
+            if started.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "the gateway did not exit within {timeout:?} of SIGTERM (it hangs on the way down); it was killed"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Stops the gateway as an operator does: SIGTERM, then it finishes the
+    /// requests in flight and must exit 0 within [`STOP_TIMEOUT`]. A gateway
+    /// that already exited by itself (a crash hook) is simply gone. Returns
+    /// how long stopping took.
+    pub fn stop(&mut self) -> Result<Duration> {
+        let Some(child) = self.child.as_mut() else {
+            return Ok(Duration::ZERO);
+        };
+        if let Some(status) = child.try_wait()? {
+            eprintln!("the gateway had already exited ({status})");
+            self.child = None;
+            return Ok(Duration::ZERO);
+        }
+        self.terminate()?;
+        let (status, took) = self.wait_stopped(STOP_TIMEOUT)?;
+        if !status.success() {
+            bail!("the gateway exited with {status} after SIGTERM; a clean stop exits 0");
+        }
+        Ok(took)
     }
 
     pub fn log(&self) -> String {
@@ -503,11 +576,25 @@ impl Gateway {
     }
 }
 
+/// How long a gateway may take to exit after SIGTERM: its own grace for
+/// requests in flight (10 s) and a margin.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
 impl Drop for Gateway {
+    /// A test that passed ends with a graceful stop, so every test also
+    /// proves the gateway shuts down cleanly; a failing one is killed at
+    /// once (its log is what matters then).
     fn drop(&mut self) {
-        self.kill();
         if std::thread::panicking() {
+            self.kill();
             eprintln!("--- gateway log ---\n{}", self.log());
+            return;
+        }
+        if let Err(e) = self.stop() {
+            panic!(
+                "the gateway did not stop cleanly: {e:#}\n--- gateway log ---\n{}",
+                self.log()
+            );
         }
     }
 }

@@ -1083,7 +1083,7 @@ fn crash_after_upload_keeps_the_database_and_store_in_agreement() {
         b"orphan",
     )
     .expect("orphan");
-    w.gw.restart();
+    w.gw.kill_and_restart();
     assert!(!store.join("tmp").join("deadbeef.partial").exists());
     assert!(!orphan_dir.join("ffffffffffffffffffffffffffffffff").exists());
     assert_eq!(stored_blob_count(&w.gw), 1);

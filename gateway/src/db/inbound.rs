@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 
 use super::decode::{optional_word, word};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RequestRow {
     pub id: String,
     pub owner_id: String,
@@ -27,6 +27,20 @@ pub struct RequestRow {
     pub bytes_received: i64,
     pub state: UploadRequestState,
     pub created_at: i64,
+}
+
+/// The nonce (half of the upload link's token) is masked.
+impl std::fmt::Debug for RequestRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestRow")
+            .field("id", &self.id)
+            .field("owner_id", &self.owner_id)
+            .field("kind", &self.kind)
+            .field("nonce", &"***")
+            .field("expires_at", &self.expires_at)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 const REQUEST_COLUMNS: &str = "id, owner_id, kind, sender_name, sender_org, sender_email, purpose, \

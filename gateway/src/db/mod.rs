@@ -92,6 +92,11 @@ async fn pending_migrations(pool: &AnyPool, migrator: &sqlx::migrate::Migrator) 
     Ok(migrator.iter().any(|m| !applied.contains(&m.version)))
 }
 
+/// How long a request waits for a connection. sqlx's default (30 s) keeps a
+/// clerk staring at a hung request while PostgreSQL is down; after this the
+/// request answers 503 `unavailable` instead (see `crate::error`).
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub struct Db {
     pool: AnyPool,
     backend: Arc<dyn Backend>,
@@ -125,6 +130,7 @@ impl Db {
         let setup = backend.connection_setup();
         let pool = AnyPoolOptions::new()
             .max_connections(backend.max_connections())
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     for statement in setup {

@@ -346,7 +346,7 @@ pub async fn all_object_ids(conn: &mut AnyConnection) -> Result<Vec<String>> {
         .collect()
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LinkRow {
     pub id: String,
     pub transfer_id: String,
@@ -362,6 +362,28 @@ pub struct LinkRow {
     pub expires_at: Option<i64>,
     pub max_downloads: i64,
     pub downloads: i64,
+}
+
+/// The nonce (half of the link token) and the wrapped passphrase are masked.
+impl std::fmt::Debug for LinkRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkRow")
+            .field("id", &self.id)
+            .field("transfer_id", &self.transfer_id)
+            .field("position", &self.position)
+            .field("name", &self.name)
+            .field("key_kind", &self.key_kind)
+            .field(
+                "passphrase_wrapped",
+                &self.passphrase_wrapped.as_ref().map(|_| "***"),
+            )
+            .field("nonce", &"***")
+            .field("state", &self.state)
+            .field("expires_at", &self.expires_at)
+            .field("max_downloads", &self.max_downloads)
+            .field("downloads", &self.downloads)
+            .finish_non_exhaustive()
+    }
 }
 
 fn link_state_str(state: LinkState) -> &'static str {

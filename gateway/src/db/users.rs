@@ -6,7 +6,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct UserRow {
     pub id: String,
     pub username: String,
@@ -19,6 +19,29 @@ pub struct UserRow {
     pub failed_logins: i64,
     pub locked_until: Option<i64>,
     pub created_at: i64,
+}
+
+/// The password hash is masked (it can be attacked offline); the wrapped TOTP
+/// seed shows only its length.
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("password_hash", &"***")
+            .field("must_change_password", &self.must_change_password)
+            .field(
+                "totp_secret_wrapped",
+                &format_args!("<{} bytes>", self.totp_secret_wrapped.len()),
+            )
+            .field("totp_last_step", &self.totp_last_step)
+            .field("active", &self.active)
+            .field("failed_logins", &self.failed_logins)
+            .field("locked_until", &self.locked_until)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 const USER_COLUMNS: &str = "id, username, role, password_hash, must_change_password, \
