@@ -113,6 +113,7 @@ pub async fn serve_on(
     let state: Shared = std::sync::Arc::new(state);
 
     service::housekeeping::recover(&state).await?;
+    erase_orphan_key_shares(&state).await?;
     let mut background = vec![tokio::spawn(service::housekeeping::run(state.clone()))];
     if let Some(target) = state.config.audit.export.clone() {
         let format = state.config.audit.export_format;
@@ -185,6 +186,54 @@ pub async fn serve_on(
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// Start-up recovery for `keys/objects/`: a key share whose object was never
+/// recorded (an upload cut by a crash, a client that went away, or the end
+/// of the shutdown grace: the share is made when the upload starts, the row
+/// only when it is complete) is erased. Such a share opens nothing, but key
+/// material with no record is exactly what an erasure audit must not find.
+/// Runs before anything is served, so no upload can be in progress.
+///
+/// It sits beside `housekeeping::recover` (which does the same for blobs)
+/// rather than in it only while that module is being reworked; it belongs
+/// there.
+async fn erase_orphan_key_shares(state: &Shared) -> Result<usize> {
+    let known: std::collections::BTreeSet<String> = {
+        let mut conn = state.db.read().await?;
+        db::transfers::all_object_ids(&mut conn)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let state = state.clone();
+    let erased = tokio::task::spawn_blocking(move || -> Result<usize> {
+        let folder = state.dir.join("keys").join("objects");
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot list {}", folder.display()));
+            }
+        };
+        let mut erased = 0;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot list {}", folder.display()))?;
+            let Some(id) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if !known.contains(&id) && state.keys.shares().exists(&id) {
+                state.keys.shares().erase(&id)?;
+                erased += 1;
+            }
+        }
+        Ok(erased)
+    })
+    .await??;
+    if erased > 0 {
+        tracing::info!("recovery: erased {erased} key shares of objects never recorded");
+    }
+    Ok(erased)
 }
 
 fn listener_failure(
