@@ -39,8 +39,6 @@ use anyhow::{Context, Result};
 use crate::config::{Overrides, ServerConfig};
 use crate::state::{AppState, Shared};
 
-pub use crate::state::build_scanner;
-
 /// The two listeners, already bound (non-blocking, as tokio needs them).
 pub struct Listeners {
     /// Staff, approvers, auditors and administrators: the JSON API.
@@ -79,12 +77,15 @@ const DATABASE_CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// 1. fills in the links' base from the public listener's address when the
 ///    configuration gives none (see [`AppState::public_base_url`]);
 /// 2. loads the TLS certificate and runs start-up recovery (half-written and
-///    unrecorded blobs, interrupted deletions), so a directory that does not
-///    agree with its database is never served;
+///    unrecorded blobs, key shares of objects never recorded, interrupted
+///    deletions), so a directory that does not agree with its database is
+///    never served;
 /// 3. starts housekeeping and, when configured, the audit export;
 /// 4. serves both routers, then calls `ready`: the gateway answers from this
-///    point on (`serve` prints its "listening" line here, and tests wait for
-///    that line, so it must come after recovery);
+///    point on. `serve` prints its "listening" line there; tests and scripts
+///    take that line as "recovered and serving", which is why it is a
+///    callback and not printed by the caller before `serve_on` (recovery
+///    would still be running);
 /// 5. on `shutdown`, stops accepting, lets requests in flight finish for
 ///    [`http::SHUTDOWN_GRACE`] and cuts the rest (an upload cut there was
 ///    never recorded: its partial blob is removed by the store, and anything

@@ -17,8 +17,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use sekisho_gateway::clock::Clock;
 use sekisho_gateway::config::Overrides;
-use sekisho_gateway::http;
 use sekisho_gateway::state::{AppState, Shared};
+use sekisho_gateway::{Listeners, http, serve_on};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -443,5 +443,63 @@ async fn a_database_outage_answers_503_without_driver_text() {
     let text = String::from_utf8_lossy(&bytes).to_lowercase();
     for leak in ["sqlite", "pool", "closed", "sqlx", "sekisho.db"] {
         assert!(!text.contains(leak), "{leak} in {text}");
+    }
+}
+
+/// `serve_on` takes listeners the test bound (port 0) and a shutdown future
+/// the test owns: no sleeps, no fixed ports.
+#[tokio::test]
+async fn serve_on_serves_bound_listeners_until_its_shutdown_future_completes() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    sekisho_gateway::init::run(&data, None, "admin")
+        .await
+        .expect("init");
+    let state = AppState::open(&data, &Overrides::default())
+        .await
+        .expect("open");
+    let listeners = Listeners {
+        internal: http::bind("127.0.0.1:0", "internal").expect("bind"),
+        public: http::bind("127.0.0.1:0", "public").expect("bind"),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready, serving) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(serve_on(
+        listeners,
+        state,
+        async {
+            let _ = stopped.await;
+        },
+        move |serving: &sekisho_gateway::Serving| {
+            let _ = ready.send(*serving);
+        },
+    ));
+    let serving = tokio::time::timeout(Duration::from_secs(30), serving)
+        .await
+        .expect("ready in time")
+        .expect("ready was called");
+    assert_eq!(serving.database, "sqlite");
+    assert_ne!(serving.internal.port(), 0);
+    for address in [serving.internal, serving.public] {
+        let connection = tokio::net::TcpStream::connect(address).await;
+        assert!(connection.is_ok(), "{address} does not accept");
+    }
+    assert!(
+        !server.is_finished(),
+        "serve_on returned before its shutdown"
+    );
+
+    stop.send(()).expect("serve_on is waiting");
+    let result = tokio::time::timeout(http::SHUTDOWN_GRACE, server)
+        .await
+        .expect("serve_on stopped within the grace")
+        .expect("serve_on task");
+    assert!(result.is_ok(), "{result:?}");
+    for address in [serving.internal, serving.public] {
+        assert!(
+            tokio::net::TcpStream::connect(address).await.is_err(),
+            "{address} still accepts after shutdown"
+        );
     }
 }

@@ -395,10 +395,12 @@ impl Gateway {
         let Some(child) = self.child.as_ref() else {
             bail!("the gateway is not running");
         };
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+        // The shell's built-in kill: no extra dependency, and present on a
+        // minimal machine where procps is not.
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", child.id())])
             .status()
-            .context("cannot run kill")?;
+            .context("cannot run sh -c kill")?;
         anyhow::ensure!(status.success(), "kill -TERM {} failed", child.id());
         Ok(())
     }

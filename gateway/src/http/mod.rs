@@ -1,4 +1,6 @@
-//! HTTPS wiring: two listeners, each with its own router.
+//! HTTPS wiring: two listeners, each with its own router. The routers are
+//! plain values over the shared state, so tests drive them in-process
+//! (`tests/router.rs`); [`serve`] puts one on a bound listener over TLS.
 
 pub mod api;
 mod extract;
@@ -60,4 +62,8 @@ pub async fn serve(
         .context("the HTTPS server stopped")
 }
 
+/// How long requests in flight may run on after a shutdown was asked for;
+/// the rest are cut (see [`crate::serve_on`]). Long enough for a normal
+/// request, short enough for a service manager's stop time-out (systemd's
+/// default is 90 s) and for the end-to-end kit's 15 s.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -95,9 +95,9 @@ pub fn format_event(event: &AuditEvent, format: Format, hostname: &str) -> Resul
     }
 }
 
-/// Runs until the task is dropped (at shutdown): every pass is a page of
-/// events sent and the cursor saved after it, so stopping between passes
-/// loses nothing.
+/// Runs until the task is dropped (at shutdown). The cursor is saved only
+/// after a page was sent, so stopping anywhere loses nothing: at worst the
+/// last page is sent again.
 pub async fn run(state: Shared, target: ExportTarget, format: Format) {
     let target = target.address();
     let hostname = std::fs::read_to_string("/etc/hostname")
