@@ -6,6 +6,7 @@
 use sekisho_gateway::db::inbound::RequestRow;
 use sekisho_gateway::db::transfers::LinkRow;
 use sekisho_gateway::db::users::UserRow;
+use sekisho_proto::vocab::{UploadRequestKind, UploadRequestState};
 use sekisho_proto::{KeyKind, LinkState, Role};
 
 const SECRET: &str = "hunter2";
@@ -66,7 +67,7 @@ fn upload_request_rows_hide_the_token_nonce() {
     let row = RequestRow {
         id: "r1".into(),
         owner_id: "u1".into(),
-        kind: "request".into(),
+        kind: UploadRequestKind::Link,
         sender_name: "sender".into(),
         sender_org: "org".into(),
         sender_email: "s@example.jp".into(),
@@ -77,7 +78,7 @@ fn upload_request_rows_hide_the_token_nonce() {
         max_bytes: 1,
         files_received: 0,
         bytes_received: 0,
-        state: "open".into(),
+        state: UploadRequestState::Open,
         created_at: 0,
     };
     let shown = format!("{row:?}");
