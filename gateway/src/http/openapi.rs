@@ -306,7 +306,7 @@ mod tests {
     use tower::ServiceExt;
 
     use crate::clock::Clock;
-    use crate::state::Shared;
+    use crate::state::{AppState, Shared};
 
     /// Set by the test's fallbacks: the request matched no route (`path`)
     /// or no method of a route (`method`).
@@ -482,7 +482,7 @@ mod tests {
     async fn gateway(dir: &std::path::Path) -> (Shared, NewAccount) {
         let data = dir.join("gateway");
         let initialised = crate::init::run(&data, None, "admin").await.expect("init");
-        let mut state = crate::open_for_maintenance(&data, None)
+        let mut state = AppState::open(&data, &crate::config::Overrides::default())
             .await
             .expect("open the data folder");
         state.clock = Clock::Fixed(time::macros::datetime!(2026-12-01 09:00 UTC));
