@@ -62,17 +62,19 @@ fn escape(text: &str) -> String {
 }
 
 fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    const LARGER_UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
+    let mut shown = None;
+    for unit in LARGER_UNITS {
+        if value < 1024.0 {
+            break;
+        }
         value /= 1024.0;
-        unit += 1;
+        shown = Some(unit);
     }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
+    match shown {
+        None => format!("{bytes} B"),
+        Some(unit) => format!("{value:.1} {unit}"),
     }
 }
 
@@ -370,5 +372,14 @@ mod tests {
             percent_encode("重要性II_x.tar"),
             "%E9%87%8D%E8%A6%81%E6%80%A7II_x.tar"
         );
+    }
+
+    #[test]
+    fn sizes_read_like_a_file_manager() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 << 30), "5.0 GiB");
+        assert_eq!(human_size(1 << 60), "1048576.0 TiB");
     }
 }
