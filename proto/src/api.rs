@@ -63,7 +63,7 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
-    pub status: String,
+    pub status: crate::vocab::HealthStatus,
     pub version: String,
 }
 

@@ -33,8 +33,8 @@ impl std::error::Error for UnknownWord {}
 macro_rules! vocabulary {
     (
         $(#[$meta:meta])*
-        pub enum $name:ident ($what:literal) {
-            $( $(#[$vmeta:meta])* $variant:ident = $text:literal, )+
+        pub enum $name:ident ($what:tt) {
+            $( $(#[$vmeta:meta])* $variant:ident = $text:tt, )+
         }
     ) => {
         $(#[$meta])*
@@ -229,6 +229,14 @@ vocabulary! {
         Request = "request",
         /// Its retention time was up.
         Retention = "retention",
+    }
+}
+
+vocabulary! {
+    /// What the health check says. Liveness only today: a gateway that
+    /// answers is up (the database and scanner have their own checks).
+    pub enum HealthStatus ("health status") {
+        Ok = "ok",
     }
 }
 

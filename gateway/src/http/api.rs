@@ -106,7 +106,7 @@ pub fn router() -> Router<Shared> {
 )]
 async fn health() -> Json<Health> {
     Json(Health {
-        status: "ok".into(),
+        status: sekisho_proto::vocab::HealthStatus::Ok,
         version: env!("CARGO_PKG_VERSION").into(),
     })
 }

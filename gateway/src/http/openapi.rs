@@ -782,6 +782,25 @@ mod tests {
     }
 
     #[test]
+    fn vocabulary_words_are_documented_as_they_are_sent() {
+        let text =
+            serde_json::to_string(&super::document("https://files.example.jp")).unwrap_or_default();
+        for word in [
+            "awaiting_class",
+            "needs_manager",
+            "keys_destroyed",
+            "unscanned",
+            "ok",
+        ] {
+            assert!(
+                text.contains(&format!("\"{word}\"")),
+                "{word} is not in the document"
+            );
+        }
+        assert!(!text.contains("\"AwaitingClass\""));
+    }
+
+    #[test]
     fn the_document_is_complete_and_consistent() {
         let doc = doc();
         let declared_tags: BTreeSet<&str> = doc["tags"]
