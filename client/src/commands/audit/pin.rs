@@ -16,12 +16,31 @@ use sekisho_proto::{AuditKey, audit_key_fingerprint};
 use serde::{Deserialize, Serialize};
 
 use super::files;
-use crate::cli::AuditPinArgs;
 use crate::config::Config;
 use crate::output::print_json;
 use crate::session::Session;
 
 const WHAT: &str = "the pinned audit key";
+
+#[derive(Debug, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("source")
+        .required(true)
+        .multiple(false)
+        .args(["key", "fetch"])
+))]
+pub struct Args {
+    /// The public key the operator printed with `sekisho-gateway audit-key` (base64).
+    #[arg(long, value_name = "BASE64")]
+    pub key: Option<String>,
+    /// Ask the gateway for its key; you must then compare the fingerprint with the
+    /// one printed on the server console.
+    #[arg(long)]
+    pub fetch: bool,
+    /// Replace a key pinned earlier (only after the operator confirms the key changed).
+    #[arg(long)]
+    pub replace: bool,
+}
 
 /// `$SEKISHO_HOME/audit-key.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,7 +102,7 @@ fn decode_key(text: &str) -> Result<[u8; 32]> {
     })
 }
 
-pub fn run(cfg: &Config, args: AuditPinArgs) -> Result<()> {
+pub fn run(cfg: &Config, args: Args) -> Result<()> {
     let path = path(cfg);
     let existing = load(cfg)?;
     if let (Some(old), false) = (&existing, args.replace) {

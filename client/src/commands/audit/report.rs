@@ -26,7 +26,26 @@ use super::escape::{UTF8_BOM, csv_row, html, markdown};
 use super::files::Sink;
 use super::times::{event_seconds, rfc3339, year_bounds};
 use super::verify::{Verification, verify_gateway};
-use crate::cli::{AuditReportArgs, AuditReportFormat};
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The calendar year to report on (1 January to 31 December, UTC).
+    #[arg(long, value_name = "YYYY",
+          value_parser = clap::value_parser!(i32).range(2000..=9998))]
+    pub year: i32,
+    /// markdown (default), csv (opens in Excel) or html (one printable page).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Write to this new file instead of the screen (an existing file is never replaced).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Markdown,
+    Csv,
+    Html,
+}
 use crate::config::Config;
 
 /// Classes as the policy names them; events without one are "unknown".
@@ -783,9 +802,9 @@ table.about td, table.text td { text-align: left; }
 @media print { body { margin: 0; } h2 { break-after: avoid; } table { break-inside: avoid; } }
 ";
 
-pub fn run(cfg: &Config, args: AuditReportArgs) -> Result<()> {
+pub fn run(cfg: &Config, args: Args) -> Result<()> {
     let format = match (cfg.json, args.format) {
-        (false, format) => Some(format.unwrap_or(AuditReportFormat::Markdown)),
+        (false, format) => Some(format.unwrap_or(Format::Markdown)),
         (true, None) => None,
         (true, Some(_)) => bail!(
             "--json asks for JSON but --format asks for something else; give only one of them"
@@ -826,9 +845,9 @@ pub fn run(cfg: &Config, args: AuditReportArgs) -> Result<()> {
             json.push('\n');
             json
         }
-        Some(AuditReportFormat::Markdown) => report.markdown(),
-        Some(AuditReportFormat::Csv) => report.csv(),
-        Some(AuditReportFormat::Html) => report.html(),
+        Some(Format::Markdown) => report.markdown(),
+        Some(Format::Csv) => report.csv(),
+        Some(Format::Html) => report.html(),
     };
     sink.write_all(text.as_bytes())
         .context("could not write the report")?;
