@@ -10,9 +10,9 @@ use crate::output::print_json;
 
 pub fn run(cfg: &Config) -> Result<()> {
     let (api, _session) = super::logged_in(cfg)?;
-    let list = list::fetch(&api, Scope::Pending)?;
+    let transfers = list::fetch(&api, Scope::Pending)?;
     if cfg.json {
-        return print_json(&list);
+        return print_json(&transfers);
     }
     for d in super::media::pending_disposals(&api)? {
         print!("{}", super::media::describe_disposal(&d));
@@ -31,13 +31,13 @@ pub fn run(cfg: &Config) -> Result<()> {
         );
         println!("{}", "-".repeat(60));
     }
-    if list.is_empty() {
+    if transfers.is_empty() {
         println!("No transfers are waiting for a decision.");
         return Ok(());
     }
     // The list answer has no files or fingerprints, and an approver must
     // see both before deciding, so each transfer is fetched in full.
-    for (i, summary) in list.iter().enumerate() {
+    for (i, summary) in transfers.iter().enumerate() {
         if i > 0 {
             println!("{}", "-".repeat(60));
         }

@@ -57,6 +57,24 @@ pub struct PinnedKey {
     pub source: String,
 }
 
+/// Where a pinned key came from, as [`PinnedKey::source`] records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PinSource {
+    /// Typed from the server console or paper.
+    Key,
+    /// Taken from the gateway, which is why its fingerprint must be compared.
+    Fetch,
+}
+
+impl PinSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            PinSource::Key => "key",
+            PinSource::Fetch => "fetch",
+        }
+    }
+}
+
 pub fn path(cfg: &Config) -> PathBuf {
     cfg.home.join("audit-key.json")
 }
@@ -131,7 +149,7 @@ pub fn run(cfg: &Config, args: Args) -> Result<()> {
                     .map(|g| crate::config::display_origin(&g))
                     .unwrap_or_default(),
             };
-            (text.trim().to_string(), gateway, "key")
+            (text.trim().to_string(), gateway, PinSource::Key)
         }
         None => {
             let (api, session) = crate::commands::logged_in(cfg)?;
@@ -144,7 +162,7 @@ pub fn run(cfg: &Config, args: Args) -> Result<()> {
                     "the gateway's audit key does not match the fingerprint it gave with it; nothing was pinned. Tell your CISO."
                 );
             }
-            (served.public_key, session.gateway, "fetch")
+            (served.public_key, session.gateway, PinSource::Fetch)
         }
     };
     let fingerprint = audit_key_fingerprint(&decode_key(&public_key)?);
@@ -153,7 +171,7 @@ pub fn run(cfg: &Config, args: Args) -> Result<()> {
         fingerprint,
         gateway,
         pinned_at: super::times::now(),
-        source: source.to_string(),
+        source: source.as_str().to_string(),
     };
     if existing
         .as_ref()
@@ -180,7 +198,7 @@ pub fn run(cfg: &Config, args: Args) -> Result<()> {
     }
     println!("  Saved in (保存先):                {}", path.display());
     println!();
-    if source == "fetch" {
+    if source == PinSource::Fetch {
         println!(
             "This key came from the gateway itself. Before you trust it, compare the fingerprint above, character by character, \
              with the one the server operator printed with `sekisho-gateway audit-key --dir DIR` on the server console (or gave you on paper)."
