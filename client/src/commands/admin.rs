@@ -8,12 +8,45 @@
 use anyhow::{Context, Result};
 use sekisho_proto::{AccountStatus, CreateUserRequest, NewAccount, UserSummary};
 
-use crate::cli::{AdminCommand, UserCommand};
+use sekisho_proto::Role;
+
+use super::values;
 use crate::config::Config;
 use crate::output::{Table, print_json, short_time};
 
-pub fn run(cfg: &Config, cmd: AdminCommand) -> Result<()> {
-    let AdminCommand::User(cmd) = cmd;
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create, disable, enable and list user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Create an account; prints its temporary password and TOTP secret once.
+    Add {
+        /// User name of the new account.
+        name: String,
+        /// One of ciso, approver, manager, sysadmin, auditor, staff.
+        #[arg(long, value_name = "ROLE", value_parser = values::role)]
+        role: Role,
+    },
+    /// Stop an account from logging in.
+    Disable {
+        /// User name.
+        name: String,
+    },
+    /// Allow a disabled account to log in again.
+    Enable {
+        /// User name.
+        name: String,
+    },
+    /// List all accounts.
+    List,
+}
+
+pub fn run(cfg: &Config, cmd: Command) -> Result<()> {
+    let Command::User(cmd) = cmd;
     let (api, _session) = super::logged_in(cfg)?;
     match cmd {
         UserCommand::Add { name, role } => {

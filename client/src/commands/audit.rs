@@ -22,20 +22,33 @@ mod verify;
 use anyhow::{Context, Result, bail};
 use sekisho_proto::{AuditCheckpoint, AuditEvent, AuditFilter, AuditPage};
 
-use crate::cli::AuditCommand;
 use crate::config::Config;
 use crate::http::Api;
 
 /// The gateway serves at most this many events per request.
 pub const MAX_PAGE: u32 = 10_000;
 
-pub fn run(cfg: &Config, cmd: AuditCommand) -> Result<()> {
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Show or export audit events (監査ログの表示・書き出し).
+    Log(log::Args),
+    /// Pin the gateway's audit signing key on this computer (監査鍵の登録).
+    Pin(pin::Args),
+    /// Check the whole audit log and its signed checkpoints on this computer (監査ログの検証).
+    Verify(verify::Args),
+    /// Print the latest signed checkpoint, or have the gateway sign one now (チェックポイント).
+    Checkpoint(checkpoint::Args),
+    /// Write the yearly self-inspection report, policy 9.(1) (年次自己点検報告).
+    Report(report::Args),
+}
+
+pub fn run(cfg: &Config, cmd: Command) -> Result<()> {
     match cmd {
-        AuditCommand::Log(args) => log::run(cfg, args),
-        AuditCommand::Pin(args) => pin::run(cfg, args),
-        AuditCommand::Verify(args) => verify::run(cfg, args),
-        AuditCommand::Checkpoint(args) => checkpoint::run(cfg, args),
-        AuditCommand::Report(args) => report::run(cfg, args),
+        Command::Log(args) => log::run(cfg, args),
+        Command::Pin(args) => pin::run(cfg, args),
+        Command::Verify(args) => verify::run(cfg, args),
+        Command::Checkpoint(args) => checkpoint::run(cfg, args),
+        Command::Report(args) => report::run(cfg, args),
     }
 }
 
@@ -93,4 +106,67 @@ pub fn for_each_page(
 pub fn fetch_checkpoints(api: &Api) -> Result<Vec<AuditCheckpoint>> {
     api.get(api.url(&["audit", "checkpoints"])?)
         .context("could not read the signed checkpoints from the gateway")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use sekisho_proto::vocab::Outcome;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn audit_arguments_parse_and_refuse_mistakes() {
+        let log = Cli::try_parse_from([
+            "sekisho",
+            "audit",
+            "log",
+            "--since",
+            "2026-04-01",
+            "--until",
+            "2026-05-01T09:00:00+09:00",
+            "--class",
+            "II",
+            "--outcome",
+            "denied",
+            "--format",
+            "csv",
+        ]);
+        match log.map(|c| c.command) {
+            Ok(Command::Audit(super::Command::Log(args))) => {
+                assert_eq!(args.since.as_deref(), Some("2026-04-01T00:00:00Z"));
+                assert_eq!(args.until.as_deref(), Some("2026-05-01T00:00:00Z"));
+                assert_eq!(args.outcome, Some(Outcome::Denied));
+            }
+            other => panic!("unexpected parse: {other:?}"),
+        }
+        for bad in [
+            ["sekisho", "audit", "log", "--since", "2026/04/01"],
+            ["sekisho", "audit", "log", "--class", "IV"],
+            ["sekisho", "audit", "log", "--outcome", "maybe"],
+            ["sekisho", "audit", "report", "--year", "26"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(Cli::try_parse_from(["sekisho", "audit", "pin"]).is_err());
+        assert!(Cli::try_parse_from(["sekisho", "audit", "pin", "--fetch", "--key", "x"]).is_err());
+        assert!(Cli::try_parse_from(["sekisho", "audit", "pin", "--fetch"]).is_ok());
+        assert!(Cli::try_parse_from(["sekisho", "audit", "verify"]).is_ok());
+        assert!(
+            Cli::try_parse_from([
+                "sekisho",
+                "audit",
+                "verify",
+                "--checkpoint",
+                "a.json",
+                "--checkpoint",
+                "b.json"
+            ])
+            .is_ok()
+        );
+        let page = |n: &str| Cli::try_parse_from(["sekisho", "audit", "verify", "--page-size", n]);
+        assert!(page("10000").is_ok());
+        assert!(page("10001").is_err());
+        assert!(page("0").is_err());
+    }
 }

@@ -1,13 +1,14 @@
-//! Disposal (廃棄) from the clerk's and the auditor's side: asking to
-//! dispose of stored content, deciding such requests, and reading and
-//! verifying the gateway's signed deletion certificates offline.
+//! `deletion show|verify`: the gateway's signed deletion certificates
+//! (廃棄証明), read from the gateway or checked offline against the pinned
+//! audit key; and what the other commands need to know about disposal
+//! requests of stored content (describing, finding and deciding them, for
+//! `dispose`, `pending`, `approve` and `reject`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use sekisho_proto::deletion::{
-    DecideDisposal, DeletionCertificate, DisposalState, DisposalView, DisposeRequest,
-    verify_certificate,
+    DecideDisposal, DeletionCertificate, DisposalState, DisposalView, verify_certificate,
 };
 
 use super::Failed;
@@ -15,7 +16,35 @@ use crate::config::Config;
 use crate::http::Api;
 use crate::output::{human_size, print_json};
 
-fn state_label(state: DisposalState) -> &'static str {
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print the signed certificate of a deleted object.
+    Show {
+        /// Id of the deleted object (the transfer id).
+        id: String,
+        /// Also save the certificate (JSON) to this new file.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check a saved certificate offline against the pinned audit key.
+    Verify {
+        /// The certificate file.
+        file: PathBuf,
+        /// The gateway's audit public key (base64); default: the pinned one.
+        #[arg(long, value_name = "BASE64")]
+        key: Option<String>,
+    },
+}
+
+pub fn run(cfg: &Config, cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Show { id, output } => show(cfg, &id, output.as_deref()),
+        Command::Verify { file, key } => verify(cfg, &file, key),
+    }
+}
+
+/// A disposal's state as staff read it (Japanese first).
+pub fn state_label(state: DisposalState) -> &'static str {
     match state {
         DisposalState::Requested => "承認待ち waiting for approval",
         DisposalState::Rejected => "却下 rejected",
@@ -55,37 +84,6 @@ pub fn describe(d: &DisposalView) -> String {
         ));
     }
     out
-}
-
-pub fn dispose(cfg: &Config, object: &str, reason: &str) -> Result<()> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        bail!("say why the content should be disposed of with --reason TEXT");
-    }
-    let (api, _session) = super::logged_in(cfg)?;
-    let request = DisposeRequest {
-        object: object.to_string(),
-        reason: reason.to_string(),
-    };
-    let view: DisposalView = api
-        .post(api.url(&["disposals"])?, &request)
-        .with_context(|| format!("the disposal of {object} was not requested"))?;
-    if cfg.json {
-        return print_json(&view);
-    }
-    println!("Disposal request {} recorded.", view.id);
-    print!("{}", describe(&view));
-    match view.state {
-        DisposalState::Requested => println!(
-            "{} content needs the approver's permission before it is deleted (policy 2.(2)⑩(ウ)).",
-            view.class.label_ja()
-        ),
-        _ => println!(
-            "The content was securely deleted. The certificate: `sekisho deletion show {}`.",
-            view.object
-        ),
-    }
-    Ok(())
 }
 
 /// Disposal requests waiting for this user's decision.
@@ -141,7 +139,7 @@ pub fn decide(
     Ok(())
 }
 
-pub fn show(cfg: &Config, object: &str, output: Option<&Path>) -> Result<()> {
+fn show(cfg: &Config, object: &str, output: Option<&Path>) -> Result<()> {
     let (api, _session) = super::logged_in(cfg)?;
     let certificates: Vec<DeletionCertificate> = api
         .get(api.url(&["deletions", object])?)
@@ -205,7 +203,7 @@ fn certificate_text(c: &DeletionCertificate) -> String {
 }
 
 /// Offline: needs only the file and the pinned (or given) audit key.
-pub fn verify(cfg: &Config, file: &Path, key: Option<String>) -> Result<()> {
+fn verify(cfg: &Config, file: &Path, key: Option<String>) -> Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let certificate: DeletionCertificate = serde_json::from_str(&text)

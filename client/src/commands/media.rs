@@ -1,47 +1,134 @@
-//! Removable media (持ち出し・持ち込み): the ledger, carry-out requests,
-//! writing the approved package onto the medium (and reading it back),
-//! returns and carry-ins. A carry-out is a transfer whose recipient is the
-//! medium, so it is uploaded, approved and packaged like any other.
+//! `media register|list|checkout|write|checkin|dispose|carry-in`: removable
+//! media (持ち出し・持ち込み): the ledger, carry-out requests, writing the
+//! approved package onto the medium (and reading it back), returns,
+//! carry-ins and requests to wipe or dispose of a medium. A carry-out is a
+//! transfer whose recipient is the medium, so it is uploaded, approved and
+//! packaged like any other; wipe and disposal requests are decided through
+//! `approve` and `reject`, which use [`try_decide`] and [`describe_disposal`].
 
-use sekisho_proto::vocab::MediumDisposalState;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use sekisho_proto::media::{
-    CarryIn, MediumDisposalKind, MediumDisposalRequest, MediumDisposalView, MediumView,
-    RegisterMedium, WrittenReport,
+    CarryIn, MediumDisposalKind, MediumDisposalRequest, MediumDisposalView, MediumState,
+    MediumView, RegisterMedium, WrittenReport,
 };
+use sekisho_proto::vocab::MediumDisposalState;
 use sekisho_proto::{
-    CreateTransferRequest, HEADER_CLASS, HEADER_ENCRYPTION, LinkView, TransferState, TransferView,
-    package_file_name,
+    Class, CreateTransferRequest, HEADER_CLASS, HEADER_ENCRYPTION, LinkView, TransferState,
+    TransferView, package_file_name,
 };
 use sha2::{Digest, Sha256};
 
 use super::send::{check_files, create_and_upload, new_files, print_submitted};
-use crate::cli::{MediaCheckoutArgs, MediaCommand};
+use super::values;
 use crate::config::Config;
 use crate::output::{Table, print_json, short_time};
 
-pub fn run(cfg: &Config, command: MediaCommand) -> Result<()> {
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Register a medium in the ledger (sysadmin).
+    Register {
+        /// The medium's id, as written on it (e.g. USB-001).
+        id: String,
+        #[arg(long, value_name = "TEXT", value_parser = values::non_blank)]
+        label: String,
+        #[arg(long = "type", value_name = "TYPE", default_value = "USB")]
+        media_type: String,
+        #[arg(long, value_name = "SECTION", default_value = "総務")]
+        section: String,
+    },
+    /// The ledger; --overdue lists only media past their return date.
+    List {
+        #[arg(long)]
+        overdue: bool,
+    },
+    /// Ask to carry files out on a registered medium (always needs approval).
+    Checkout(CheckoutArgs),
+    /// Write an approved carry-out onto the medium and check it.
+    Write {
+        /// The carry-out's id.
+        checkout: String,
+        /// Where the medium is mounted.
+        #[arg(long, value_name = "PATH")]
+        to: PathBuf,
+    },
+    /// Record that a medium came back.
+    Checkin {
+        /// The medium's id.
+        id: String,
+    },
+    /// Ask to wipe or dispose of a medium (needs an approver's decision).
+    Dispose {
+        /// The medium's id.
+        id: String,
+        /// `wipe` keeps the medium in use; `dispose` retires it for good.
+        #[arg(long, value_name = "wipe|dispose",
+              value_parser = values::vocabulary(MediumDisposalKind::ALL, MediumDisposalKind::as_str))]
+        kind: MediumDisposalKind,
+        /// How it is done, e.g. "全領域上書き消去" or "物理破壊".
+        #[arg(long, value_name = "TEXT", value_parser = values::non_blank)]
+        method: String,
+        #[arg(long, value_name = "TEXT", value_parser = values::non_blank)]
+        reason: String,
+    },
+    /// Record an outside medium brought in (its files go through the inbound scan).
+    CarryIn {
+        /// The medium's id or label.
+        id: String,
+        #[arg(long, value_name = "TEXT", value_parser = values::non_blank)]
+        purpose: String,
+        /// Who it came from.
+        #[arg(long, value_name = "TEXT")]
+        origin: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckoutArgs {
+    /// The registered medium.
+    #[arg(long, value_name = "ID")]
+    pub medium: String,
+    /// Why the files are carried out.
+    #[arg(long, value_name = "TEXT", value_parser = values::non_blank)]
+    pub purpose: String,
+    /// When the medium comes back: YYYY-MM-DD or an RFC 3339 time.
+    #[arg(long = "return-by", value_name = "DATE")]
+    pub return_by: String,
+    /// Classification of the files: I, II or III.
+    #[arg(long, value_name = "I|II|III", value_parser = values::class)]
+    pub class: Class,
+    /// A different class for one file, as NAME=CLASS.
+    #[arg(long = "file-class", value_name = "NAME=CLASS", value_parser = values::file_class)]
+    pub file_class: Vec<(String, Class)>,
+    /// Lock I/II to this age public key instead of a generated passphrase.
+    #[arg(long = "age-key", value_name = "age1...")]
+    pub age_key: Option<String>,
+    /// The files to carry out.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+pub fn run(cfg: &Config, command: Command) -> Result<()> {
     match command {
-        MediaCommand::Register {
+        Command::Register {
             id,
             label,
             media_type,
             section,
         } => register(cfg, id, label, media_type, section),
-        MediaCommand::List { overdue } => list(cfg, overdue),
-        MediaCommand::Checkout(args) => checkout(cfg, args),
-        MediaCommand::Write { checkout, to } => write(cfg, &checkout, &to),
-        MediaCommand::Checkin { id } => checkin(cfg, &id),
-        MediaCommand::Dispose {
+        Command::List { overdue } => list(cfg, overdue),
+        Command::Checkout(args) => checkout(cfg, args),
+        Command::Write { checkout, to } => write(cfg, &checkout, &to),
+        Command::Checkin { id } => checkin(cfg, &id),
+        Command::Dispose {
             id,
             kind,
             method,
             reason,
-        } => dispose(cfg, &id, &kind, method, reason),
-        MediaCommand::CarryIn {
+        } => dispose(cfg, &id, kind, method, reason),
+        Command::CarryIn {
             id,
             purpose,
             origin,
@@ -116,9 +203,9 @@ fn list(cfg: &Config, overdue: bool) -> Result<()> {
             None => (String::new(), String::new(), String::new()),
         };
         let state = match m.state {
-            sekisho_proto::media::MediumState::Available => "保管中 in office",
-            sekisho_proto::media::MediumState::Out => "持出中 out",
-            sekisho_proto::media::MediumState::Disposed => "廃棄済み disposed",
+            MediumState::Available => "保管中 in office",
+            MediumState::Out => "持出中 out",
+            MediumState::Disposed => "廃棄済み disposed",
         };
         table.row([
             m.id.clone(),
@@ -134,7 +221,7 @@ fn list(cfg: &Config, overdue: bool) -> Result<()> {
     Ok(())
 }
 
-fn checkout(cfg: &Config, args: MediaCheckoutArgs) -> Result<()> {
+fn checkout(cfg: &Config, args: CheckoutArgs) -> Result<()> {
     let purpose = args.purpose.trim().to_string();
     if purpose.is_empty() {
         bail!("say why the files are carried out with --purpose TEXT");
@@ -319,14 +406,16 @@ fn carry_in(cfg: &Config, id: &str, purpose: String, origin: Option<String>) -> 
     Ok(())
 }
 
-fn dispose(cfg: &Config, id: &str, kind: &str, method: String, reason: String) -> Result<()> {
+fn dispose(
+    cfg: &Config,
+    id: &str,
+    kind: MediumDisposalKind,
+    method: String,
+    reason: String,
+) -> Result<()> {
     let (api, _session) = super::logged_in(cfg)?;
     let body = MediumDisposalRequest {
-        kind: if kind == "wipe" {
-            MediumDisposalKind::Wipe
-        } else {
-            MediumDisposalKind::Dispose
-        },
+        kind,
         method,
         reason,
     };

@@ -1,23 +1,43 @@
-//! One module per command group, each with its own `run()`; this file
-//! dispatches to them and holds the little they share (finding the session
-//! and building a client for it).
+//! One module per command, each owning its clap arguments (`Args`, or
+//! `Command` for a command with subcommands) and its `run()`; this file
+//! dispatches to them and holds the little they all share (finding the
+//! session and building a client for it, and the "already reported" error).
+//!
+//! Approving and rejecting decide three kinds of request (transfers,
+//! disposals of stored content, medium wipes and disposals) with one pair
+//! of commands, so `approve`, `reject` and `pending` use what `show`,
+//! `deletion` and `media` export about their own objects.
 
 pub mod admin;
+pub mod approve;
 pub mod audit;
-pub mod auth;
 pub mod deletion;
-pub mod inbound;
+pub mod dispose;
+pub mod inbox;
+pub mod incidents;
+pub mod intake;
+pub mod link;
+pub mod list;
+pub mod login;
+pub mod logout;
 pub mod media;
+pub mod password;
+pub mod pending;
 pub mod receive;
 pub mod recipient;
+pub mod reject;
+pub mod revoke;
 pub mod send;
-pub mod transfers;
+pub mod show;
+pub mod upload;
+pub mod values;
+pub mod whoami;
 
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use crate::cli::{Cli, Command, DeletionCommand};
+use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::http::Api;
 use crate::session::Session;
@@ -25,34 +45,29 @@ use crate::session::Session;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let cfg = Config::from_args(&cli.global)?;
     match cli.command {
-        Command::Login { user, otp } => auth::login(&cfg, &user, otp),
-        Command::Password => auth::password(&cfg),
-        Command::Logout => auth::logout(&cfg),
-        Command::Whoami => auth::whoami(&cfg),
+        Command::Login(args) => login::run(&cfg, args),
+        Command::Password => password::run(&cfg),
+        Command::Logout => logout::run(&cfg),
+        Command::Whoami => whoami::run(&cfg),
         Command::Admin(cmd) => admin::run(&cfg, cmd),
         Command::Recipient(cmd) => recipient::run(&cfg, cmd),
         Command::Send(args) => send::run(&cfg, args),
-        Command::List(args) => transfers::list(&cfg, &args),
-        Command::Show { id } => transfers::show(&cfg, &id),
-        Command::Revoke { id } => transfers::revoke(&cfg, &id),
-        Command::Link { id } => transfers::link(&cfg, &id),
-        Command::Pending => transfers::pending(&cfg),
-        Command::Approve { id, comment, otp } => transfers::approve(&cfg, &id, comment, otp),
-        Command::Reject { id, reason, otp } => transfers::reject(&cfg, &id, &reason, otp),
+        Command::List(args) => list::run(&cfg, args),
+        Command::Show(args) => show::run(&cfg, args),
+        Command::Revoke(args) => revoke::run(&cfg, args),
+        Command::Link(args) => link::run(&cfg, args),
+        Command::Pending => pending::run(&cfg),
+        Command::Approve(args) => approve::run(&cfg, args),
+        Command::Reject(args) => reject::run(&cfg, args),
         Command::Receive(args) => receive::run(&cfg, args),
-        Command::Dispose { id, reason } => deletion::dispose(&cfg, &id, &reason),
+        Command::Dispose(args) => dispose::run(&cfg, args),
+        Command::Deletion(cmd) => deletion::run(&cfg, cmd),
         Command::Media(cmd) => media::run(&cfg, cmd),
-        Command::Deletion(DeletionCommand::Show { id, output }) => {
-            deletion::show(&cfg, &id, output.as_deref())
-        }
-        Command::Deletion(DeletionCommand::Verify { file, key }) => {
-            deletion::verify(&cfg, &file, key)
-        }
         Command::Audit(cmd) => audit::run(&cfg, cmd),
-        Command::Inbox(cmd) => inbound::inbox(&cfg, cmd),
-        Command::Upload { url, files } => inbound::upload(&cfg, &url, &files),
-        Command::Intake(args) => inbound::intake(&cfg, args),
-        Command::Incidents { action } => inbound::incidents(&cfg, action),
+        Command::Inbox(cmd) => inbox::run(&cfg, cmd),
+        Command::Upload(args) => upload::run(&cfg, args),
+        Command::Intake(args) => intake::run(&cfg, args),
+        Command::Incidents(args) => incidents::run(&cfg, args),
     }
     .map(|()| ExitCode::SUCCESS)
     .or_else(|err| match err.downcast_ref::<Failed>() {

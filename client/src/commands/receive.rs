@@ -30,7 +30,6 @@ use sekisho_proto::{
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::cli::ReceiveArgs;
 use crate::config::Config;
 use crate::http::download as start_download;
 use crate::output::{bars_visible, byte_bar, human_size, print_json, short_time};
@@ -45,7 +44,20 @@ const MAX_META_BYTES: u64 = 16 * 1024 * 1024;
 /// A tar ends with zero blocks and at most a record of padding.
 const MAX_TRAILER_BYTES: u64 = 1024 * 1024;
 
-pub fn run(cfg: &Config, args: ReceiveArgs) -> Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The link from the e-mail: https://HOST/d/...
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Folder to save the files in (created if missing).
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: PathBuf,
+    /// Your private key: an age identity file or an OpenSSH private key.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+}
+
+pub fn run(cfg: &Config, args: Args) -> Result<()> {
     let link = parse_link(&args.url)?;
     // Everything that can fail locally fails before the download, which
     // counts against the link's limit.

@@ -6,24 +6,59 @@
 //! Fingerprints are shown so they can be read aloud to the recipient over
 //! the phone to confirm the key really is theirs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
+use clap::ArgGroup;
 use sekisho_proto::{CreateRecipientRequest, KeyKind, RecipientView};
 
-use crate::cli::{RecipientAddArgs, RecipientCommand};
 use crate::config::Config;
 use crate::output::{Table, print_json};
 
-pub fn run(cfg: &Config, cmd: RecipientCommand) -> Result<()> {
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Register a recipient with exactly one way to lock their packages.
+    Add(AddArgs),
+    /// List recipients and their key fingerprints.
+    List,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(
+    ArgGroup::new("key")
+        .required(true)
+        .multiple(false)
+        .args(["age_key", "ssh_key", "passphrase"])
+))]
+pub struct AddArgs {
+    /// Short name used with `sekisho send --to`.
+    pub name: String,
+    /// The recipient's organisation.
+    #[arg(long, value_name = "ORG")]
+    pub org: String,
+    /// The recipient's e-mail address.
+    #[arg(long, value_name = "ADDR")]
+    pub email: String,
+    /// The recipient's age public key (age1...).
+    #[arg(long, value_name = "KEY")]
+    pub age_key: Option<String>,
+    /// File with the recipient's OpenSSH public key(s) (the .pub file).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+    /// Lock packages with a passphrase made for each transfer.
+    #[arg(long)]
+    pub passphrase: bool,
+}
+
+pub fn run(cfg: &Config, cmd: Command) -> Result<()> {
     match cmd {
-        RecipientCommand::Add(args) => add(cfg, args),
-        RecipientCommand::List => list(cfg),
+        Command::Add(args) => add(cfg, args),
+        Command::List => list(cfg),
     }
 }
 
-fn add(cfg: &Config, args: RecipientAddArgs) -> Result<()> {
+fn add(cfg: &Config, args: AddArgs) -> Result<()> {
     let (key_kind, public_key) = if let Some(key) = &args.age_key {
         (KeyKind::Age, Some(check_age_key(key)?))
     } else if let Some(file) = &args.ssh_key {
@@ -190,6 +225,28 @@ mod tests {
         assert!(ssh_key_lines(concat!("-----BEGIN OPENSSH ", "PRIVATE KEY-----\nabc\n")).is_err());
         assert!(ssh_key_lines("hello world\n").is_err());
         assert!(ssh_key_lines("\n# only a comment\n").is_err());
+    }
+
+    #[test]
+    fn recipient_needs_exactly_one_key() {
+        use clap::Parser;
+        let parse = |extra: &[&str]| {
+            let mut argv = vec![
+                "sekisho",
+                "recipient",
+                "add",
+                "n",
+                "--org",
+                "o",
+                "--email",
+                "e",
+            ];
+            argv.extend_from_slice(extra);
+            crate::cli::Cli::try_parse_from(argv)
+        };
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["--passphrase", "--age-key", "age1x"]).is_err());
+        assert!(parse(&["--passphrase"]).is_ok());
     }
 
     #[test]

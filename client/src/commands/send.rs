@@ -16,12 +16,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 use sekisho_proto::{
-    CreateTransferRequest, FileEntry, NewFile, SubmitRequest, SubmitResponse, SubmittedFile,
+    Class, CreateTransferRequest, FileEntry, NewFile, SubmitRequest, SubmitResponse, SubmittedFile,
     TransferCreated, TransferState, TransferView, names,
 };
 use sha2::{Digest, Sha256};
 
-use crate::cli::SendArgs;
+use super::values;
 use crate::config::Config;
 use crate::http::Api;
 use crate::output::{byte_bar, human_size, print_json};
@@ -39,7 +39,27 @@ pub(crate) struct Outgoing {
     size: u64,
 }
 
-pub fn run(cfg: &Config, args: SendArgs) -> Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The files to send (their names are kept as they are).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Classification of the files: I, II or III (重要性I/II/III).
+    #[arg(long, value_name = "I|II|III", value_parser = values::class)]
+    pub class: Class,
+    /// A different class for one file, as NAME=CLASS (repeatable); the whole
+    /// transfer is handled at the highest class of its files.
+    #[arg(long = "file-class", value_name = "NAME=CLASS", value_parser = values::file_class)]
+    pub file_class: Vec<(String, Class)>,
+    /// A registered recipient; repeat for more than one.
+    #[arg(long = "to", value_name = "RECIPIENT", required = true)]
+    pub to: Vec<String>,
+    /// Why the files are sent; the approver and the recipient read this.
+    #[arg(long, value_name = "TEXT", value_parser = values::non_blank)]
+    pub purpose: String,
+}
+
+pub fn run(cfg: &Config, args: Args) -> Result<()> {
     let purpose = args.purpose.trim().to_string();
     if purpose.is_empty() {
         bail!(
@@ -82,10 +102,7 @@ pub fn run(cfg: &Config, args: SendArgs) -> Result<()> {
 }
 
 /// The files as the gateway is told about them, with any per-file class.
-pub(crate) fn new_files(
-    files: &[Outgoing],
-    file_class: &[(String, sekisho_proto::Class)],
-) -> Vec<NewFile> {
+pub(crate) fn new_files(files: &[Outgoing], file_class: &[(String, Class)]) -> Vec<NewFile> {
     files
         .iter()
         .map(|f| NewFile {
@@ -334,6 +351,30 @@ pub(crate) fn print_submitted(answer: &SubmitResponse) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn send_has_no_default_class_and_refuses_blank_purpose() {
+        use clap::Parser;
+        let parse = |class: Option<&str>, purpose: &str| {
+            let mut argv = vec![
+                "sekisho",
+                "send",
+                "a.txt",
+                "--to",
+                "x",
+                "--purpose",
+                purpose,
+            ];
+            if let Some(class) = class {
+                argv.extend(["--class", class]);
+            }
+            crate::cli::Cli::try_parse_from(argv)
+        };
+        assert!(parse(None, "p").is_err());
+        assert!(parse(Some("IV"), "p").is_err());
+        assert!(parse(Some("II"), "  ").is_err());
+        assert!(parse(Some("II"), "p").is_ok());
+    }
 
     #[test]
     fn names_are_taken_from_the_last_component_and_checked() -> Result<()> {

@@ -14,10 +14,19 @@ use std::io::Write;
 
 use super::files::Sink;
 use super::pin;
-use crate::cli::AuditCheckpointArgs;
 use crate::config::Config;
 
-pub fn run(cfg: &Config, args: AuditCheckpointArgs) -> Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Have the gateway sign its current head now instead of showing the latest checkpoint.
+    #[arg(long)]
+    pub new: bool,
+    /// Write the checkpoint to this new file (an existing file is never replaced).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+pub fn run(cfg: &Config, args: Args) -> Result<()> {
     let (api, _session) = crate::commands::logged_in(cfg)?;
     // Open the file first: a name already taken is refused before the
     // gateway is asked to sign anything.

@@ -12,14 +12,66 @@
 
 use std::io::Write;
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result, bail};
-use sekisho_proto::{AuditEvent, AuditFilter};
+use sekisho_proto::vocab::Outcome;
+use sekisho_proto::{AuditEvent, AuditFilter, Class};
 
 use super::escape::{UTF8_BOM, csv_row, json_line, visible, visible_truncated};
 use super::files::Sink;
-use crate::cli::{AuditLogArgs, AuditLogFormat};
+use crate::commands::values;
 use crate::config::Config;
 use crate::output::Table;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Events at or after this time: 2026-04-01 (00:00 UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "TIME", value_parser = audit_time)]
+    pub since: Option<String>,
+    /// Events before this time (not included): 2026-05-01 or an RFC 3339 time.
+    #[arg(long, value_name = "TIME", value_parser = audit_time)]
+    pub until: Option<String>,
+    /// Only events by this user (exact name).
+    #[arg(long, value_name = "USER", value_parser = values::non_blank)]
+    pub actor: Option<String>,
+    /// Only this action (login.fail), or a family when it ends with a dot (transfer.).
+    #[arg(long, value_name = "ACTION", value_parser = values::non_blank)]
+    pub action: Option<String>,
+    /// Only events about this object, e.g. transfer:<id> or user:<name>.
+    #[arg(long, value_name = "OBJECT", value_parser = values::non_blank)]
+    pub object: Option<String>,
+    /// Only events about files of this class: I, II or III.
+    #[arg(long, value_name = "I|II|III", value_parser = values::class)]
+    pub class: Option<Class>,
+    /// Only events with this outcome.
+    #[arg(long, value_name = "OUTCOME",
+          value_parser = values::vocabulary(Outcome::ALL, Outcome::as_str))]
+    pub outcome: Option<Outcome>,
+    /// At most this many events, oldest first; 0 means all. Default: 100 for
+    /// the table, all for jsonl and csv.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// table for reading, jsonl or csv (opens in Excel) for keeping. --json means jsonl.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Write to this new file instead of the screen (an existing file is never replaced).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+/// `--since`/`--until`: checked here so a typo is a usage error, and passed
+/// on to the gateway as RFC 3339 in UTC.
+fn audit_time(s: &str) -> Result<String, String> {
+    super::times::parse_bound(s).map(super::times::rfc3339)
+}
 
 /// Rows shown on screen unless `--limit` says otherwise.
 const TABLE_DEFAULT_LIMIT: u64 = 100;
@@ -40,7 +92,7 @@ const CSV_HEADER: [&str; 11] = [
     "hash",
 ];
 
-pub fn run(cfg: &Config, args: AuditLogArgs) -> Result<()> {
+pub fn run(cfg: &Config, args: Args) -> Result<()> {
     match export(cfg, args) {
         // `sekisho audit log | head` closing the pipe early is not a failure.
         Err(e)
@@ -56,10 +108,10 @@ pub fn run(cfg: &Config, args: AuditLogArgs) -> Result<()> {
     }
 }
 
-fn export(cfg: &Config, args: AuditLogArgs) -> Result<()> {
+fn export(cfg: &Config, args: Args) -> Result<()> {
     let format = match (cfg.json, args.format) {
-        (false, format) => format.unwrap_or(AuditLogFormat::Table),
-        (true, None | Some(AuditLogFormat::Jsonl)) => AuditLogFormat::Jsonl,
+        (false, format) => format.unwrap_or(Format::Table),
+        (true, None | Some(Format::Jsonl)) => Format::Jsonl,
         (true, Some(_)) => bail!(
             "--json asks for JSON lines but --format asks for something else; give only one of them"
         ),
@@ -74,7 +126,7 @@ fn export(cfg: &Config, args: AuditLogArgs) -> Result<()> {
     let limit = match (args.limit, format) {
         (Some(0), _) => None,
         (Some(n), _) => Some(n),
-        (None, AuditLogFormat::Table) => Some(TABLE_DEFAULT_LIMIT),
+        (None, Format::Table) => Some(TABLE_DEFAULT_LIMIT),
         (None, _) => None,
     };
     let filter = AuditFilter {
@@ -111,7 +163,7 @@ fn export(cfg: &Config, args: AuditLogArgs) -> Result<()> {
     writer.end(&mut sink)?;
     sink.finish()?;
 
-    if format == AuditLogFormat::Table && written == 0 {
+    if format == Format::Table && written == 0 {
         eprintln!("No audit events match (該当する監査イベントはありません).");
     }
     if more {
@@ -128,22 +180,22 @@ fn export(cfg: &Config, args: AuditLogArgs) -> Result<()> {
 
 /// Formats events one at a time; the table keeps its rows until the end.
 struct Writer {
-    format: AuditLogFormat,
+    format: Format,
     table: Option<Table>,
     rows: u64,
 }
 
 impl Writer {
-    fn new(format: AuditLogFormat) -> Writer {
+    fn new(format: Format) -> Writer {
         Writer {
             format,
-            table: (format == AuditLogFormat::Table).then(table_header),
+            table: (format == Format::Table).then(table_header),
             rows: 0,
         }
     }
 
     fn start(&mut self, out: &mut impl Write) -> Result<()> {
-        if self.format == AuditLogFormat::Csv {
+        if self.format == Format::Csv {
             out.write_all(UTF8_BOM.as_bytes())
                 .and_then(|()| out.write_all(csv_row(&CSV_HEADER).as_bytes()))
                 .context("could not write the export")?;
@@ -154,17 +206,17 @@ impl Writer {
     fn event(&mut self, out: &mut impl Write, event: &AuditEvent) -> Result<()> {
         self.rows += 1;
         match self.format {
-            AuditLogFormat::Table => {
+            Format::Table => {
                 if let Some(table) = &mut self.table {
                     table.row(table_row(event));
                 }
                 Ok(())
             }
-            AuditLogFormat::Jsonl => {
+            Format::Jsonl => {
                 let line = json_line(event).context("could not encode an event as JSON")?;
                 writeln!(out, "{line}").context("could not write the export")
             }
-            AuditLogFormat::Csv => out
+            Format::Csv => out
                 .write_all(csv_row(&csv_fields(event)).as_bytes())
                 .context("could not write the export"),
         }
@@ -266,7 +318,7 @@ mod tests {
         }
     }
 
-    fn render(format: AuditLogFormat, events: &[AuditEvent]) -> Result<String> {
+    fn render(format: Format, events: &[AuditEvent]) -> Result<String> {
         let mut out = Vec::new();
         let mut writer = Writer::new(format);
         writer.start(&mut out)?;
@@ -288,7 +340,7 @@ mod tests {
     #[test]
     fn the_table_has_one_line_per_event_whatever_the_input() -> Result<()> {
         let events = hostile_events();
-        let text = render(AuditLogFormat::Table, &events)?;
+        let text = render(Format::Table, &events)?;
         let lines: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
         assert_eq!(lines.len(), events.len() + 1, "{text}");
         assert!(lines[0].starts_with("SEQ  TIME (UTC)"));
@@ -308,7 +360,7 @@ mod tests {
     fn long_details_are_cut_in_the_table() -> Result<()> {
         let mut e = hostile_event(1, "x");
         e.detail = "y".repeat(500);
-        let text = render(AuditLogFormat::Table, &[e])?;
+        let text = render(Format::Table, &[e])?;
         assert!(text.contains(&format!("{}…", "y".repeat(DETAIL_COLUMNS - 1))));
         assert!(!text.contains(&"y".repeat(DETAIL_COLUMNS + 1)));
         Ok(())
@@ -317,7 +369,7 @@ mod tests {
     #[test]
     fn csv_is_excel_safe_and_reads_back_exactly() -> Result<()> {
         let events = hostile_events();
-        let text = render(AuditLogFormat::Csv, &events)?;
+        let text = render(Format::Csv, &events)?;
         let body = text.strip_prefix(UTF8_BOM).context("no byte-order mark")?;
         let rows = parse_csv(body);
         assert_eq!(rows.len(), events.len() + 1);
@@ -344,7 +396,7 @@ mod tests {
     #[test]
     fn jsonl_is_one_event_per_line() -> Result<()> {
         let events = hostile_events();
-        let text = render(AuditLogFormat::Jsonl, &events)?;
+        let text = render(Format::Jsonl, &events)?;
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), events.len());
         for (line, event) in lines.iter().zip(&events) {

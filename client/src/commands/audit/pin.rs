@@ -16,12 +16,31 @@ use sekisho_proto::{AuditKey, audit_key_fingerprint};
 use serde::{Deserialize, Serialize};
 
 use super::files;
-use crate::cli::AuditPinArgs;
 use crate::config::Config;
 use crate::output::print_json;
 use crate::session::Session;
 
 const WHAT: &str = "the pinned audit key";
+
+#[derive(Debug, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("source")
+        .required(true)
+        .multiple(false)
+        .args(["key", "fetch"])
+))]
+pub struct Args {
+    /// The public key the operator printed with `sekisho-gateway audit-key` (base64).
+    #[arg(long, value_name = "BASE64")]
+    pub key: Option<String>,
+    /// Ask the gateway for its key; you must then compare the fingerprint with the
+    /// one printed on the server console.
+    #[arg(long)]
+    pub fetch: bool,
+    /// Replace a key pinned earlier (only after the operator confirms the key changed).
+    #[arg(long)]
+    pub replace: bool,
+}
 
 /// `$SEKISHO_HOME/audit-key.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +55,24 @@ pub struct PinnedKey {
     /// the gateway (and, one hopes, compared by eye).
     #[serde(default)]
     pub source: String,
+}
+
+/// Where a pinned key came from, as [`PinnedKey::source`] records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PinSource {
+    /// Typed from the server console or paper.
+    Key,
+    /// Taken from the gateway, which is why its fingerprint must be compared.
+    Fetch,
+}
+
+impl PinSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            PinSource::Key => "key",
+            PinSource::Fetch => "fetch",
+        }
+    }
 }
 
 pub fn path(cfg: &Config) -> PathBuf {
@@ -83,7 +120,7 @@ fn decode_key(text: &str) -> Result<[u8; 32]> {
     })
 }
 
-pub fn run(cfg: &Config, args: AuditPinArgs) -> Result<()> {
+pub fn run(cfg: &Config, args: Args) -> Result<()> {
     let path = path(cfg);
     let existing = load(cfg)?;
     if let (Some(old), false) = (&existing, args.replace) {
@@ -112,7 +149,7 @@ pub fn run(cfg: &Config, args: AuditPinArgs) -> Result<()> {
                     .map(|g| crate::config::display_origin(&g))
                     .unwrap_or_default(),
             };
-            (text.trim().to_string(), gateway, "key")
+            (text.trim().to_string(), gateway, PinSource::Key)
         }
         None => {
             let (api, session) = crate::commands::logged_in(cfg)?;
@@ -125,7 +162,7 @@ pub fn run(cfg: &Config, args: AuditPinArgs) -> Result<()> {
                     "the gateway's audit key does not match the fingerprint it gave with it; nothing was pinned. Tell your CISO."
                 );
             }
-            (served.public_key, session.gateway, "fetch")
+            (served.public_key, session.gateway, PinSource::Fetch)
         }
     };
     let fingerprint = audit_key_fingerprint(&decode_key(&public_key)?);
@@ -134,7 +171,7 @@ pub fn run(cfg: &Config, args: AuditPinArgs) -> Result<()> {
         fingerprint,
         gateway,
         pinned_at: super::times::now(),
-        source: source.to_string(),
+        source: source.as_str().to_string(),
     };
     if existing
         .as_ref()
@@ -161,7 +198,7 @@ pub fn run(cfg: &Config, args: AuditPinArgs) -> Result<()> {
     }
     println!("  Saved in (保存先):                {}", path.display());
     println!();
-    if source == "fetch" {
+    if source == PinSource::Fetch {
         println!(
             "This key came from the gateway itself. Before you trust it, compare the fingerprint above, character by character, \
              with the one the server operator printed with `sekisho-gateway audit-key --dir DIR` on the server console (or gave you on paper)."

@@ -31,7 +31,6 @@ use serde::{Deserialize, Serialize};
 
 use super::files;
 use super::pin::{self, PinnedKey};
-use crate::cli::AuditVerifyArgs;
 use crate::config::Config;
 use crate::http::Api;
 use crate::output::print_json;
@@ -464,7 +463,19 @@ fn progress(json: bool) -> indicatif::ProgressBar {
     bar
 }
 
-pub fn run(cfg: &Config, args: AuditVerifyArgs) -> Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A checkpoint saved earlier with `sekisho audit checkpoint --output FILE`
+    /// (repeatable); kept off the gateway, it proves the log was not cut short.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoints: Vec<PathBuf>,
+    /// Events fetched per request.
+    #[arg(long, value_name = "N", default_value_t = super::MAX_PAGE,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(super::MAX_PAGE)))]
+    pub page_size: u32,
+}
+
+pub fn run(cfg: &Config, args: Args) -> Result<()> {
     let (api, session) = crate::commands::logged_in(cfg)?;
     let (result, pinned) = verify_gateway(
         cfg,

@@ -1,0 +1,275 @@
+//! `inbox request|list|classify|get|rescan`: files brought in for this
+//! user (受け入れ): asking someone outside for files with an upload link,
+//! the received files with their scan verdict, class and state, setting
+//! the class of a clean file, saving a clean classified file, and having a
+//! held file scanned again.
+//!
+//! Nothing received is trusted: `get` checks the name before it touches
+//! the disk, streams into a temporary file, checks size and SHA-256, and
+//! links the result into place so an existing file is never replaced.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use sekisho_proto::inbound::{
+    ClassifyRequest, CreateUploadRequest, InboundFileView, UploadRequestCreated,
+};
+use sekisho_proto::names;
+use sekisho_proto::vocab::{InboundClass, InboundState};
+use sha2::{Digest, Sha256};
+
+use super::values;
+use crate::config::Config;
+use crate::http::Api;
+use crate::output::{Table, human_size, print_json, short_time};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Ask someone outside for files; prints the upload link to give them.
+    Request {
+        /// A name from your address book, or who it is (free text).
+        #[arg(long, value_name = "RECIPIENT", value_parser = values::non_blank)]
+        from: String,
+        /// What the files are for.
+        #[arg(long, value_name = "TEXT", value_parser = values::non_blank)]
+        purpose: String,
+        /// How long the link stays usable (default 168 = 7 days).
+        #[arg(long = "expires-hours", value_name = "N")]
+        expires_hours: Option<u32>,
+        /// At most this many files (default 20).
+        #[arg(long = "max-files", value_name = "N")]
+        max_files: Option<u32>,
+        /// At most this many MiB in total (default 2048).
+        #[arg(long = "max-mb", value_name = "N")]
+        max_mb: Option<u64>,
+    },
+    /// Files received for you, with their scan verdict, class and state.
+    List,
+    /// Set the class of a clean file; `unknown` leaves it to a manager.
+    Classify {
+        /// Inbound file id.
+        id: String,
+        #[arg(long, value_name = "I|II|III|unknown")]
+        class: String,
+    },
+    /// Save a clean, classified file into a folder (never overwrites).
+    Get {
+        /// Inbound file id.
+        id: String,
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: PathBuf,
+    },
+    /// Scan a held file again, after the engine was fixed (sysadmin).
+    Rescan {
+        /// Inbound file id.
+        id: String,
+    },
+}
+
+pub fn run(cfg: &Config, command: Command) -> Result<()> {
+    match command {
+        Command::Request {
+            from,
+            purpose,
+            expires_hours,
+            max_files,
+            max_mb,
+        } => request(
+            cfg,
+            CreateUploadRequest {
+                from,
+                purpose,
+                expires_hours,
+                max_files,
+                max_mb,
+            },
+        ),
+        Command::List => list(cfg),
+        Command::Classify { id, class } => classify(cfg, &id, &class),
+        Command::Get { id, output } => get(cfg, &id, &output),
+        Command::Rescan { id } => rescan(cfg, &id),
+    }
+}
+
+fn request(cfg: &Config, body: CreateUploadRequest) -> Result<()> {
+    let (api, _session) = super::logged_in(cfg)?;
+    let created: UploadRequestCreated = api.post(api.url(&["inbox", "requests"])?, &body)?;
+    if cfg.json {
+        return print_json(&created);
+    }
+    println!("Upload link (give it to the sender; it is the permission to upload):");
+    println!("  {}", created.url);
+    println!(
+        "Valid until {}, at most {} files and {} in total.",
+        short_time(&created.expires_at),
+        created.max_files,
+        human_size(created.max_bytes)
+    );
+    Ok(())
+}
+
+/// Every inbound file this user may see (`intake` reads it too).
+pub fn files_list(api: &Api) -> Result<Vec<InboundFileView>> {
+    api.get(api.url(&["inbox", "files"])?)
+}
+
+fn list(cfg: &Config) -> Result<()> {
+    let (api, _session) = super::logged_in(cfg)?;
+    let files = files_list(&api)?;
+    if cfg.json {
+        return print_json(&files);
+    }
+    if files.is_empty() {
+        println!("No files have been received for you.");
+        return Ok(());
+    }
+    let mut table = Table::new([
+        "ID", "NAME", "SIZE", "SHA-256", "VERDICT", "CLASS", "STATE", "FROM",
+    ]);
+    for f in &files {
+        table.row([
+            f.id.clone(),
+            f.name.escape_debug().to_string(),
+            human_size(f.size),
+            f.sha256.chars().take(16).collect::<String>(),
+            f.verdict.to_string(),
+            f.class.map_or_else(|| "-".into(), |c| c.to_string()),
+            f.state.to_string(),
+            f.sender.clone(),
+        ]);
+    }
+    table.print();
+    Ok(())
+}
+
+/// What a clerk typed as a class: I, II, III (or 1-3, 重要性II) or unknown.
+pub fn inbound_class(text: &str) -> Result<InboundClass> {
+    InboundClass::parse_lenient(text).map_err(|_| {
+        anyhow::anyhow!(
+            "'{text}' is not a class: use --class I, II, III or unknown (a manager decides)"
+        )
+    })
+}
+
+fn classify(cfg: &Config, id: &str, class: &str) -> Result<()> {
+    let class = inbound_class(class)?;
+    let (api, _session) = super::logged_in(cfg)?;
+    let view: InboundFileView = api.post(
+        api.url(&["inbox", "files", id, "classify"])?,
+        &ClassifyRequest { class },
+    )?;
+    if cfg.json {
+        return print_json(&view);
+    }
+    match view.state {
+        InboundState::NeedsManager => println!(
+            "{}: the class is left to a manager, who must set it before the file can be used.",
+            view.name
+        ),
+        _ => println!(
+            "{}: class {}; get it with `sekisho inbox get {} -o DIR`.",
+            view.name,
+            view.class.map_or("-", InboundClass::as_str),
+            view.id
+        ),
+    }
+    Ok(())
+}
+
+fn rescan(cfg: &Config, id: &str) -> Result<()> {
+    let (api, _session) = super::logged_in(cfg)?;
+    let view: InboundFileView = api.post_empty(api.url(&["inbox", "files", id, "rescan"])?)?;
+    if cfg.json {
+        return print_json(&view);
+    }
+    println!("{}: {} ({})", view.name, view.verdict, view.state);
+    Ok(())
+}
+
+/// Streams the file into DIR: a temporary name, fsync, then a link to the
+/// final name that fails rather than overwrite; the digest is checked first.
+fn get(cfg: &Config, id: &str, dir: &Path) -> Result<()> {
+    let (api, _session) = super::logged_in(cfg)?;
+    if !dir.is_dir() {
+        bail!("{} is not a folder; create it first", dir.display());
+    }
+    let file = files_list(&api)?
+        .into_iter()
+        .find(|f| f.id == id)
+        .with_context(|| format!("no file {id} was received for you"))?;
+    names::check_file_name(&file.name).map_err(|why| {
+        anyhow::anyhow!(
+            "the file's name '{}' cannot be used here: {why}",
+            file.name.escape_debug()
+        )
+    })?;
+    // The gateway's refusal (class not set, quarantined, held) comes first.
+    let mut response = api.get_stream(api.url(&["inbox", "files", id, "content"])?)?;
+    let target = dir.join(&file.name);
+    if target.symlink_metadata().is_ok() {
+        bail!(
+            "{} already exists; nothing was overwritten. Choose another folder",
+            target.display()
+        );
+    }
+    let temp = dir.join(format!(".{}.sekisho-partial", uuid_like()));
+    let result = (|| -> Result<()> {
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = response
+                .read(&mut buf)
+                .context("the download broke off; try again")?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n])?;
+            size += n as u64;
+        }
+        out.sync_all()?;
+        if size != file.size || hex::encode(hasher.finalize()) != file.sha256 {
+            bail!("the file arrived damaged (its SHA-256 does not match); nothing was saved");
+        }
+        std::fs::hard_link(&temp, &target).with_context(|| {
+            format!(
+                "cannot save {} (does it already exist?); nothing was overwritten",
+                target.display()
+            )
+        })?;
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&temp);
+    result?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    if cfg.json {
+        return print_json(&serde_json::json!({
+            "id": file.id, "path": target, "size": file.size, "sha256": file.sha256,
+        }));
+    }
+    println!(
+        "Saved {} ({}, SHA-256 {} checked).",
+        target.display(),
+        human_size(file.size),
+        file.sha256
+    );
+    Ok(())
+}
+
+fn uuid_like() -> String {
+    let mut bytes = [0u8; 8];
+    if let Ok(mut f) = File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut bytes);
+    }
+    format!("{}-{}", hex::encode(bytes), std::process::id())
+}
