@@ -233,6 +233,25 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// How a delivered package is protected (the `x-sekisho-encryption`
+    /// header): age for classes I and II, a plain tar for class III.
+    pub enum PackageEncryption ("package encryption") {
+        Age = "age",
+        None = "none",
+    }
+}
+
+impl PackageEncryption {
+    pub fn of(encrypted: bool) -> Self {
+        if encrypted {
+            PackageEncryption::Age
+        } else {
+            PackageEncryption::None
+        }
+    }
+}
+
+vocabulary! {
     /// What the health check says. Liveness only today: a gateway that
     /// answers is up (the database and scanner have their own checks).
     pub enum HealthStatus ("health status") {

@@ -6,6 +6,7 @@
 //! packaged like any other; wipe and disposal requests are decided through
 //! `approve` and `reject`, which use [`try_decide`] and [`describe_disposal`].
 
+use sekisho_proto::vocab::PackageEncryption;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -284,7 +285,8 @@ fn write(cfg: &Config, checkout: &str, to: &Path) -> Result<()> {
         .headers
         .get(HEADER_ENCRYPTION)
         .and_then(|v| v.to_str().ok())
-        == Some("age");
+        .and_then(|v| v.parse::<PackageEncryption>().ok())
+        == Some(PackageEncryption::Age);
     let class = response
         .headers
         .get(HEADER_CLASS)

@@ -13,6 +13,7 @@
 //! half-checked package. The package is streamed from the network through
 //! age and tar, never held whole in memory.
 
+use sekisho_proto::vocab::PackageEncryption;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -130,11 +131,12 @@ fn read_headers(headers: &reqwest::header::HeaderMap) -> Result<Announced> {
                 )
             })
     };
-    let encrypted = match header(HEADER_ENCRYPTION)?.as_str() {
-        "age" => true,
-        "none" => false,
-        other => bail!(
-            "the package uses an encryption this client does not know ('{other}'); update sekisho"
+    let encryption = header(HEADER_ENCRYPTION)?;
+    let encrypted = match encryption.parse::<PackageEncryption>() {
+        Ok(PackageEncryption::Age) => true,
+        Ok(PackageEncryption::None) => false,
+        Err(_) => bail!(
+            "the package uses an encryption this client does not know ('{encryption}'); update sekisho"
         ),
     };
     let class = Class::from_str(&header(HEADER_CLASS)?)

@@ -219,7 +219,9 @@ async fn download(
     }
     headers.insert(
         HEADER_ENCRYPTION,
-        HeaderValue::from_static(if package.encrypted { "age" } else { "none" }),
+        HeaderValue::from_static(
+            sekisho_proto::vocab::PackageEncryption::of(package.encrypted).as_str(),
+        ),
     );
     headers.insert(
         HEADER_CLASS,
