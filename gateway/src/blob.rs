@@ -63,11 +63,6 @@ impl LocalDisk {
         let shard = id.get(..2).unwrap_or("00");
         self.root.join("objects").join(shard).join(id)
     }
-
-    /// Where a blob lives on disk (tests tamper with it to prove detection).
-    pub fn path_of(&self, id: &str) -> PathBuf {
-        self.final_path(id)
-    }
 }
 
 impl BlobStore for LocalDisk {

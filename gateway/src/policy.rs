@@ -1159,3 +1159,122 @@ mod tests {
         );
     }
 }
+
+// --- added for transfers/deletion ---
+// The erase phases of a disposal are run by the gateway itself (after a
+// request, a decision, retention, or at start-up to finish a crashed erase),
+// so their grant has no actor: the journalled disposal is the permission.
+
+use sekisho_proto::deletion::DisposalState;
+use sekisho_proto::vocab::DeletionTrigger;
+
+/// What the erase rule needs to know about a journalled disposal.
+#[derive(Debug, Clone, Copy)]
+pub struct DisposalFacts {
+    pub state: DisposalState,
+    pub trigger: DeletionTrigger,
+    /// The content's class; `None` when it was never classified, which
+    /// counts as the highest class.
+    pub class: Option<Class>,
+    /// Whether an approver's decision for it is recorded.
+    pub decided: bool,
+}
+
+/// 2.(2)⑩(ウ), 2.(2)③(ウ): content is erased only when its disposal is
+/// due: its keeping period ran out, it is class III (erased on request), or
+/// the approver decided for it. An erase whose keys are already destroyed
+/// is always finished; a rejected or completed one erases nothing.
+pub fn may_erase(d: &DisposalFacts) -> Verdict {
+    match d.state {
+        DisposalState::KeysDestroyed => Ok(()),
+        DisposalState::Complete => Err(Denied::Forbidden("this content was already deleted")),
+        DisposalState::Rejected => Err(Denied::Forbidden("this disposal was rejected")),
+        DisposalState::Requested => {
+            let needs_decision = d.trigger == DeletionTrigger::Request
+                && d.class.is_none_or(disposal_needs_approval);
+            if needs_decision && !d.decided {
+                Err(Denied::Forbidden(
+                    "this disposal waits for the approver's decision",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A journalled disposal the erase rule can judge.
+pub trait DisposalSubject {
+    fn disposal_facts(&self) -> DisposalFacts;
+}
+
+impl<T: DisposalSubject> DisposalSubject for &T {
+    fn disposal_facts(&self) -> DisposalFacts {
+        (**self).disposal_facts()
+    }
+}
+
+/// The gateway's permission to run the erase phases of `object`. Like
+/// [`LinkGrant`], there is no account behind it; it exists only because
+/// [`may_erase`] said yes.
+#[must_use = "a grant is the only way to reach the action it permits"]
+#[derive(Debug)]
+pub struct ErasureGrant<T> {
+    object: T,
+}
+
+impl<T> ErasureGrant<T> {
+    pub fn object(&self) -> &T {
+        &self.object
+    }
+}
+
+/// Asks [`may_erase`] about a journalled disposal.
+pub fn erase<T: DisposalSubject>(object: T) -> Result<ErasureGrant<T>, Denied> {
+    may_erase(&object.disposal_facts())?;
+    Ok(ErasureGrant { object })
+}
+
+#[cfg(test)]
+mod disposal_tests {
+    use super::*;
+
+    fn requested(trigger: DeletionTrigger, class: Option<Class>, decided: bool) -> DisposalFacts {
+        DisposalFacts {
+            state: DisposalState::Requested,
+            trigger,
+            class,
+            decided,
+        }
+    }
+
+    #[test]
+    fn r02_2_10_content_is_erased_only_when_due_or_approved() {
+        use DeletionTrigger::{Request, Retention};
+        assert!(may_erase(&requested(Request, Some(Class::III), false)).is_ok());
+        assert!(may_erase(&requested(Request, Some(Class::II), false)).is_err());
+        assert!(may_erase(&requested(Request, None, false)).is_err());
+        assert!(may_erase(&requested(Request, Some(Class::I), true)).is_ok());
+        assert!(may_erase(&requested(Retention, Some(Class::I), false)).is_ok());
+        assert!(may_erase(&requested(Retention, None, false)).is_ok());
+        let begun = DisposalFacts {
+            state: DisposalState::KeysDestroyed,
+            ..requested(Request, Some(Class::I), false)
+        };
+        assert!(erase(Subject(begun)).is_ok());
+        for state in [DisposalState::Rejected, DisposalState::Complete] {
+            let closed = DisposalFacts {
+                state,
+                ..requested(Retention, Some(Class::III), true)
+            };
+            assert!(matches!(may_erase(&closed), Err(Denied::Forbidden(_))));
+        }
+    }
+
+    struct Subject(DisposalFacts);
+    impl DisposalSubject for Subject {
+        fn disposal_facts(&self) -> DisposalFacts {
+            self.0
+        }
+    }
+}

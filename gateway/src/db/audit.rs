@@ -9,9 +9,8 @@ use anyhow::{Context, Result};
 use sekisho_proto::audit::{Action, ObjectRef};
 use sekisho_proto::vocab::Outcome;
 use sekisho_proto::{AUDIT_GENESIS, AuditCheckpoint, AuditEvent, AuditFilter, audit_event_hash};
-use sqlx::AnyConnection;
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, AnyConnection, Arguments, QueryBuilder, Row};
 
 use crate::clock;
 
@@ -198,9 +197,81 @@ pub struct Query {
     pub filter: AuditFilter,
 }
 
-enum Value {
+/// A value bound to one filter condition.
+#[derive(Debug, Clone, PartialEq)]
+enum Bound {
     Int(i64),
     Text(String),
+}
+
+/// The filter as `column op` fragments with their values, in order. The
+/// column names are fixed here; only values come from the caller.
+fn conditions(after: i64, query: &Query) -> Vec<(&'static str, Bound)> {
+    let mut out = vec![("seq >", Bound::Int(after))];
+    if let Some(since) = query.since_ms {
+        out.push(("at_ms >=", Bound::Int(since)));
+    }
+    if let Some(until) = query.until_ms {
+        out.push(("at_ms <", Bound::Int(until)));
+    }
+    let f = &query.filter;
+    match f.action.as_deref() {
+        // A family (`transfer.`) is a range on the index: from the prefix up
+        // to the prefix with its final '.' replaced by the next byte, '/'.
+        Some(prefix) if prefix.ends_with('.') => {
+            let upper = format!("{}/", &prefix[..prefix.len() - 1]);
+            out.push(("action >=", Bound::Text(prefix.to_string())));
+            out.push(("action <", Bound::Text(upper)));
+        }
+        Some(action) => out.push(("action =", Bound::Text(action.to_string()))),
+        None => {}
+    }
+    for (column, value) in [
+        ("actor =", &f.actor),
+        ("object =", &f.object),
+        ("class =", &f.class),
+        ("outcome =", &f.outcome),
+    ] {
+        if let Some(value) = value {
+            out.push((column, Bound::Text(value.clone())));
+        }
+    }
+    out
+}
+
+/// The page query, every value bound. `push_bind` cannot be used: through
+/// the `Any` driver it writes `?`, which PostgreSQL rejects (sqlx issue
+/// #3000). So the arguments are bound first and each condition is pushed
+/// with its own `$n`, which both databases accept.
+fn page_query<'a>(after: i64, limit: i64, query: &Query) -> Result<QueryBuilder<'a, Any>> {
+    let conditions = conditions(after, query);
+    let mut arguments = AnyArguments::default();
+    for (_, value) in &conditions {
+        match value {
+            Bound::Int(v) => arguments.add(*v),
+            Bound::Text(v) => arguments.add(v.clone()),
+        }
+        .map_err(|e| anyhow::anyhow!("cannot bind an audit filter value: {e}"))?;
+    }
+    arguments
+        .add(limit)
+        .map_err(|e| anyhow::anyhow!("cannot bind the page size: {e}"))?;
+    let mut builder = QueryBuilder::with_arguments(
+        "SELECT seq, at, actor, action, object, class, outcome, source, detail, prev_hash, hash \
+         FROM audit_events WHERE ",
+        arguments,
+    );
+    for (n, (condition, _)) in conditions.iter().enumerate() {
+        if n > 0 {
+            builder.push(" AND ");
+        }
+        builder.push(format_args!("{condition} ${}", n + 1));
+    }
+    builder.push(format_args!(
+        " ORDER BY seq LIMIT ${}",
+        conditions.len() + 1
+    ));
+    Ok(builder)
 }
 
 /// Events after `after` in chain order, filtered. Each filter is one indexed
@@ -211,60 +282,8 @@ pub async fn page(
     limit: i64,
     query: &Query,
 ) -> Result<Vec<AuditEvent>> {
-    let mut sql = String::from(
-        "SELECT seq, at, actor, action, object, class, outcome, source, detail, prev_hash, hash \
-         FROM audit_events WHERE seq > $1",
-    );
-    let mut values = vec![Value::Int(after)];
-    let mut condition = |sql: &mut String, template: &str, value: Value| {
-        values.push(value);
-        sql.push_str(&template.replace('?', &format!("${}", values.len())));
-    };
-    if let Some(since) = query.since_ms {
-        condition(&mut sql, " AND at_ms >= ?", Value::Int(since));
-    }
-    if let Some(until) = query.until_ms {
-        condition(&mut sql, " AND at_ms < ?", Value::Int(until));
-    }
-    let f = &query.filter;
-    match f.action.as_deref() {
-        // A family (`transfer.`) is a range on the index: from the prefix up
-        // to the prefix with its final '.' replaced by the next byte, '/'.
-        Some(prefix) if prefix.ends_with('.') => {
-            let upper = format!("{}/", &prefix[..prefix.len() - 1]);
-            condition(
-                &mut sql,
-                " AND action >= ?",
-                Value::Text(prefix.to_string()),
-            );
-            condition(&mut sql, " AND action < ?", Value::Text(upper));
-        }
-        Some(action) => condition(&mut sql, " AND action = ?", Value::Text(action.to_string())),
-        None => {}
-    }
-    for (column, value) in [
-        ("actor", &f.actor),
-        ("object", &f.object),
-        ("class", &f.class),
-        ("outcome", &f.outcome),
-    ] {
-        if let Some(value) = value {
-            condition(
-                &mut sql,
-                &format!(" AND {column} = ?"),
-                Value::Text(value.clone()),
-            );
-        }
-    }
-    condition(&mut sql, " ORDER BY seq LIMIT ?", Value::Int(limit));
-    let mut q = sqlx::query(&sql);
-    for value in values {
-        q = match value {
-            Value::Int(v) => q.bind(v),
-            Value::Text(v) => q.bind(v),
-        };
-    }
-    let rows = q.fetch_all(conn).await?;
+    let mut builder = page_query(after, limit, query)?;
+    let rows = builder.build().fetch_all(conn).await?;
     rows.iter().map(event_from_row).collect()
 }
 
@@ -350,4 +369,48 @@ pub async fn delete_through(conn: &mut AnyConnection, seq: i64) -> Result<u64> {
         .await
         .context("cannot prune the audit log (the database role may lack DELETE on audit_events; run the prune with the owner role)")?
         .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_query_numbers_every_value_and_splices_none() {
+        let query = Query {
+            since_ms: Some(10),
+            until_ms: None,
+            filter: AuditFilter {
+                action: Some("transfer.".into()),
+                actor: Some("x' OR '1'='1".into()),
+                ..AuditFilter::default()
+            },
+        };
+        let builder = page_query(5, 100, &query).expect("builds");
+        assert_eq!(
+            builder.sql(),
+            "SELECT seq, at, actor, action, object, class, outcome, source, detail, prev_hash, hash \
+             FROM audit_events WHERE seq > $1 AND at_ms >= $2 AND action >= $3 AND action < $4 \
+             AND actor = $5 ORDER BY seq LIMIT $6"
+        );
+        assert_eq!(
+            conditions(5, &query)[2..4],
+            [
+                ("action >=", Bound::Text("transfer.".into())),
+                ("action <", Bound::Text("transfer/".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn page_query_without_filters_reads_after_the_cursor() {
+        let builder = page_query(0, 1, &Query::default()).expect("builds");
+        assert!(
+            builder
+                .sql()
+                .ends_with("WHERE seq > $1 ORDER BY seq LIMIT $2"),
+            "{}",
+            builder.sql()
+        );
+    }
 }

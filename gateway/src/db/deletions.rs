@@ -1,6 +1,11 @@
-//! Disposal requests and the deletion journal.
+//! Disposal requests and the deletion journal, for transfers
+//! (`deletions`) and inbound files (`inbound_deletions`).
+//!
+//! Every step of an erase is a compare-and-set on the journal row's state:
+//! a step that finds the row already past it changes nothing and returns
+//! false, so a resumed or repeated erase never runs a phase twice.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use sekisho_proto::Role;
 use sekisho_proto::deletion::DisposalState;
 use sekisho_proto::vocab::{DeletionTrigger, InboundState};
@@ -111,10 +116,10 @@ pub async fn decide(
     by: &str,
     at: i64,
     comment: Option<&str>,
-) -> Result<()> {
+) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE deletions SET state = $1, decided_by = $2, decided_at = $3, decision_comment = $4 \
-         WHERE id = $5 AND state = 'requested'",
+         WHERE id = $5 AND state = 'requested' AND decided_by IS NULL",
     )
     .bind(to.as_str())
     .bind(by)
@@ -123,34 +128,53 @@ pub async fn decide(
     .bind(id)
     .execute(conn)
     .await?;
-    if done.rows_affected() != 1 {
-        bail!("this disposal request was already decided");
-    }
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
+/// Closes every disposal request of a transfer still waiting for a
+/// decision: retention has overtaken them. Returns how many were closed.
+pub async fn overtake_requests(conn: &mut AnyConnection, transfer_id: &str) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE deletions SET state = 'rejected', decision_comment = 'overtaken by retention' \
+         WHERE transfer_id = $1 AND state = 'requested'",
+    )
+    .bind(transfer_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Journals phase 1 as done. Returns false when the deletion was no longer
+/// waiting for it (another run got there first).
 pub async fn mark_keys_destroyed(
     conn: &mut AnyConnection,
     id: &str,
     object_ids: &[String],
     at: i64,
-) -> Result<()> {
-    sqlx::query("UPDATE deletions SET state = 'keys_destroyed', object_ids = $1, erased_at = $2 WHERE id = $3")
-        .bind(object_ids.join(","))
-        .bind(at)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE deletions SET state = 'keys_destroyed', object_ids = $1, erased_at = $2 \
+         WHERE id = $3 AND state = 'requested'",
+    )
+    .bind(object_ids.join(","))
+    .bind(at)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
-pub async fn complete(conn: &mut AnyConnection, id: &str, certificate: &str) -> Result<()> {
-    sqlx::query("UPDATE deletions SET state = 'complete', certificate = $1 WHERE id = $2")
-        .bind(certificate)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Stores the signed certificate and closes the deletion. Returns false
+/// when it was already complete, so the certificate is logged only once.
+pub async fn complete(conn: &mut AnyConnection, id: &str, certificate: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE deletions SET state = 'complete', certificate = $1 WHERE id = $2 AND state = 'keys_destroyed'",
+    )
+    .bind(certificate)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Destroys the database half of every object key of a transfer: the
@@ -162,33 +186,21 @@ pub async fn destroy_keys(
     overwrite_first: bool,
 ) -> Result<Vec<String>> {
     let rows = sqlx::query(
-        "SELECT o.id, o.wrapped_key FROM transfer_files f JOIN objects o ON o.id = f.object_id WHERE f.transfer_id = $1",
+        "SELECT o.id FROM transfer_files f JOIN objects o ON o.id = f.object_id WHERE f.transfer_id = $1",
     )
     .bind(transfer_id)
     .fetch_all(&mut *conn)
     .await?;
-    let mut ids = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let id: String = row.try_get("id")?;
-        let wrapped: Vec<u8> = row.try_get("wrapped_key")?;
-        if overwrite_first {
-            sqlx::query("UPDATE objects SET wrapped_key = $1 WHERE id = $2")
-                .bind(vec![0u8; wrapped.len()])
-                .bind(&id)
-                .execute(&mut *conn)
-                .await?;
-        }
-        ids.push(id);
-    }
+    let ids = rows
+        .iter()
+        .map(|row| row.try_get::<String, _>("id"))
+        .collect::<Result<Vec<_>, _>>()?;
     sqlx::query("UPDATE transfer_files SET object_id = NULL WHERE transfer_id = $1")
         .bind(transfer_id)
         .execute(&mut *conn)
         .await?;
     for id in &ids {
-        sqlx::query("DELETE FROM objects WHERE id = $1")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+        super::objects::destroy(&mut *conn, id, overwrite_first).await?;
     }
     sqlx::query("UPDATE transfer_links SET passphrase_wrapped = NULL, state = CASE WHEN state IS NULL THEN NULL ELSE 'revoked' END WHERE transfer_id = $1")
         .bind(transfer_id)
@@ -244,28 +256,11 @@ pub async fn destroy_inbound_key(
     at: i64,
     overwrite_first: bool,
 ) -> Result<()> {
-    if overwrite_first {
-        let row = sqlx::query("SELECT wrapped_key FROM objects WHERE id = $1")
-            .bind(&due.object_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some(row) = row {
-            let wrapped: Vec<u8> = row.try_get("wrapped_key")?;
-            sqlx::query("UPDATE objects SET wrapped_key = $1 WHERE id = $2")
-                .bind(vec![0u8; wrapped.len()])
-                .bind(&due.object_id)
-                .execute(&mut *conn)
-                .await?;
-        }
-    }
     sqlx::query("UPDATE inbound_files SET object_id = NULL, state = 'erased' WHERE id = $1")
         .bind(&due.file_id)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM objects WHERE id = $1")
-        .bind(&due.object_id)
-        .execute(&mut *conn)
-        .await?;
+    super::objects::destroy(&mut *conn, &due.object_id, overwrite_first).await?;
     sqlx::query(
         "INSERT INTO inbound_deletions (id, file_id, object_id, state, reason, erased_at) \
          VALUES ($1, $2, $3, 'keys_destroyed', $4, $5)",
@@ -286,6 +281,7 @@ pub struct InboundDeletionRow {
     pub id: String,
     pub file_id: String,
     pub object_id: String,
+    pub state: DisposalState,
     pub reason: String,
     pub erased_at: i64,
     pub certificate: Option<String>,
@@ -296,43 +292,67 @@ fn inbound_deletion_from_row(r: &AnyRow) -> Result<InboundDeletionRow> {
         id: r.try_get("id")?,
         file_id: r.try_get("file_id")?,
         object_id: r.try_get("object_id")?,
+        state: super::decode::word(r, "state")?,
         reason: r.try_get("reason")?,
         erased_at: r.try_get("erased_at")?,
         certificate: r.try_get("certificate")?,
     })
 }
 
+const INBOUND_COLUMNS: &str = "id, file_id, object_id, state, reason, erased_at, certificate";
+
 pub async fn inbound_deletions_in_state(
     conn: &mut AnyConnection,
-    state: &str,
+    state: DisposalState,
 ) -> Result<Vec<InboundDeletionRow>> {
-    let rows = sqlx::query(
-        "SELECT id, file_id, object_id, reason, erased_at, certificate FROM inbound_deletions WHERE state = $1",
-    )
-    .bind(state)
+    let rows = sqlx::query(&format!(
+        "SELECT {INBOUND_COLUMNS} FROM inbound_deletions WHERE state = $1 ORDER BY erased_at, id"
+    ))
+    .bind(state.as_str())
     .fetch_all(conn)
     .await?;
     rows.iter().map(inbound_deletion_from_row).collect()
+}
+
+pub async fn inbound_deletion(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<InboundDeletionRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {INBOUND_COLUMNS} FROM inbound_deletions WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(inbound_deletion_from_row).transpose()
 }
 
 pub async fn inbound_deletions_of(
     conn: &mut AnyConnection,
     file_id: &str,
 ) -> Result<Vec<InboundDeletionRow>> {
-    let rows = sqlx::query(
-        "SELECT id, file_id, object_id, reason, erased_at, certificate FROM inbound_deletions WHERE file_id = $1",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {INBOUND_COLUMNS} FROM inbound_deletions WHERE file_id = $1 ORDER BY erased_at, id"
+    ))
     .bind(file_id)
     .fetch_all(conn)
     .await?;
     rows.iter().map(inbound_deletion_from_row).collect()
 }
 
-pub async fn complete_inbound(conn: &mut AnyConnection, id: &str, certificate: &str) -> Result<()> {
-    sqlx::query("UPDATE inbound_deletions SET state = 'complete', certificate = $1 WHERE id = $2")
-        .bind(certificate)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Stores an inbound file's certificate. Returns false when that deletion
+/// was already complete.
+pub async fn complete_inbound(
+    conn: &mut AnyConnection,
+    id: &str,
+    certificate: &str,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE inbound_deletions SET state = 'complete', certificate = $1 WHERE id = $2 AND state = 'keys_destroyed'",
+    )
+    .bind(certificate)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

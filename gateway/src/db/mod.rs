@@ -23,11 +23,16 @@ pub mod decode;
 pub mod deletions;
 pub mod inbound;
 pub mod media;
+pub mod objects;
 mod postgres;
 pub mod recipients;
 mod sqlite;
 pub mod transfers;
 pub mod users;
+
+/// A database connection as services name it, so no driver type is spelt
+/// outside this module.
+pub type Conn = sqlx::AnyConnection;
 
 pub use postgres::PostgresBackend;
 pub use sqlite::SqliteBackend;

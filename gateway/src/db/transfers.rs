@@ -156,14 +156,15 @@ pub async fn list_all(conn: &mut AnyConnection) -> Result<Vec<TransferRow>> {
 }
 
 /// Moves a transfer from `from` to `to`, stamping the time column that
-/// belongs to the new state. Fails if the transfer was no longer in `from`.
+/// belongs to the new state. Returns false (and changes nothing) when the
+/// transfer was no longer in `from`: another request changed it meanwhile.
 pub async fn set_state(
     conn: &mut AnyConnection,
     id: &str,
     from: TransferState,
     to: TransferState,
     at: i64,
-) -> Result<()> {
+) -> Result<bool> {
     let stamp_column = match to {
         TransferState::PendingApproval => Some("submitted_at"),
         TransferState::Released => Some("released_at"),
@@ -184,10 +185,7 @@ pub async fn set_state(
         query = query.bind(at);
     }
     let done = query.execute(conn).await?;
-    if done.rows_affected() != 1 {
-        bail!("the transfer changed while this request ran; look at it again");
-    }
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn set_content_digest(conn: &mut AnyConnection, id: &str, digest: &str) -> Result<()> {
@@ -258,32 +256,21 @@ pub async fn files(conn: &mut AnyConnection, transfer_id: &str) -> Result<Vec<Fi
         .collect()
 }
 
-pub struct ObjectRow {
-    pub id: String,
-    pub wrapped_key: Vec<u8>,
-    pub size: i64,
-    pub sha256: String,
-}
+/// Objects have their own module; these names stay here for the callers
+/// that reach them through the transfer store (delivery, inbound files).
+pub use super::objects::{ObjectRow, get as object};
 
-/// Records a stored object and attaches it to its file slot. Fails if the
-/// slot already has content, so a file cannot be swapped after upload.
+/// Records a stored object and attaches it to its file slot, so a file
+/// cannot be swapped after upload. Returns false when the slot already has
+/// content: the object row was written, so the caller must roll back.
 pub async fn attach_object(
     conn: &mut AnyConnection,
     transfer_id: &str,
     idx: i64,
     object: &ObjectRow,
     created_at: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO objects (id, wrapped_key, size, sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&object.id)
-    .bind(&object.wrapped_key)
-    .bind(object.size)
-    .bind(&object.sha256)
-    .bind(created_at)
-    .execute(&mut *conn)
-    .await?;
+) -> Result<bool> {
+    super::objects::insert(&mut *conn, object, created_at).await?;
     let done = sqlx::query(
         "UPDATE transfer_files SET object_id = $1, sha256 = $2 \
          WHERE transfer_id = $3 AND idx = $4 AND object_id IS NULL",
@@ -294,56 +281,7 @@ pub async fn attach_object(
     .bind(idx)
     .execute(conn)
     .await?;
-    if done.rows_affected() != 1 {
-        bail!("this file was already uploaded");
-    }
-    Ok(())
-}
-
-/// Records a stored object on its own (inbound files point at it).
-pub async fn insert_object(
-    conn: &mut AnyConnection,
-    object: &ObjectRow,
-    created_at: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO objects (id, wrapped_key, size, sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&object.id)
-    .bind(&object.wrapped_key)
-    .bind(object.size)
-    .bind(&object.sha256)
-    .bind(created_at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn object(conn: &mut AnyConnection, id: &str) -> Result<Option<ObjectRow>> {
-    let row = sqlx::query("SELECT id, wrapped_key, size, sha256 FROM objects WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|row| {
-        Ok(ObjectRow {
-            id: row.try_get("id")?,
-            wrapped_key: row.try_get("wrapped_key")?,
-            size: row.try_get("size")?,
-            sha256: row.try_get("sha256")?,
-        })
-    })
-    .transpose()
-}
-
-/// Every object id the database knows; start-up recovery compares it with
-/// the blobs on disk.
-pub async fn all_object_ids(conn: &mut AnyConnection) -> Result<Vec<String>> {
-    let rows = sqlx::query("SELECT id FROM objects")
-        .fetch_all(conn)
-        .await?;
-    rows.iter()
-        .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
-        .collect()
+    Ok(done.rows_affected() == 1)
 }
 
 #[derive(Clone)]
@@ -554,20 +492,27 @@ pub struct DecisionRow {
     pub content_digest: String,
 }
 
+fn decision_str(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Approved => "approved",
+        Decision::Rejected => "rejected",
+    }
+}
+
+/// Records the one decision a transfer gets. Returns false (and changes
+/// nothing) when it already has one. `ON CONFLICT DO NOTHING` rather than a
+/// failed insert, because a failed statement aborts a PostgreSQL transaction.
 pub async fn insert_decision(
     conn: &mut AnyConnection,
     transfer_id: &str,
     d: &DecisionRow,
-) -> Result<()> {
-    sqlx::query(
+) -> Result<bool> {
+    let done = sqlx::query(
         "INSERT INTO decisions (transfer_id, decision, by_user, by_role, decided_at, comment, content_digest) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (transfer_id) DO NOTHING",
     )
     .bind(transfer_id)
-    .bind(match d.decision {
-        Decision::Approved => "approved",
-        Decision::Rejected => "rejected",
-    })
+    .bind(decision_str(d.decision))
     .bind(&d.by_user)
     .bind(d.by_role.as_str())
     .bind(d.decided_at)
@@ -575,8 +520,8 @@ pub async fn insert_decision(
     .bind(&d.content_digest)
     .execute(conn)
     .await
-    .context("this transfer already has a decision")?;
-    Ok(())
+    .context("cannot store the decision")?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn decision(conn: &mut AnyConnection, transfer_id: &str) -> Result<Option<DecisionRow>> {
@@ -590,10 +535,12 @@ pub async fn decision(conn: &mut AnyConnection, transfer_id: &str) -> Result<Opt
         let decision: String = row.try_get("decision")?;
         let by_role: String = row.try_get("by_role")?;
         Ok(DecisionRow {
-            decision: if decision == "approved" {
-                Decision::Approved
-            } else {
-                Decision::Rejected
+            decision: match decision.as_str() {
+                "approved" => Decision::Approved,
+                "rejected" => Decision::Rejected,
+                other => {
+                    bail!("stored decision '{other}' is not valid; the database row is damaged")
+                }
             },
             by_user: row.try_get("by_user")?,
             by_role: parse(&by_role, "role")?,
@@ -634,12 +581,14 @@ pub async fn overdue_carry_outs(conn: &mut AnyConnection, now: i64) -> Result<Ve
     rows.iter().map(transfer_from_row).collect()
 }
 
+/// Records what was written onto the medium. Returns false (and changes
+/// nothing) when the carry-out was already written.
 pub async fn record_written(
     conn: &mut AnyConnection,
     id: &str,
     sha256: &str,
     at: i64,
-) -> Result<()> {
+) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE transfers SET written_at = $1, written_sha256 = $2 WHERE id = $3 AND written_at IS NULL",
     )
@@ -648,10 +597,7 @@ pub async fn record_written(
     .bind(id)
     .execute(conn)
     .await?;
-    if done.rows_affected() != 1 {
-        bail!("this carry-out was already written");
-    }
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn record_returned(conn: &mut AnyConnection, id: &str, at: i64) -> Result<()> {

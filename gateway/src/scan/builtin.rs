@@ -181,10 +181,6 @@ impl BuiltinEngine {
     pub fn rule_count(&self) -> usize {
         self.rule_count
     }
-
-    pub fn deny_list_len(&self) -> usize {
-        self.deny.len()
-    }
 }
 
 /// `*.yar` and `*.yara` files directly in `dir`, sorted so that compile

@@ -32,7 +32,7 @@ pub async fn events(
     limit: i64,
     filter: AuditFilter,
 ) -> AppResult<AuditPage> {
-    policy::may_read_audit(actor)?;
+    let _grant = policy::read_audit(actor)?;
     let query = Query {
         since_ms: filter
             .since
@@ -56,19 +56,20 @@ pub async fn events(
 }
 
 pub async fn checkpoints(state: &AppState, actor: &Actor) -> AppResult<Vec<AuditCheckpoint>> {
-    policy::may_read_audit(actor)?;
+    let _grant = policy::read_audit(actor)?;
     let mut conn = state.db.read().await?;
     Ok(audit::checkpoints(&mut conn).await?)
 }
 
 pub fn key(state: &AppState, actor: &Actor) -> AppResult<AuditKey> {
-    policy::may_read_audit(actor)?;
+    let _grant = policy::read_audit(actor)?;
     Ok(state.keys.audit_public())
 }
 
-/// Signs the current head, stores the checkpoint and logs that it did.
-/// Returns the existing checkpoint if the head has not moved since.
-pub async fn checkpoint_now(
+/// Signs the current head, stores the checkpoint and logs that it did, as
+/// `by` (an auditor who asked, or the gateway on its schedule). Returns the
+/// existing checkpoint if the head has not moved since.
+async fn checkpoint_now(
     state: &AppState,
     by: &str,
     origin: &Origin,
@@ -110,10 +111,15 @@ pub async fn request_checkpoint(
     actor: &Actor,
     origin: &Origin,
 ) -> AppResult<AuditCheckpoint> {
-    policy::may_read_audit(actor)?;
-    checkpoint_now(state, &actor.username, origin)
+    let grant = policy::read_audit(actor)?;
+    checkpoint_now(state, &grant.actor().username, origin)
         .await?
-        .ok_or_else(|| AppError::Conflict("empty_log", "the audit log is empty".to_string()))
+        .ok_or_else(|| {
+            AppError::Conflict(
+                "empty_log",
+                "the audit log is empty; there is nothing to sign yet".to_string(),
+            )
+        })
 }
 
 /// Housekeeping: a checkpoint when the log grew since the last one (the

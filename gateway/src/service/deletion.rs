@@ -11,24 +11,34 @@
 //!    overwritten (where the store allows) and removed;
 //! 3. a certificate is signed with the audit key, stored, and logged as
 //!    `deletion.done`.
+//!
+//! People reach a disposal through grants ([`policy::request_disposal`],
+//! [`policy::view_deletion`], [`policy::decide_disposal`]); the phases run
+//! only with an [`ErasureGrant`], which [`policy::erase`] gives for a
+//! disposal that is due (retention, class III, or approved), so an
+//! undecided class I/II request can never reach them. Inbound files are
+//! erased the same way when their keeping period ends.
 
 use sekisho_proto::audit::{Action, ObjectRef};
 use sekisho_proto::deletion::{
     CERTIFICATE_FORMAT, DecideDisposal, DeletionCertificate, DisposalState, DisposalView,
     DisposeRequest, certificate_message,
 };
-use sekisho_proto::vocab::Outcome;
-use sekisho_proto::vocab::{DeletionTrigger, InboundState};
-use sekisho_proto::{FileEntry, TransferState};
+use sekisho_proto::vocab::{DeletionTrigger, InboundClass, InboundState, Outcome};
+use sekisho_proto::{Class, FileEntry, Role, TransferState};
 use serde_json::json;
 
 use super::{Origin, accounts, check_text};
 use crate::clock::format_ms;
+use crate::db::Conn;
 use crate::db::audit::{self, Record};
-use crate::db::deletions::{self, DeletionRow};
+use crate::db::deletions::{self, DeletionRow, InboundDeletionRow, InboundDue};
 use crate::db::transfers::{self as store, TransferRow};
 use crate::error::{AppError, AppResult};
-use crate::policy::{self, Actor};
+use crate::policy::{
+    self, Actor, DisposalFacts, DisposalSubject, ErasureGrant, Grant, TransferFacts,
+    TransferSubject, Visible,
+};
 use crate::service::transfers::facts;
 use crate::state::AppState;
 use crate::transfer_state::{self, Event};
@@ -36,7 +46,57 @@ use crate::transfer_state::{self, Event};
 /// Test hook: the gateway aborts right after phase 1, as a power cut would.
 const CRASH_ENV: &str = "SEKISHO_DANGER_CRASH_AFTER_KEYS_DESTROYED";
 
-pub const METHOD: &str = "cryptographic erase (per-object key destroyed: wrapped copy removed from the database, key share overwritten and removed) + stored ciphertext overwritten and removed";
+const METHOD: &str = "cryptographic erase (per-object key destroyed: wrapped copy removed from the database, key share overwritten and removed) + stored ciphertext overwritten and removed";
+
+/// Who the gateway's own deletions are recorded as.
+const GATEWAY: &str = "(gateway)";
+
+/// A journalled disposal together with the transfer it is about: what the
+/// transfer rules (who may see or decide it) and the erase rule judge.
+pub struct Disposal {
+    pub deletion: DeletionRow,
+    pub transfer: TransferRow,
+}
+
+impl TransferSubject for Disposal {
+    fn transfer_facts(&self) -> TransferFacts<'_> {
+        facts(&self.transfer)
+    }
+}
+
+impl DisposalSubject for Disposal {
+    fn disposal_facts(&self) -> DisposalFacts {
+        DisposalFacts {
+            state: self.deletion.state,
+            trigger: self.deletion.trigger,
+            class: Some(self.transfer.class),
+            decided: self.deletion.decided_by.is_some(),
+        }
+    }
+}
+
+/// An inbound file chosen by retention: due, never asked for by anyone.
+impl DisposalSubject for InboundDue {
+    fn disposal_facts(&self) -> DisposalFacts {
+        DisposalFacts {
+            state: DisposalState::Requested,
+            trigger: DeletionTrigger::Retention,
+            class: None,
+            decided: false,
+        }
+    }
+}
+
+impl DisposalSubject for InboundDeletionRow {
+    fn disposal_facts(&self) -> DisposalFacts {
+        DisposalFacts {
+            state: self.state,
+            trigger: DeletionTrigger::Retention,
+            class: None,
+            decided: false,
+        }
+    }
+}
 
 async fn load_transfer(state: &AppState, id: &str) -> AppResult<TransferRow> {
     if uuid::Uuid::parse_str(id).is_err() {
@@ -46,34 +106,73 @@ async fn load_transfer(state: &AppState, id: &str) -> AppResult<TransferRow> {
     store::get(&mut conn, id).await?.ok_or(AppError::NotFound)
 }
 
-async fn files_of(state: &AppState, transfer_id: &str) -> AppResult<Vec<FileEntry>> {
+/// A disposal by id on `conn`; a malformed id is "not found" at once.
+async fn load_disposal_on(conn: &mut Conn, id: &str) -> AppResult<Disposal> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(AppError::NotFound);
+    }
+    let deletion = deletions::get(conn, id).await?.ok_or(AppError::NotFound)?;
+    let transfer = store::get(conn, &deletion.transfer_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(Disposal { deletion, transfer })
+}
+
+async fn load_disposal(state: &AppState, id: &str) -> AppResult<Disposal> {
     let mut conn = state.db.read().await?;
-    Ok(store::files(&mut conn, transfer_id)
+    load_disposal_on(&mut conn, id).await
+}
+
+/// The disposal as its viewer (or decider) sees it.
+async fn render<P>(state: &AppState, grant: &Grant<P, Disposal>) -> AppResult<DisposalView> {
+    let Disposal { deletion, transfer } = grant.object();
+    let mut conn = state.db.read().await?;
+    let files = store::files(&mut conn, &transfer.id)
         .await?
         .into_iter()
         .map(|f| f.entry())
-        .collect())
+        .collect();
+    Ok(DisposalView {
+        id: deletion.id.clone(),
+        object: deletion.transfer_id.clone(),
+        class: transfer.class,
+        state: deletion.state,
+        reason: deletion.reason.clone(),
+        trigger: deletion.trigger,
+        requested_by: deletion.requested_by.clone(),
+        requested_at: format_ms(deletion.requested_at),
+        decided_by: deletion.decided_by.clone(),
+        decided_at: deletion.decided_at.map(format_ms),
+        decision_comment: deletion.decision_comment.clone(),
+        files,
+    })
 }
 
-async fn view(
-    state: &AppState,
-    row: &DeletionRow,
-    transfer: &TransferRow,
-) -> AppResult<DisposalView> {
-    Ok(DisposalView {
-        id: row.id.clone(),
-        object: row.transfer_id.clone(),
-        class: transfer.class,
-        state: row.state,
-        reason: row.reason.clone(),
-        trigger: row.trigger,
-        requested_by: row.requested_by.clone(),
-        requested_at: format_ms(row.requested_at),
-        decided_by: row.decided_by.clone(),
-        decided_at: row.decided_at.map(format_ms),
-        decision_comment: row.decision_comment.clone(),
-        files: files_of(state, &row.transfer_id).await?,
-    })
+/// A new journal row, waiting in `requested`.
+fn new_deletion(
+    transfer_id: &str,
+    trigger: DeletionTrigger,
+    reason: &str,
+    requested_by: &str,
+    requested_by_role: Role,
+    now: i64,
+) -> DeletionRow {
+    DeletionRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        transfer_id: transfer_id.to_string(),
+        state: DisposalState::Requested,
+        trigger,
+        reason: reason.to_string(),
+        requested_by: requested_by.to_string(),
+        requested_by_role,
+        requested_at: now,
+        decided_by: None,
+        decided_at: None,
+        decision_comment: None,
+        object_ids: Vec::new(),
+        erased_at: None,
+        certificate: None,
+    }
 }
 
 /// `sekisho dispose ID --reason`: class III goes at once; I/II waits for
@@ -84,9 +183,9 @@ pub async fn request(
     request: DisposeRequest,
     origin: &Origin,
 ) -> AppResult<DisposalView> {
-    let transfer = load_transfer(state, &request.object).await?;
-    policy::may_request_disposal(actor, &facts(&transfer))?;
+    let grant = policy::request_disposal(actor, load_transfer(state, &request.object).await?)?;
     check_text("the reason", &request.reason, 1000)?;
+    let transfer = grant.object();
     if transfer.state == TransferState::Erased {
         return Err(AppError::Conflict(
             "already_erased",
@@ -94,23 +193,15 @@ pub async fn request(
         ));
     }
     let now = state.clock.now_ms();
-    let needs_approval = policy::disposal_needs_approval(transfer.class);
-    let row = DeletionRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        transfer_id: transfer.id.clone(),
-        state: DisposalState::Requested,
-        trigger: DeletionTrigger::Request,
-        reason: request.reason.trim().to_string(),
-        requested_by: actor.username.clone(),
-        requested_by_role: actor.role,
-        requested_at: now,
-        decided_by: None,
-        decided_at: None,
-        decision_comment: None,
-        object_ids: Vec::new(),
-        erased_at: None,
-        certificate: None,
-    };
+    let requester = grant.actor();
+    let row = new_deletion(
+        &transfer.id,
+        DeletionTrigger::Request,
+        request.reason.trim(),
+        &requester.username,
+        requester.role,
+        now,
+    );
     let mut tx = state.db.write().await?;
     let open = deletions::for_transfer(tx.conn(), &transfer.id)
         .await?
@@ -124,17 +215,19 @@ pub async fn request(
     if open {
         return Err(AppError::Conflict(
             "already_requested",
-            "a disposal of this content is already waiting or in progress".into(),
+            "a disposal of this content is already waiting or in progress; see `sekisho disposals`"
+                .into(),
         ));
     }
     deletions::insert(tx.conn(), &row).await?;
+    let needs_approval = policy::disposal_needs_approval(transfer.class);
     audit::append(
         tx.conn(),
         now,
         Record {
-            actor: actor.username.clone(),
+            actor: requester.username.clone(),
             action: Action::DeletionRequest,
-            object: ObjectRef::Transfer(transfer.id.to_string()),
+            object: ObjectRef::Transfer(transfer.id.clone()),
             outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({ "deletion": row.id, "reason": row.reason, "needs_approval": needs_approval }),
@@ -142,35 +235,21 @@ pub async fn request(
     )
     .await?;
     tx.commit().await?;
-    if !needs_approval {
-        erase(state, &row.id).await?;
+    let id = row.id.clone();
+    let disposal = Disposal {
+        deletion: row,
+        transfer: grant.into_object(),
+    };
+    // The erase rule says whether it goes now: class III yes, I/II waits.
+    if let Ok(erasure) = policy::erase(disposal) {
+        erase(state, erasure).await?;
     }
-    let mut conn = state.db.read().await?;
-    let stored = deletions::get(&mut conn, &row.id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    drop(conn);
-    view(state, &stored, &transfer).await
-}
-
-async fn load_request(state: &AppState, id: &str) -> AppResult<(DeletionRow, TransferRow)> {
-    if uuid::Uuid::parse_str(id).is_err() {
-        return Err(AppError::NotFound);
-    }
-    let mut conn = state.db.read().await?;
-    let row = deletions::get(&mut conn, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let transfer = store::get(&mut conn, &row.transfer_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    Ok((row, transfer))
+    show(state, actor, &id).await
 }
 
 pub async fn show(state: &AppState, actor: &Actor, id: &str) -> AppResult<DisposalView> {
-    let (row, transfer) = load_request(state, id).await?;
-    policy::may_view_deletion(actor, &facts(&transfer))?;
-    view(state, &row, &transfer).await
+    let grant: Visible<Disposal> = policy::view_deletion(actor, load_disposal(state, id).await?)?;
+    render(state, &grant).await
 }
 
 /// Requests waiting for this actor's decision.
@@ -180,14 +259,25 @@ pub async fn pending(state: &AppState, actor: &Actor) -> AppResult<Vec<DisposalV
         deletions::in_state(&mut conn, DisposalState::Requested).await?
     };
     let mut out = Vec::new();
-    for row in rows {
-        if policy::may_decide_disposal(actor, &row.requested_by, row.requested_by_role).is_err() {
-            continue;
+    // An approved request stays `requested` until its erase starts; it
+    // waits for nobody's decision.
+    for deletion in rows.into_iter().filter(|d| d.decided_by.is_none()) {
+        let transfer = load_transfer(state, &deletion.transfer_id).await?;
+        let by = deletion.requested_by.clone();
+        let role = deletion.requested_by_role;
+        let disposal = Disposal { deletion, transfer };
+        if let Ok(grant) = policy::decide_disposal(actor, &by, role, disposal) {
+            out.push(render(state, &grant).await?);
         }
-        let transfer = load_transfer(state, &row.transfer_id).await?;
-        out.push(view(state, &row, &transfer).await?);
     }
     Ok(out)
+}
+
+fn already_decided() -> AppError {
+    AppError::Conflict(
+        "wrong_state",
+        "this request was already decided; see it with `sekisho disposal show ID`".into(),
+    )
 }
 
 pub async fn decide(
@@ -198,14 +288,14 @@ pub async fn decide(
     decision: DecideDisposal,
     origin: &Origin,
 ) -> AppResult<DisposalView> {
-    let (row, transfer) = load_request(state, id).await?;
-    policy::may_view_deletion(actor, &facts(&transfer))?;
-    policy::may_decide_disposal(actor, &row.requested_by, row.requested_by_role)?;
-    if row.state != DisposalState::Requested {
-        return Err(AppError::Conflict(
-            "wrong_state",
-            "this request was already decided".into(),
-        ));
+    // Seeing first: whoever may not see the transfer gets "not found".
+    let seen = policy::view_deletion(actor, load_disposal(state, id).await?)?;
+    let by = seen.object().deletion.requested_by.clone();
+    let role = seen.object().deletion.requested_by_role;
+    let grant = policy::decide_disposal(actor, &by, role, seen.into_object())?;
+    let deletion = &grant.object().deletion;
+    if deletion.state != DisposalState::Requested || deletion.decided_by.is_some() {
+        return Err(already_decided());
     }
     let comment = decision
         .comment
@@ -222,8 +312,9 @@ pub async fn decide(
         }
         None => {}
     }
-    accounts::step_up(state, actor, &decision.otp).await?;
+    accounts::step_up(state, grant.actor(), &decision.otp).await?;
     let now = state.clock.now_ms();
+    let by = &grant.actor().username;
     let mut tx = state.db.write().await?;
     // An approved request stays "requested" until phase 1 of the erase
     // journals it; a rejected one is closed here.
@@ -232,38 +323,63 @@ pub async fn decide(
     } else {
         DisposalState::Rejected
     };
-    deletions::decide(tx.conn(), &row.id, to, &actor.username, now, comment).await?;
+    if !deletions::decide(tx.conn(), &deletion.id, to, by, now, comment).await? {
+        return Err(already_decided());
+    }
     audit::append(
         tx.conn(),
         now,
         Record {
-            actor: actor.username.clone(),
+            actor: by.clone(),
             action: if approve { Action::DeletionApprove } else { Action::DeletionReject },
-            object: ObjectRef::Transfer(row.transfer_id.to_string()),
+            object: ObjectRef::Transfer(deletion.transfer_id.clone()),
             outcome: Outcome::Ok,
             source: origin.0.clone(),
-            detail: json!({ "deletion": row.id, "comment": comment, "requested_by": row.requested_by }),
+            detail: json!({ "deletion": deletion.id, "comment": comment, "requested_by": deletion.requested_by }),
         },
     )
     .await?;
     tx.commit().await?;
     if approve {
-        erase(state, &row.id).await?;
+        erase_by_id(state, id).await?;
     }
     show(state, actor, id).await
 }
 
-/// Runs (or resumes) the three phases for one deletion.
-pub async fn erase(state: &AppState, deletion_id: &str) -> anyhow::Result<()> {
-    let row = {
+/// Loads a disposal and erases it, if the erase rule allows it now.
+async fn erase_by_id(state: &AppState, deletion_id: &str) -> anyhow::Result<()> {
+    let disposal = {
         let mut conn = state.db.read().await?;
-        deletions::get(&mut conn, deletion_id)
+        let deletion = deletions::get(&mut conn, deletion_id)
             .await?
-            .ok_or_else(|| anyhow::anyhow!("deletion {deletion_id} vanished"))?
+            .ok_or_else(|| anyhow::anyhow!("deletion {deletion_id} vanished"))?;
+        let transfer = store::get(&mut conn, &deletion.transfer_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("transfer {} vanished", deletion.transfer_id))?;
+        Disposal { deletion, transfer }
     };
-    let object_ids = match row.state {
-        DisposalState::Requested => destroy_keys(state, &row).await?,
-        DisposalState::KeysDestroyed => row.object_ids.clone(),
+    let grant = policy::erase(disposal).map_err(|denied| {
+        anyhow::anyhow!("deletion {deletion_id} may not be erased now: {denied:?}")
+    })?;
+    erase(state, grant).await
+}
+
+/// What phase 1 destroyed, and when.
+struct Erased {
+    object_ids: Vec<String>,
+    at: i64,
+}
+
+/// Runs (or resumes) the three phases for one granted deletion.
+async fn erase(state: &AppState, grant: ErasureGrant<Disposal>) -> anyhow::Result<()> {
+    let deletion = &grant.object().deletion;
+    let erased = match deletion.state {
+        DisposalState::Requested => destroy_keys(state, &grant).await?,
+        DisposalState::KeysDestroyed => Erased {
+            object_ids: deletion.object_ids.clone(),
+            at: deletion.erased_at.unwrap_or_else(|| state.clock.now_ms()),
+        },
+        // The erase rule grants neither; nothing to do.
         DisposalState::Complete | DisposalState::Rejected => return Ok(()),
     };
     if std::env::var_os(CRASH_ENV).is_some() {
@@ -271,95 +387,113 @@ pub async fn erase(state: &AppState, deletion_id: &str) -> anyhow::Result<()> {
         std::process::abort();
     }
     // Phase 2: idempotent, so a resumed deletion simply runs it again.
-    for id in &object_ids {
-        state.keys.shares().erase(id)?;
-        let store = state.store.clone();
-        let id = id.clone();
-        tokio::task::spawn_blocking(move || store.erase(&id)).await??;
+    for id in &erased.object_ids {
+        erase_stored(state, id).await?;
     }
-    certify(state, deletion_id).await
+    certify(state, &grant, &erased).await
 }
 
-async fn destroy_keys(state: &AppState, row: &DeletionRow) -> anyhow::Result<Vec<String>> {
+/// Phase 2 for one object: its key share and its ciphertext.
+async fn erase_stored(state: &AppState, object_id: &str) -> anyhow::Result<()> {
+    state.keys.shares().erase(object_id)?;
+    let store = state.store.clone();
+    let id = object_id.to_string();
+    tokio::task::spawn_blocking(move || store.erase(&id)).await??;
+    Ok(())
+}
+
+/// Phase 1: the cryptographic erase, in one transaction.
+async fn destroy_keys(state: &AppState, grant: &ErasureGrant<Disposal>) -> anyhow::Result<Erased> {
+    let deletion = &grant.object().deletion;
     let now = state.clock.now_ms();
     let mut tx = state.db.write().await?;
-    let transfer = store::get(tx.conn(), &row.transfer_id)
+    // The transfer as it is now: it may have expired or been revoked since.
+    let transfer = store::get(tx.conn(), &deletion.transfer_id)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("transfer {} vanished", row.transfer_id))?;
+        .ok_or_else(|| anyhow::anyhow!("transfer {} vanished", deletion.transfer_id))?;
     let next = transfer_state::next(transfer.state, Event::Erased)
         .ok_or_else(|| anyhow::anyhow!("transfer {} is already erased", transfer.id))?;
     let ids = deletions::destroy_keys(tx.conn(), &transfer.id, state.db.overwrite_before_delete())
         .await?;
-    store::set_state(tx.conn(), &transfer.id, transfer.state, next, now).await?;
-    deletions::mark_keys_destroyed(tx.conn(), &row.id, &ids, now).await?;
+    if !store::set_state(tx.conn(), &transfer.id, transfer.state, next, now).await? {
+        anyhow::bail!(
+            "transfer {} changed during its erase; it will be retried",
+            transfer.id
+        );
+    }
+    if !deletions::mark_keys_destroyed(tx.conn(), &deletion.id, &ids, now).await? {
+        anyhow::bail!("deletion {} was already past phase 1", deletion.id);
+    }
     audit::append(
         tx.conn(),
         now,
         Record {
-            actor: "(gateway)".into(),
+            actor: GATEWAY.into(),
             action: Action::DeletionErase,
-            object: ObjectRef::Transfer(transfer.id.to_string()),
+            object: ObjectRef::Transfer(transfer.id.clone()),
             outcome: Outcome::Ok,
             source: "-".into(),
-            detail: json!({ "deletion": row.id, "objects": ids.len(), "previous_state": transfer.state.as_str() }),
+            detail: json!({ "deletion": deletion.id, "objects": ids.len(), "previous_state": transfer.state.as_str() }),
         },
     )
     .await?;
     tx.commit().await?;
-    Ok(ids)
+    Ok(Erased {
+        object_ids: ids,
+        at: now,
+    })
 }
 
-async fn certify(state: &AppState, deletion_id: &str) -> anyhow::Result<()> {
+/// Phase 3: signs, stores and logs the certificate, once.
+async fn certify(
+    state: &AppState,
+    grant: &ErasureGrant<Disposal>,
+    erased: &Erased,
+) -> anyhow::Result<()> {
+    let Disposal { deletion, transfer } = grant.object();
     let now = state.clock.now_ms();
     let mut tx = state.db.write().await?;
-    let row = deletions::get(tx.conn(), deletion_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("deletion {deletion_id} vanished"))?;
-    if row.state == DisposalState::Complete {
-        return Ok(());
-    }
-    let transfer = store::get(tx.conn(), &row.transfer_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("transfer {} vanished", row.transfer_id))?;
-    let files = store::files(tx.conn(), &row.transfer_id)
+    let files = store::files(tx.conn(), &transfer.id)
         .await?
         .into_iter()
         .map(|f| f.entry())
         .collect();
-    let mut certificate = DeletionCertificate {
+    let certificate = DeletionCertificate {
         format: CERTIFICATE_FORMAT.into(),
-        deletion_id: row.id.clone(),
-        object: row.transfer_id.clone(),
+        deletion_id: deletion.id.clone(),
+        object: transfer.id.clone(),
         class: transfer.class,
         files,
         method: METHOD.into(),
-        reason: row.reason.clone(),
-        trigger: row.trigger,
-        requested_by: row.requested_by.clone(),
-        requested_at: format_ms(row.requested_at),
-        approved_by: row.decided_by.clone(),
-        approved_at: row.decided_at.map(format_ms),
-        erased_at: format_ms(row.erased_at.unwrap_or(now)),
+        reason: deletion.reason.clone(),
+        trigger: deletion.trigger,
+        requested_by: deletion.requested_by.clone(),
+        requested_at: format_ms(deletion.requested_at),
+        approved_by: deletion.decided_by.clone(),
+        approved_at: deletion.decided_at.map(format_ms),
+        erased_at: format_ms(erased.at),
         key_fingerprint: state.keys.audit_public().fingerprint,
         signature: String::new(),
     };
-    certificate.signature = state.keys.sign_bytes(&certificate_message(&certificate));
-    let text = serde_json::to_string(&certificate)?;
-    deletions::complete(tx.conn(), &row.id, &text).await?;
+    let text = signed(state, certificate)?;
+    if !deletions::complete(tx.conn(), &deletion.id, &text).await? {
+        // Another run certified it already; its certificate stands.
+        return Ok(());
+    }
     audit::append(
         tx.conn(),
         now,
         Record {
-            actor: "(gateway)".into(),
+            actor: GATEWAY.into(),
             action: Action::DeletionDone,
-            object: ObjectRef::Transfer(row.transfer_id.to_string()),
+            object: ObjectRef::Transfer(transfer.id.clone()),
             outcome: Outcome::Ok,
             source: "-".into(),
             detail: json!({
-                "deletion": row.id,
-                "trigger": row.trigger,
-                "requested_by": row.requested_by,
-                "approved_by": row.decided_by,
+                "deletion": deletion.id,
+                "trigger": deletion.trigger,
+                "requested_by": deletion.requested_by,
+                "approved_by": deletion.decided_by,
                 "certificate_sha256": crate::auth::token::hash(&text),
             }),
         },
@@ -369,11 +503,17 @@ async fn certify(state: &AppState, deletion_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The certificate signed with the audit key, as stored JSON.
+fn signed(state: &AppState, mut certificate: DeletionCertificate) -> anyhow::Result<String> {
+    certificate.signature = state.keys.sign_bytes(&certificate_message(&certificate));
+    Ok(serde_json::to_string(&certificate)?)
+}
+
 /// Start-up: finishes deletions a crash interrupted after phase 1.
 pub async fn resume(state: &AppState) -> anyhow::Result<()> {
     let inbound = {
         let mut conn = state.db.read().await?;
-        deletions::inbound_deletions_in_state(&mut conn, "keys_destroyed").await?
+        deletions::inbound_deletions_in_state(&mut conn, DisposalState::KeysDestroyed).await?
     };
     for row in inbound {
         tracing::info!(
@@ -381,7 +521,9 @@ pub async fn resume(state: &AppState) -> anyhow::Result<()> {
             row.id,
             row.file_id
         );
-        finish_inbound(state, &row.id).await?;
+        let grant = policy::erase(row)
+            .map_err(|denied| anyhow::anyhow!("an inbound erase was refused: {denied:?}"))?;
+        finish_inbound(state, &grant).await?;
     }
     let rows = {
         let mut conn = state.db.read().await?;
@@ -393,12 +535,13 @@ pub async fn resume(state: &AppState) -> anyhow::Result<()> {
             row.id,
             row.transfer_id
         );
-        erase(state, &row.id).await?;
+        erase_by_id(state, &row.id).await?;
     }
     Ok(())
 }
 
-/// The signed certificate(s) of an erased object.
+/// The signed certificate(s) of an erased object: a transfer, or else an
+/// inbound file.
 pub async fn certificates(
     state: &AppState,
     actor: &Actor,
@@ -409,13 +552,19 @@ pub async fn certificates(
         Err(AppError::NotFound) => return inbound_certificates(state, actor, object).await,
         Err(e) => return Err(e),
     };
-    policy::may_view_deletion(actor, &facts(&transfer))?;
+    let grant = policy::view_deletion(actor, transfer)?;
     let mut conn = state.db.read().await?;
-    let rows = deletions::for_transfer(&mut conn, object).await?;
-    let found: Vec<DeletionCertificate> = rows
-        .iter()
-        .filter_map(|r| r.certificate.as_deref())
-        .filter_map(|text| serde_json::from_str(text).ok())
+    let texts = deletions::for_transfer(&mut conn, &grant.object().id)
+        .await?
+        .into_iter()
+        .filter_map(|d| d.certificate);
+    found_certificates(texts)
+}
+
+/// The stored certificates that parse; 409 when there are none.
+fn found_certificates(texts: impl Iterator<Item = String>) -> AppResult<Vec<DeletionCertificate>> {
+    let found: Vec<DeletionCertificate> = texts
+        .filter_map(|text| serde_json::from_str(&text).ok())
         .collect();
     if found.is_empty() {
         return Err(AppError::Conflict(
@@ -426,45 +575,65 @@ pub async fn certificates(
     Ok(found)
 }
 
-/// Housekeeping: deletes what its retention period has run out on, with no
-/// one asking (2.(2)③(ウ)). Returns how many transfers were erased.
-pub async fn apply_retention(state: &AppState) -> anyhow::Result<usize> {
+/// Certificates of an erased inbound file, for whoever may see the file.
+async fn inbound_certificates(
+    state: &AppState,
+    actor: &Actor,
+    file_id: &str,
+) -> AppResult<Vec<DeletionCertificate>> {
+    let mut conn = state.db.read().await?;
+    let received = super::inbound::load(&mut conn, file_id).await?;
+    let grant = policy::view_inbound_deletion(actor, received)?;
+    let texts = deletions::inbound_deletions_of(&mut conn, &grant.object().file.id)
+        .await?
+        .into_iter()
+        .filter_map(|d| d.certificate);
+    found_certificates(texts)
+}
+
+/// Transfers whose retention period has run out, with the reason.
+async fn retention_due(state: &AppState) -> anyhow::Result<Vec<(TransferRow, &'static str)>> {
     let now = state.clock.now_ms();
     let r = &state.config.retention;
     let day = 86_400_000i64;
     let mut due = Vec::new();
-    {
-        let mut conn = state.db.read().await?;
-        for t in store::list_by_state(&mut conn, TransferState::Expired).await? {
-            let last_expiry = store::links(&mut conn, &t.id)
-                .await?
-                .iter()
-                .filter_map(|l| l.expires_at)
-                .max()
-                .unwrap_or(t.created_at);
-            if last_expiry + i64::from(r.released_days_after_expiry) * day <= now {
-                due.push((t, "retention: released content past its keeping period"));
-            }
-        }
-        for t in store::list_by_state(&mut conn, TransferState::Rejected).await? {
-            let decided = store::decision(&mut conn, &t.id)
-                .await?
-                .map_or(t.created_at, |d| d.decided_at);
-            if decided + i64::from(r.closed_days) * day <= now {
-                due.push((t, "retention: rejected, never released"));
-            }
-        }
-        for t in store::list_by_state(&mut conn, TransferState::Revoked).await? {
-            if t.revoked_at.unwrap_or(t.created_at) + i64::from(r.closed_days) * day <= now {
-                due.push((t, "retention: revoked"));
-            }
-        }
-        for t in store::list_by_state(&mut conn, TransferState::Uploading).await? {
-            if t.created_at + i64::from(r.abandoned_upload_hours) * 3_600_000 <= now {
-                due.push((t, "retention: upload abandoned before submission"));
-            }
+    let mut conn = state.db.read().await?;
+    for t in store::list_by_state(&mut conn, TransferState::Expired).await? {
+        let last_expiry = store::links(&mut conn, &t.id)
+            .await?
+            .iter()
+            .filter_map(|l| l.expires_at)
+            .max()
+            .unwrap_or(t.created_at);
+        if last_expiry + i64::from(r.released_days_after_expiry) * day <= now {
+            due.push((t, "retention: released content past its keeping period"));
         }
     }
+    for t in store::list_by_state(&mut conn, TransferState::Rejected).await? {
+        let decided = store::decision(&mut conn, &t.id)
+            .await?
+            .map_or(t.created_at, |d| d.decided_at);
+        if decided + i64::from(r.closed_days) * day <= now {
+            due.push((t, "retention: rejected, never released"));
+        }
+    }
+    for t in store::list_by_state(&mut conn, TransferState::Revoked).await? {
+        if t.revoked_at.unwrap_or(t.created_at) + i64::from(r.closed_days) * day <= now {
+            due.push((t, "retention: revoked"));
+        }
+    }
+    for t in store::list_by_state(&mut conn, TransferState::Uploading).await? {
+        if t.created_at + i64::from(r.abandoned_upload_hours) * 3_600_000 <= now {
+            due.push((t, "retention: upload abandoned before submission"));
+        }
+    }
+    Ok(due)
+}
+
+/// Housekeeping: deletes what its retention period has run out on, with no
+/// one asking (2.(2)③(ウ)). Returns how many transfers were erased.
+pub async fn apply_retention(state: &AppState) -> anyhow::Result<usize> {
+    let due = retention_due(state).await?;
     tracing::debug!("retention: {} transfers due", due.len());
     let mut erased = 0;
     for (transfer, reason) in due {
@@ -483,33 +652,29 @@ pub async fn apply_retention(state: &AppState) -> anyhow::Result<usize> {
         if busy {
             continue;
         }
-        let row = DeletionRow {
-            id: uuid::Uuid::new_v4().to_string(),
-            transfer_id: transfer.id.clone(),
-            state: DisposalState::Requested,
-            trigger: DeletionTrigger::Retention,
-            reason: reason.into(),
-            requested_by: "(retention)".into(),
-            requested_by_role: sekisho_proto::Role::Sysadmin,
-            requested_at: now,
-            decided_by: None,
-            decided_at: None,
-            decision_comment: None,
-            object_ids: Vec::new(),
-            erased_at: None,
-            certificate: None,
-        };
+        let now = state.clock.now_ms();
+        let row = new_deletion(
+            &transfer.id,
+            DeletionTrigger::Retention,
+            reason,
+            "(retention)",
+            Role::Sysadmin,
+            now,
+        );
         {
             let mut tx = state.db.write().await?;
             // Any disposal request still waiting is overtaken by retention.
-            sqlx::query("UPDATE deletions SET state = 'rejected', decision_comment = 'overtaken by retention' WHERE transfer_id = $1 AND state = 'requested'")
-                .bind(&transfer.id)
-                .execute(tx.conn())
-                .await?;
+            deletions::overtake_requests(tx.conn(), &transfer.id).await?;
             deletions::insert(tx.conn(), &row).await?;
             tx.commit().await?;
         }
-        erase(state, &row.id).await?;
+        let disposal = Disposal {
+            deletion: row,
+            transfer,
+        };
+        let grant = policy::erase(disposal)
+            .map_err(|denied| anyhow::anyhow!("a retention erase was refused: {denied:?}"))?;
+        erase(state, grant).await?;
         erased += 1;
     }
     Ok(erased)
@@ -531,79 +696,90 @@ pub async fn apply_inbound_retention(state: &AppState) -> anyhow::Result<usize> 
         )
         .await?
     };
-    for file in &due {
-        let reason = if file.state == InboundState::Quarantined {
-            "retention: quarantined inbound file past its keeping period"
-        } else {
-            "retention: inbound file past its keeping period"
-        };
-        let id = uuid::Uuid::new_v4().to_string();
-        let mut tx = state.db.write().await?;
-        deletions::destroy_inbound_key(
-            tx.conn(),
-            &id,
-            file,
-            reason,
-            now,
-            state.db.overwrite_before_delete(),
-        )
-        .await?;
-        audit::append(
-            tx.conn(),
-            now,
-            Record {
-                actor: "(gateway)".into(),
-                action: Action::DeletionErase,
-                object: ObjectRef::InboundFile(file.file_id.to_string()),
-                outcome: Outcome::Ok,
-                source: "-".into(),
-                detail: json!({ "deletion": id, "previous_state": file.state }),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        finish_inbound(state, &id).await?;
+    let count = due.len();
+    for file in due {
+        let grant = policy::erase(file)
+            .map_err(|denied| anyhow::anyhow!("an inbound erase was refused: {denied:?}"))?;
+        let id = destroy_inbound_key(state, &grant).await?;
+        let journalled = {
+            let mut conn = state.db.read().await?;
+            deletions::inbound_deletion(&mut conn, &id).await?
+        }
+        .ok_or_else(|| anyhow::anyhow!("inbound deletion {id} vanished"))?;
+        let grant = policy::erase(journalled)
+            .map_err(|denied| anyhow::anyhow!("an inbound erase was refused: {denied:?}"))?;
+        finish_inbound(state, &grant).await?;
     }
-    Ok(due.len())
+    Ok(count)
+}
+
+/// Phase 1 for an inbound file; returns the new journal row's id.
+async fn destroy_inbound_key(
+    state: &AppState,
+    grant: &ErasureGrant<InboundDue>,
+) -> anyhow::Result<String> {
+    let file = grant.object();
+    let now = state.clock.now_ms();
+    let reason = if file.state == InboundState::Quarantined {
+        "retention: quarantined inbound file past its keeping period"
+    } else {
+        "retention: inbound file past its keeping period"
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut tx = state.db.write().await?;
+    deletions::destroy_inbound_key(
+        tx.conn(),
+        &id,
+        file,
+        reason,
+        now,
+        state.db.overwrite_before_delete(),
+    )
+    .await?;
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: GATEWAY.into(),
+            action: Action::DeletionErase,
+            object: ObjectRef::InboundFile(file.file_id.clone()),
+            outcome: Outcome::Ok,
+            source: "-".into(),
+            detail: json!({ "deletion": id, "previous_state": file.state }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 /// Phases 2 and 3 for an inbound file (also run at start-up to finish an
 /// interrupted erase).
-async fn finish_inbound(state: &AppState, deletion_id: &str) -> anyhow::Result<()> {
-    let row = {
-        let mut conn = state.db.read().await?;
-        deletions::inbound_deletions_in_state(&mut conn, "keys_destroyed")
-            .await?
-            .into_iter()
-            .find(|d| d.id == deletion_id)
-    };
-    let Some(row) = row else { return Ok(()) };
-    state.keys.shares().erase(&row.object_id)?;
-    let store = state.store.clone();
-    let object_id = row.object_id.clone();
-    tokio::task::spawn_blocking(move || store.erase(&object_id)).await??;
+async fn finish_inbound(
+    state: &AppState,
+    grant: &ErasureGrant<InboundDeletionRow>,
+) -> anyhow::Result<()> {
+    let row = grant.object();
+    if row.state != DisposalState::KeysDestroyed {
+        return Ok(());
+    }
+    erase_stored(state, &row.object_id).await?;
     let now = state.clock.now_ms();
     let mut tx = state.db.write().await?;
-    let file = sqlx::query("SELECT name, size, sha256, class FROM inbound_files WHERE id = $1")
-        .bind(&row.file_id)
-        .fetch_one(tx.conn())
-        .await?;
-    use sqlx::Row;
-    let class_text: Option<String> = file.try_get("class")?;
-    let mut certificate = DeletionCertificate {
+    let file = crate::db::inbound::file(tx.conn(), &row.file_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("inbound file {} vanished", row.file_id))?;
+    let certificate = DeletionCertificate {
         format: CERTIFICATE_FORMAT.into(),
         deletion_id: row.id.clone(),
-        object: ObjectRef::InboundFile(row.file_id.to_string()).to_string(),
+        object: ObjectRef::InboundFile(row.file_id.clone()).to_string(),
         // Content never classified (quarantined, held, waiting) is certified
         // at the highest class: nobody has shown it to be less sensitive.
-        class: class_text
-            .as_deref()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(sekisho_proto::Class::I),
+        class: file.class.and_then(InboundClass::class).unwrap_or(Class::I),
         files: vec![FileEntry {
-            name: file.try_get("name")?,
-            size: file.try_get::<i64, _>("size")? as u64,
-            sha256: file.try_get("sha256")?,
+            name: file.name,
+            size: file.size as u64,
+            sha256: file.sha256,
         }],
         method: METHOD.into(),
         reason: row.reason.clone(),
@@ -616,16 +792,17 @@ async fn finish_inbound(state: &AppState, deletion_id: &str) -> anyhow::Result<(
         key_fingerprint: state.keys.audit_public().fingerprint,
         signature: String::new(),
     };
-    certificate.signature = state.keys.sign_bytes(&certificate_message(&certificate));
-    let text = serde_json::to_string(&certificate)?;
-    deletions::complete_inbound(tx.conn(), &row.id, &text).await?;
+    let text = signed(state, certificate)?;
+    if !deletions::complete_inbound(tx.conn(), &row.id, &text).await? {
+        return Ok(());
+    }
     audit::append(
         tx.conn(),
         now,
         Record {
-            actor: "(gateway)".into(),
+            actor: GATEWAY.into(),
             action: Action::DeletionDone,
-            object: ObjectRef::InboundFile(row.file_id.to_string()),
+            object: ObjectRef::InboundFile(row.file_id.clone()),
             outcome: Outcome::Ok,
             source: "-".into(),
             detail: json!({
@@ -638,28 +815,4 @@ async fn finish_inbound(state: &AppState, deletion_id: &str) -> anyhow::Result<(
     .await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// Certificates of an erased inbound file, for whoever may see the file.
-pub async fn inbound_certificates(
-    state: &AppState,
-    actor: &Actor,
-    file_id: &str,
-) -> AppResult<Vec<DeletionCertificate>> {
-    let mut conn = state.db.read().await?;
-    let received = super::inbound::load(&mut conn, file_id).await?;
-    let _grant = policy::view_inbound_deletion(actor, received)?;
-    let found: Vec<DeletionCertificate> = deletions::inbound_deletions_of(&mut conn, file_id)
-        .await?
-        .iter()
-        .filter_map(|d| d.certificate.as_deref())
-        .filter_map(|t| serde_json::from_str(t).ok())
-        .collect();
-    if found.is_empty() {
-        return Err(AppError::Conflict(
-            "not_deleted",
-            "this object has not been deleted".into(),
-        ));
-    }
-    Ok(found)
 }

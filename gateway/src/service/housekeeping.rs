@@ -10,6 +10,7 @@ use sekisho_proto::{LinkState, TransferState};
 use serde_json::json;
 
 use crate::db::audit::{self, Record};
+use crate::db::objects;
 use crate::db::transfers as store;
 use crate::db::users;
 use crate::state::Shared;
@@ -90,8 +91,12 @@ pub async fn sweep(state: &Shared) -> anyhow::Result<()> {
         if transfer.state != TransferState::Released || still_open {
             continue;
         }
-        if let Some(next) = transfer_state::next(transfer.state, Event::LinksExpired) {
-            store::set_state(tx.conn(), &transfer_id, transfer.state, next, now).await?;
+        let Some(next) = transfer_state::next(transfer.state, Event::LinksExpired) else {
+            continue;
+        };
+        // Under the write lock nothing else changes it; a false here would
+        // mean it is no longer released, so there is nothing to expire.
+        if store::set_state(tx.conn(), &transfer_id, transfer.state, next, now).await? {
             audit::append(
                 tx.conn(),
                 now,
@@ -119,10 +124,7 @@ pub async fn recover(state: &Shared) -> anyhow::Result<()> {
     let partials = tokio::task::spawn_blocking(move || store.discard_partials()).await??;
     let known: BTreeSet<String> = {
         let mut conn = state.db.read().await?;
-        store::all_object_ids(&mut conn)
-            .await?
-            .into_iter()
-            .collect()
+        objects::all_ids(&mut conn).await?.into_iter().collect()
     };
     let store = state.store.clone();
     let on_disk = tokio::task::spawn_blocking(move || store.list()).await??;

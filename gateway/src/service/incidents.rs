@@ -33,7 +33,7 @@ pub struct Finding<'a> {
 /// Opens an incident in the caller's transaction and logs it; the
 /// managers are the ones to be told (`notify`).
 pub async fn open(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::db::Conn,
     now: i64,
     finding: Finding<'_>,
     actor: &str,
@@ -110,7 +110,7 @@ pub async fn list(state: &AppState, actor: &Actor) -> AppResult<Vec<IncidentView
         .collect())
 }
 
-async fn load(conn: &mut sqlx::AnyConnection, id: &str) -> AppResult<IncidentRow> {
+async fn load(conn: &mut crate::db::Conn, id: &str) -> AppResult<IncidentRow> {
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(AppError::NotFound);
     }

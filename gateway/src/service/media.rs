@@ -163,14 +163,14 @@ pub async fn written(
             "sha256 must be 64 hex digits",
         ));
     }
-    store::record_written(
-        tx.conn(),
-        &transfer.id,
-        &report.sha256.to_ascii_lowercase(),
-        now,
-    )
-    .await
-    .map_err(|e| AppError::Conflict("already_written", format!("{e:#}")))?;
+    let sha256 = report.sha256.to_ascii_lowercase();
+    if !store::record_written(tx.conn(), &transfer.id, &sha256, now).await? {
+        return Err(AppError::Conflict(
+            "already_written",
+            "this carry-out was already written onto its medium; look at it with `sekisho show ID`"
+                .into(),
+        ));
+    }
     media::set_state(tx.conn(), &carry_out.medium_id, MediumState::Out).await?;
     audit::append(
         tx.conn(),

@@ -102,7 +102,8 @@ pub async fn create(
     request: CreateRecipientRequest,
     origin: &Origin,
 ) -> AppResult<RecipientView> {
-    policy::may_manage_recipients(actor)?;
+    let grant = policy::manage_recipients(actor)?;
+    let owner = grant.actor();
     check_text("the recipient's name", &request.name, 100)?;
     check_text("the organisation", &request.organisation, 200)?;
     check_email(&request.email)?;
@@ -128,7 +129,7 @@ pub async fn create(
     };
     let row = RecipientRow {
         id: uuid::Uuid::new_v4().to_string(),
-        owner_id: actor.user_id.clone(),
+        owner_id: owner.user_id.clone(),
         name: request.name.trim().to_string(),
         organisation: request.organisation.trim().to_string(),
         email: request.email.trim().to_string(),
@@ -137,7 +138,7 @@ pub async fn create(
         created_at: state.clock.now_ms(),
     };
     let mut tx = state.db.write().await?;
-    if recipients::by_owner_and_name(tx.conn(), &actor.user_id, &row.name)
+    if recipients::by_owner_and_name(tx.conn(), &owner.user_id, &row.name)
         .await?
         .is_some()
     {
@@ -155,7 +156,7 @@ pub async fn create(
         tx.conn(),
         row.created_at,
         Record {
-            actor: actor.username.clone(),
+            actor: owner.username.clone(),
             action: Action::RecipientCreate,
             object: ObjectRef::Recipient(row.id.to_string()),
             outcome: Outcome::Ok,
@@ -172,11 +173,13 @@ pub async fn create(
 }
 
 pub async fn list(state: &AppState, actor: &Actor) -> AppResult<Vec<RecipientView>> {
-    policy::may_manage_recipients(actor)?;
+    let grant = policy::manage_recipients(actor)?;
     let mut conn = state.db.read().await?;
-    Ok(recipients::list_for_owner(&mut conn, &actor.user_id)
-        .await?
-        .iter()
-        .map(view)
-        .collect())
+    Ok(
+        recipients::list_for_owner(&mut conn, &grant.actor().user_id)
+            .await?
+            .iter()
+            .map(view)
+            .collect(),
+    )
 }

@@ -310,9 +310,9 @@ async fn record(
         let verdict = f.verdict().unwrap_or(Verdict::Unscanned {
             reason: "no scan was made".into(),
         });
-        crate::db::transfers::insert_object(
+        crate::db::objects::insert(
             tx.conn(),
-            &crate::db::transfers::ObjectRow {
+            &crate::db::objects::ObjectRow {
                 id: f.object_id.clone(),
                 wrapped_key: f.sealed.wrapped_key.clone(),
                 size: f.sealed.size as i64,
