@@ -356,3 +356,70 @@ pub async fn complete_inbound(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::transfers::tests::scratch;
+
+    #[tokio::test]
+    async fn each_erase_step_happens_once() {
+        let (_dir, db) = scratch().await;
+        let mut tx = db.write().await.expect("write");
+        let conn = tx.conn();
+        let row = DeletionRow {
+            id: "d1".into(),
+            transfer_id: "t1".into(),
+            state: DisposalState::Requested,
+            trigger: DeletionTrigger::Request,
+            reason: "r".into(),
+            requested_by: "sato".into(),
+            requested_by_role: Role::Staff,
+            requested_at: 0,
+            decided_by: None,
+            decided_at: None,
+            decision_comment: None,
+            object_ids: Vec::new(),
+            erased_at: None,
+            certificate: None,
+        };
+        insert(conn, &row).await.expect("insert");
+        let approved = DisposalState::Requested;
+        assert!(
+            decide(conn, "d1", approved, "ap", 1, None)
+                .await
+                .expect("decide")
+        );
+        // Approved but not yet erased: still `requested`, yet decided.
+        assert!(
+            !decide(conn, "d1", DisposalState::Rejected, "ap2", 2, None)
+                .await
+                .expect("decide")
+        );
+        assert!(!complete(conn, "d1", "{}").await.expect("complete"));
+        let ids = vec!["o1".to_string()];
+        assert!(
+            mark_keys_destroyed(conn, "d1", &ids, 3)
+                .await
+                .expect("phase 1")
+        );
+        assert!(
+            !mark_keys_destroyed(conn, "d1", &ids, 4)
+                .await
+                .expect("phase 1")
+        );
+        assert!(complete(conn, "d1", "{}").await.expect("complete"));
+        assert!(
+            !complete(conn, "d1", "{\"again\":1}")
+                .await
+                .expect("complete")
+        );
+        let stored = get(conn, "d1").await.expect("get").expect("row");
+        assert_eq!(stored.state, DisposalState::Complete);
+        assert_eq!(stored.decided_by.as_deref(), Some("ap"));
+        assert_eq!(
+            (stored.erased_at, stored.certificate.as_deref()),
+            (Some(3), Some("{}"))
+        );
+    }
+}

@@ -616,3 +616,108 @@ pub async fn flag_overdue(conn: &mut AnyConnection, id: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::db::{Db, users};
+
+    /// A migrated SQLite database in a scratch directory, with one sender
+    /// and one transfer waiting in `uploading` with one file slot.
+    pub(crate) async fn scratch() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url).await.expect("database");
+        let mut tx = db.write().await.expect("write");
+        let sender = users::NewUser {
+            id: "u1",
+            username: "sato",
+            role: Role::Staff,
+            password_hash: "-",
+            totp_secret_wrapped: b"-",
+            created_at: 0,
+        };
+        users::insert(tx.conn(), &sender).await.expect("user");
+        let transfer = NewTransfer {
+            id: "t1",
+            sender_id: "u1",
+            class: Class::II,
+            purpose: "test",
+            approval_role: Some(Role::Approver),
+            created_at: 0,
+            carry_out: None,
+        };
+        insert(tx.conn(), &transfer).await.expect("transfer");
+        insert_file(tx.conn(), "t1", 0, "a.txt", 1)
+            .await
+            .expect("file");
+        tx.commit().await.expect("commit");
+        (dir, db)
+    }
+
+    fn object(id: &str) -> ObjectRow {
+        ObjectRow {
+            id: id.into(),
+            wrapped_key: vec![1; 8],
+            size: 1,
+            sha256: "ab".repeat(32),
+        }
+    }
+
+    #[tokio::test]
+    async fn business_outcomes_are_answers_not_errors() {
+        let (_dir, db) = scratch().await;
+        let mut tx = db.write().await.expect("write");
+        let conn = tx.conn();
+        assert!(
+            attach_object(conn, "t1", 0, &object("o1"), 1)
+                .await
+                .expect("attach")
+        );
+        // The slot is taken: a second object is refused, not an error.
+        assert!(
+            !attach_object(conn, "t1", 0, &object("o2"), 1)
+                .await
+                .expect("attach")
+        );
+        // A lost compare-and-set reports false and changes nothing.
+        let pending = TransferState::PendingApproval;
+        assert!(
+            !set_state(conn, "t1", pending, TransferState::Released, 2)
+                .await
+                .expect("cas")
+        );
+        assert!(
+            set_state(conn, "t1", TransferState::Uploading, pending, 2)
+                .await
+                .expect("cas")
+        );
+        let stored = get(conn, "t1").await.expect("get").expect("transfer");
+        assert_eq!((stored.state, stored.submitted_at), (pending, Some(2)));
+        let decision = DecisionRow {
+            decision: Decision::Approved,
+            by_user: "ap".into(),
+            by_role: Role::Approver,
+            decided_at: 3,
+            comment: None,
+            content_digest: "d".into(),
+        };
+        assert!(
+            insert_decision(conn, "t1", &decision)
+                .await
+                .expect("decide")
+        );
+        let second = DecisionRow {
+            decision: Decision::Rejected,
+            ..decision
+        };
+        assert!(!insert_decision(conn, "t1", &second).await.expect("decide"));
+        // The transaction is still usable after the refusals (PostgreSQL
+        // would abort it after a failed statement) and kept the first answer.
+        let kept = super::decision(conn, "t1")
+            .await
+            .expect("read")
+            .expect("decision");
+        assert_eq!(kept.decision, Decision::Approved);
+    }
+}

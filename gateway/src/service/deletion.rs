@@ -215,7 +215,7 @@ pub async fn request(
     if open {
         return Err(AppError::Conflict(
             "already_requested",
-            "a disposal of this content is already waiting or in progress; see `sekisho disposals`"
+            "a disposal of this content is already waiting for a decision or in progress; an approver sees it with `sekisho pending`"
                 .into(),
         ));
     }
@@ -276,7 +276,7 @@ pub async fn pending(state: &AppState, actor: &Actor) -> AppResult<Vec<DisposalV
 fn already_decided() -> AppError {
     AppError::Conflict(
         "wrong_state",
-        "this request was already decided; see it with `sekisho disposal show ID`".into(),
+        "this disposal request was already decided; nothing more to do (see what waits with `sekisho pending`)".into(),
     )
 }
 
