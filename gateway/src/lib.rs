@@ -202,10 +202,7 @@ pub async fn serve_on(
 async fn erase_orphan_key_shares(state: &Shared) -> Result<usize> {
     let known: std::collections::BTreeSet<String> = {
         let mut conn = state.db.read().await?;
-        db::transfers::all_object_ids(&mut conn)
-            .await?
-            .into_iter()
-            .collect()
+        db::objects::all_ids(&mut conn).await?.into_iter().collect()
     };
     let state = state.clone();
     let erased = tokio::task::spawn_blocking(move || -> Result<usize> {
