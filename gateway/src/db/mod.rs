@@ -24,6 +24,7 @@ pub mod deletions;
 pub mod inbound;
 pub mod media;
 pub mod objects;
+pub mod outage;
 mod postgres;
 pub mod recipients;
 mod sqlite;

@@ -256,9 +256,7 @@ pub async fn files(conn: &mut AnyConnection, transfer_id: &str) -> Result<Vec<Fi
         .collect()
 }
 
-/// Objects have their own module; these names stay here for the callers
-/// that reach them through the transfer store (delivery, inbound files).
-pub use super::objects::{ObjectRow, get as object};
+use super::objects::ObjectRow;
 
 /// Records a stored object and attaches it to its file slot, so a file
 /// cannot be swapped after upload. Returns false when the slot already has

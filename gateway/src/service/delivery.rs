@@ -26,7 +26,8 @@ use super::{Origin, pump};
 use crate::auth::token;
 use crate::clock::format_ms;
 use crate::db::audit::{self, Record};
-use crate::db::transfers::{self as store, DecisionRow, LinkRow, ObjectRow, TransferRow};
+use crate::db::objects::{self, ObjectRow};
+use crate::db::transfers::{self as store, DecisionRow, LinkRow, TransferRow};
 use crate::envelope;
 use crate::error::{AppError, AppResult};
 use crate::policy::{self, LinkFacts, LinkGrant, LinkRefusal};
@@ -264,7 +265,7 @@ async fn stored_objects(
     let mut conn = state.db.read().await?;
     for file in files {
         let object = match &file.object_id {
-            Some(id) => store::object(&mut conn, id).await?,
+            Some(id) => objects::get(&mut conn, id).await?,
             None => None,
         };
         objects.push(object.ok_or_else(|| {

@@ -57,7 +57,7 @@ pub async fn list(state: &AppState, actor: &Actor) -> AppResult<Vec<InboundFileV
 }
 
 /// A received file with its request; a malformed id is "not found" at once.
-pub async fn load(conn: &mut sqlx::AnyConnection, id: &str) -> AppResult<Received> {
+pub async fn load(conn: &mut crate::db::Conn, id: &str) -> AppResult<Received> {
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(AppError::NotFound);
     }
@@ -141,7 +141,7 @@ pub async fn content(
             .object_id
             .clone()
             .ok_or(AppError::NotFound)?;
-        let object = crate::db::transfers::object(&mut conn, &object_id)
+        let object = crate::db::objects::get(&mut conn, &object_id)
             .await?
             .ok_or(AppError::NotFound)?;
         (grant, object)
@@ -209,7 +209,7 @@ pub async fn rescan(
         let grant = policy::rescan_inbound(actor, load(&mut conn, id).await?)?;
         let file = &grant.object().file;
         let object_id = file.object_id.clone().ok_or(AppError::NotFound)?;
-        let object = crate::db::transfers::object(&mut conn, &object_id)
+        let object = crate::db::objects::get(&mut conn, &object_id)
             .await?
             .ok_or(AppError::NotFound)?;
         (grant, object)
