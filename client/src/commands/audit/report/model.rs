@@ -112,11 +112,27 @@ impl Report<'_> {
         }
     }
 
+    /// The report's sections in order; each is built by its own method.
     pub fn sections(&self) -> Vec<Section> {
+        let mut out = vec![
+            self.transfers(),
+            self.approvals(),
+            self.decision_time(),
+            self.downloads(),
+            self.incidents(),
+            self.disposals(),
+            self.media(),
+            self.accounts(),
+            self.failed_logins(),
+            self.verification(),
+        ];
+        out.extend(self.other_actions());
+        out
+    }
+
+    fn transfers(&self) -> Section {
         let f = self.figures;
         let n = |v: u64| v.to_string();
-        let mut out = Vec::new();
-
         let mut rows = Vec::new();
         let mut total = ClassCounts::default();
         for (key, c) in &f.transfers {
@@ -151,7 +167,7 @@ impl Report<'_> {
                 n(total.expired),
             ],
         ));
-        out.push(Section {
+        Section {
             id: "transfers",
             title: "1. 重要性別の送信 (Transfers by class)".into(),
             row_header: "重要性 (Class)",
@@ -164,8 +180,12 @@ impl Report<'_> {
             ],
             rows,
             numeric: true,
-        });
+        }
+    }
 
+    fn approvals(&self) -> Section {
+        let f = self.figures;
+        let n = |v: u64| v.to_string();
         let mut rows: Vec<Row> = f
             .decisions_by_approver
             .iter()
@@ -176,7 +196,7 @@ impl Report<'_> {
             .values()
             .fold((0, 0), |(a, r), d| (a + d.approved, r + d.rejected));
         rows.push(row("合計 (Total)", "total", vec![n(approved), n(rejected)]));
-        out.push(Section {
+        Section {
             id: "approvals",
             title: "2. 承認と却下 (Approvals and rejections)".into(),
             row_header: "承認者 (Approver)",
@@ -186,10 +206,14 @@ impl Report<'_> {
             ],
             rows,
             numeric: true,
-        });
+        }
+    }
 
+    fn decision_time(&self) -> Section {
+        let f = self.figures;
+        let n = |v: u64| v.to_string();
         let shown = |v: Option<i64>| v.map_or_else(|| "-".to_string(), hours_minutes);
-        out.push(Section {
+        Section {
             id: "decision_time",
             title: "3. 申請から判断までの時間 (Time from submission to decision)".into(),
             row_header: "項目 (Metric)",
@@ -212,9 +236,13 @@ impl Report<'_> {
                 ),
             ],
             numeric: true,
-        });
+        }
+    }
 
-        out.push(Section {
+    fn downloads(&self) -> Section {
+        let f = self.figures;
+        let n = |v: u64| v.to_string();
+        Section {
             id: "downloads",
             title: "4. ダウンロード (Downloads)".into(),
             row_header: "項目 (Metric)",
@@ -232,9 +260,13 @@ impl Report<'_> {
                 ),
             ],
             numeric: true,
-        });
+        }
+    }
 
-        out.push(Section {
+    fn incidents(&self) -> Section {
+        let f = self.figures;
+        let n = |v: u64| v.to_string();
+        Section {
             id: "incidents",
             title: "5. インシデント (Incidents)".into(),
             row_header: "項目 (Metric)",
@@ -252,8 +284,12 @@ impl Report<'_> {
                 ),
             ],
             numeric: true,
-        });
+        }
+    }
 
+    fn disposals(&self) -> Section {
+        let f = self.figures;
+        let n = |v: u64| v.to_string();
         let mut rows = Vec::new();
         for (key, count) in &f.disposals {
             if key == UNKNOWN_CLASS && *count == 0 {
@@ -266,16 +302,20 @@ impl Report<'_> {
             "total",
             vec![n(f.disposals.values().sum())],
         ));
-        out.push(Section {
+        Section {
             id: "disposals",
             title: "6. 廃棄 (Disposals, deletion.done)".into(),
             row_header: "重要性 (Class)",
             columns: VALUE.to_vec(),
             rows,
             numeric: true,
-        });
+        }
+    }
 
-        out.push(Section {
+    fn media(&self) -> Section {
+        let f = self.figures;
+        let n = |v: u64| v.to_string();
+        Section {
             id: "media",
             title: "7. 外部記録媒体 (Removable media)".into(),
             row_header: "項目 (Metric)",
@@ -293,10 +333,14 @@ impl Report<'_> {
                 ),
             ],
             numeric: true,
-        });
+        }
+    }
 
+    fn accounts(&self) -> Section {
+        let f = self.figures;
+        let n = |v: u64| v.to_string();
         let a = &f.accounts;
-        out.push(Section {
+        Section {
             id: "accounts",
             title: "8. アカウントの変更 (Account changes)".into(),
             row_header: "項目 (Metric)",
@@ -326,8 +370,12 @@ impl Report<'_> {
                 ),
             ],
             numeric: true,
-        });
+        }
+    }
 
+    fn failed_logins(&self) -> Section {
+        let f = self.figures;
+        let n = |v: u64| v.to_string();
         let mut rows = vec![row(
             "合計 (All accounts)",
             "total",
@@ -340,15 +388,18 @@ impl Report<'_> {
                 vec![n(top.failures)],
             ));
         }
-        out.push(Section {
+        Section {
             id: "failed_logins",
             title: "9. ログイン失敗 (Failed logins; top 5 accounts)".into(),
             row_header: "アカウント (Account)",
             columns: vec![("失敗回数 (Failures)", "")],
             rows,
             numeric: true,
-        });
+        }
+    }
 
+    fn verification(&self) -> Section {
+        let n = |v: u64| v.to_string();
         let v = self.verification;
         let mut rows = vec![
             row(
@@ -393,38 +444,42 @@ impl Report<'_> {
                 vec![problem.clone()],
             ));
         }
-        out.push(Section {
+        Section {
             id: "verification",
             title: "10. 監査ログの検証 (Verification of the audit log)".into(),
             row_header: "項目 (Metric)",
             columns: vec![("値 (Value)", "")],
             rows,
             numeric: false,
-        });
-
-        // Only when a newer gateway logged actions this client cannot
-        // name: they are evidence too, so they are listed, not dropped.
-        if !f.other_actions.is_empty() {
-            let mut rows: Vec<Row> = f
-                .other_actions
-                .iter()
-                .map(|(action, count)| row(action.clone(), action.clone(), vec![n(*count)]))
-                .collect();
-            rows.push(row(
-                "合計 (Total)",
-                "total",
-                vec![n(f.other_actions.values().sum())],
-            ));
-            out.push(Section {
-                id: "other_actions",
-                title: "11. その他の操作 (Other actions, unknown to this client)".into(),
-                row_header: "操作 (Action)",
-                columns: VALUE.to_vec(),
-                rows,
-                numeric: true,
-            });
         }
-        out
+    }
+
+    // Only when a newer gateway logged actions this client cannot
+    // name: they are evidence too, so they are listed, not dropped.
+    fn other_actions(&self) -> Option<Section> {
+        let f = self.figures;
+        let n = |v: u64| v.to_string();
+        if f.other_actions.is_empty() {
+            return None;
+        }
+        let mut rows: Vec<Row> = f
+            .other_actions
+            .iter()
+            .map(|(action, count)| row(action.clone(), action.clone(), vec![n(*count)]))
+            .collect();
+        rows.push(row(
+            "合計 (Total)",
+            "total",
+            vec![n(f.other_actions.values().sum())],
+        ));
+        Some(Section {
+            id: "other_actions",
+            title: "11. その他の操作 (Other actions, unknown to this client)".into(),
+            row_header: "操作 (Action)",
+            columns: VALUE.to_vec(),
+            rows,
+            numeric: true,
+        })
     }
 
     pub fn about(&self) -> Vec<(&'static str, String)> {
