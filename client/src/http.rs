@@ -53,21 +53,18 @@ fn load_ca(ca: &Path) -> Result<Vec<reqwest::Certificate>> {
 /// alike (they are different types with the same methods).
 macro_rules! with_tls_policy {
     ($builder:expr, $certs:expr) => {{
-        let mut builder = $builder
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .min_tls_version(reqwest::tls::Version::TLS_1_2)
+        $builder
+            .tls_backend_rustls()
+            // Only the gateway's CA: no built-in or system roots.
+            .tls_certs_only($certs)
+            .tls_version_min(reqwest::tls::Version::TLS_1_2)
             .https_only(true)
             // A redirect would be the gateway pointing us somewhere we did
             // not choose; the API never uses them.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_keepalive(Duration::from_secs(30))
-            .user_agent(concat!("sekisho/", env!("CARGO_PKG_VERSION")));
-        for cert in $certs {
-            builder = builder.add_root_certificate(cert);
-        }
-        builder
+            .user_agent(concat!("sekisho/", env!("CARGO_PKG_VERSION")))
     }};
 }
 

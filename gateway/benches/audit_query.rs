@@ -118,7 +118,9 @@ async fn fill(db: &Db) -> anyhow::Result<()> {
                 if action == "login.fail" { "denied" } else { "ok" },
             ));
         }
-        sqlx::query(&sql).execute(tx.conn()).await?;
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(tx.conn())
+            .await?;
         tx.commit().await?;
         seq += batch;
     }

@@ -17,7 +17,7 @@
 //! Files are created 0600 and their contents live in zeroizing buffers.
 
 use anyhow::{Context, Result, bail};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use std::io::{Read, Write};
@@ -48,10 +48,13 @@ impl Keys {
         let text = Zeroizing::new(format!("{}\n", master.to_string().expose_secret()));
         fsutil::write_new_private(&folder.join("master.key"), text.as_bytes())?;
         let mut link_key = Zeroizing::new([0u8; 32]);
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, link_key.as_mut());
-        let hex = Zeroizing::new(hex::encode(link_key.as_ref()));
+        rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, link_key.as_mut())
+            .context("cannot read the system random number generator")?;
+        let hex = Zeroizing::new(hex::encode(link_key.as_slice()));
         fsutil::write_new_private(&folder.join("link.key"), hex.as_bytes())?;
-        let audit_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        let audit_key = ed25519_dalek::SigningKey::generate(&mut rand::rand_core::UnwrapErr(
+            rand::rngs::SysRng,
+        ));
         let hex = Zeroizing::new(hex::encode(audit_key.to_bytes()));
         fsutil::write_new_private(&folder.join("audit.key"), hex.as_bytes())?;
         Ok(())
@@ -223,7 +226,7 @@ impl ObjectKey {
     pub fn wrap(&self, keys: &Keys, object_id: &str) -> Result<Vec<u8>> {
         use chacha20poly1305::aead::{Aead, KeyInit};
         let share = keys.shares.create(object_id)?;
-        let cipher = chacha20poly1305::ChaCha20Poly1305::new(share.as_ref().into());
+        let cipher = chacha20poly1305::ChaCha20Poly1305::new((&*share).into());
         let text = self.identity.to_string();
         // Each share encrypts exactly one message, so a fixed nonce is safe.
         let inner = cipher
@@ -239,7 +242,7 @@ impl ObjectKey {
         use chacha20poly1305::aead::{Aead, KeyInit};
         let inner = keys.unwrap_secret(wrapped)?;
         let share = keys.shares.read(object_id)?;
-        let cipher = chacha20poly1305::ChaCha20Poly1305::new(share.as_ref().into());
+        let cipher = chacha20poly1305::ChaCha20Poly1305::new((&*share).into());
         let text = Zeroizing::new(
             cipher
                 .decrypt(&chacha20poly1305::Nonce::default(), inner.as_slice())
@@ -275,7 +278,8 @@ impl KeyShares {
     fn create(&self, object_id: &str) -> Result<Zeroizing<[u8; 32]>> {
         fsutil::create_private_dir(&self.root)?;
         let mut share = Zeroizing::new([0u8; 32]);
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, share.as_mut());
+        rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, share.as_mut())
+            .context("cannot read the system random number generator")?;
         fsutil::write_new_private(&self.path(object_id)?, share.as_ref())?;
         Ok(share)
     }

@@ -75,12 +75,15 @@ impl World {
         let mut offset = self.offset.lock().expect("offset lock");
         *offset += 30;
         std::fs::write(&self.offset_file, offset.to_string()).expect("offset");
-        let bytes = totp_rs::Secret::Encoded(secret.to_string())
-            .to_bytes()
-            .expect("base32");
-        let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes, None, "t".into())
+        let bytes = totp_rs::Secret::try_from_base32(secret).expect("base32");
+        let totp = totp_rs::Builder::new()
+            .with_algorithm(totp_rs::Algorithm::SHA1)
+            .with_secret(bytes)
+            .with_account_name("t")
+            .build()
             .expect("totp");
         totp.generate(self.state.clock.now().unix_timestamp() as u64)
+            .to_string()
     }
 
     async fn login(&self, person: &Person) -> String {

@@ -78,7 +78,7 @@ fn create_pg_database(admin_url: &str) -> Result<String> {
         let mut conn = sqlx::PgConnection::connect(admin_url)
             .await
             .with_context(|| format!("cannot reach PostgreSQL at {admin_url}"))?;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut conn)
             .await?;
         Ok::<_, anyhow::Error>(())
@@ -111,7 +111,7 @@ pub fn sql_batch(database_url: &str, statements: &[String]) -> Result<()> {
         use sqlx::Connection;
         let mut conn = sqlx::AnyConnection::connect(database_url).await?;
         for statement in statements {
-            sqlx::query(statement)
+            sqlx::query(sqlx::AssertSqlSafe(statement.as_str()))
                 .execute(&mut conn)
                 .await
                 .with_context(|| format!("running: {statement}"))?;
@@ -159,7 +159,9 @@ pub fn sql_execute(database_url: &str, statement: &str) -> Result<u64> {
         sqlx::any::install_default_drivers();
         use sqlx::Connection;
         let mut conn = sqlx::AnyConnection::connect(database_url).await?;
-        let done = sqlx::query(statement).execute(&mut conn).await?;
+        let done = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await?;
         Ok(done.rows_affected())
     })
 }
@@ -283,12 +285,14 @@ impl Gateway {
     /// A fresh TOTP code for `secret` (moves the clock one step first).
     pub fn otp(&self, secret: &str) -> String {
         self.advance(30);
-        let bytes = totp_rs::Secret::Encoded(secret.to_string())
-            .to_bytes()
-            .expect("base32 secret");
-        let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes, None, "t".into())
+        let bytes = totp_rs::Secret::try_from_base32(secret).expect("base32 secret");
+        let totp = totp_rs::Builder::new()
+            .with_algorithm(totp_rs::Algorithm::SHA1)
+            .with_secret(bytes)
+            .with_account_name("t")
+            .build()
             .expect("totp");
-        totp.generate(self.now() as u64)
+        totp.generate(self.now() as u64).to_string()
     }
 
     fn launch(&mut self) -> Result<()> {
@@ -562,8 +566,8 @@ impl Gateway {
     pub fn http(&self) -> reqwest::blocking::Client {
         let ca = std::fs::read(&self.ca_file).expect("ca file");
         reqwest::blocking::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca pem"))
-            .use_rustls_tls()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("ca pem")])
+            .tls_backend_rustls()
             .timeout(Duration::from_secs(120))
             .build()
             .expect("http client")

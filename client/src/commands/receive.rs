@@ -757,7 +757,7 @@ fn load_identities(paths: &[PathBuf]) -> Result<Vec<Box<dyn age::Identity>>> {
                 .into_identities()
                 .map_err(|e| anyhow!("cannot use the keys in {}: {e}", path.display()))?;
             if !keys.is_empty() {
-                identities.extend(keys);
+                identities.extend(keys.into_iter().map(|k| k as Box<dyn age::Identity>));
                 continue;
             }
         }

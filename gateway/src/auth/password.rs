@@ -2,10 +2,12 @@
 //! rule itself is `sekisho_proto::password`, shared with the client). Plaintext passwords live in zeroizing buffers.
 
 use anyhow::{Result, anyhow};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
-use rand::Rng;
-use rand::rngs::OsRng;
+use rand::RngExt;
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
 use zeroize::Zeroizing;
 
 fn hasher() -> Argon2<'static> {
@@ -15,9 +17,10 @@ fn hasher() -> Argon2<'static> {
 }
 
 pub fn hash(password: &str) -> Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
+    // `hash_password` draws a 16-byte salt from the operating system, as
+    // `SaltString::generate` did before argon2 0.6.
     hasher()
-        .hash_password(password.as_bytes(), &salt)
+        .hash_password(password.as_bytes())
         .map(|h| h.to_string())
         .map_err(|e| anyhow!("cannot hash the password: {e}"))
 }
@@ -43,10 +46,10 @@ pub fn verify_dummy(password: &str) {
 /// alphabet without look-alikes, plus one of each required kind.
 pub fn generate_temporary() -> Zeroizing<String> {
     const LETTERS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = OsRng;
+    let mut rng = UnwrapErr(SysRng);
     let mut out = Zeroizing::new(String::with_capacity(24));
     for _ in 0..20 {
-        out.push(LETTERS[rng.gen_range(0..LETTERS.len())] as char);
+        out.push(LETTERS[rng.random_range(0..LETTERS.len())] as char);
     }
     out.push_str("-Aa7");
     out

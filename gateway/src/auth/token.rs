@@ -3,16 +3,17 @@
 //! timing, since an attacker cannot choose hash prefixes.
 
 use base64::Engine;
-use rand::RngCore;
-use rand::rngs::OsRng;
+use rand::Rng;
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// 256 random bits, URL-safe.
 pub fn generate() -> Zeroizing<String> {
     let mut bytes = Zeroizing::new([0u8; 32]);
-    OsRng.fill_bytes(bytes.as_mut());
-    Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
+    UnwrapErr(SysRng).fill_bytes(bytes.as_mut());
+    Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_slice()))
 }
 
 /// The hash to look a link token up by, if `text` can be a token at all
@@ -35,7 +36,7 @@ pub fn hash(token: &str) -> String {
 pub fn generate_passphrase() -> Zeroizing<String> {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
     let mut bytes = Zeroizing::new([0u8; 24]);
-    OsRng.fill_bytes(bytes.as_mut());
+    UnwrapErr(SysRng).fill_bytes(bytes.as_mut());
     let mut out = Zeroizing::new(String::with_capacity(29));
     for (i, b) in bytes.iter().enumerate() {
         if i > 0 && i % 4 == 0 {

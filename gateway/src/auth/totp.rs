@@ -4,21 +4,21 @@
 
 use anyhow::{Result, anyhow};
 use subtle::ConstantTimeEq;
-use totp_rs::{Algorithm, Secret, TOTP};
+use totp_rs::{Algorithm, Builder, Secret, Totp};
 
 const STEP: u64 = 30;
 
-fn build(secret_bytes: Vec<u8>, account: &str) -> Result<TOTP> {
-    TOTP::new(
-        Algorithm::SHA1,
-        6,
-        1,
-        STEP,
-        secret_bytes,
-        Some("Sekisho".to_string()),
-        account.to_string(),
-    )
-    .map_err(|e| anyhow!("cannot set up TOTP: {e}"))
+fn build(secret: Secret, account: &str) -> Result<Totp> {
+    Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_digits(6)
+        .with_skew(1)
+        .with_step_duration(STEP)
+        .with_secret(secret)
+        .with_issuer(Some("Sekisho"))
+        .with_account_name(account)
+        .build()
+        .map_err(|e| anyhow!("cannot set up TOTP: {e}"))
 }
 
 pub struct NewSecret {
@@ -27,29 +27,27 @@ pub struct NewSecret {
 }
 
 pub fn generate(account: &str) -> Result<NewSecret> {
-    let secret = Secret::generate_secret();
-    let bytes = secret
-        .to_bytes()
-        .map_err(|e| anyhow!("cannot generate a TOTP secret: {e}"))?;
-    let totp = build(bytes, account)?;
+    let totp = build(Secret::generate(), account)?;
     Ok(NewSecret {
-        base32: totp.get_secret_base32(),
-        otpauth_uri: totp.get_url(),
+        base32: totp.secret().to_base32(),
+        otpauth_uri: totp
+            .to_url()
+            .map_err(|e| anyhow!("cannot write the TOTP URI for {account}: {e}"))?,
     })
 }
 
 /// Returns the step the code belongs to, if it is valid at `unix_seconds`
 /// and newer than `last_step`.
 pub fn verify(base32: &str, code: &str, unix_seconds: i64, last_step: i64) -> Option<i64> {
-    let bytes = Secret::Encoded(base32.to_string()).to_bytes().ok()?;
-    let totp = build(bytes, "check").ok()?;
+    let secret = Secret::try_from_base32(base32).ok()?;
+    let totp = build(secret, "check").ok()?;
     let now = u64::try_from(unix_seconds).ok()?;
     let current = (now / STEP) as i64;
     let code = code.trim();
     (current - 1..=current + 1)
         .filter(|step| *step > last_step && *step >= 0)
         .find(|step| {
-            let expected = totp.generate(*step as u64 * STEP);
+            let expected = totp.generate(*step as u64 * STEP).to_string();
             expected.as_bytes().ct_eq(code.as_bytes()).into()
         })
 }
@@ -62,10 +60,10 @@ mod tests {
     fn r04_3_codes_verify_once_and_only_near_their_time() {
         let secret = generate("alice").unwrap();
         assert!(secret.otpauth_uri.starts_with("otpauth://totp/"));
-        let bytes = Secret::Encoded(secret.base32.clone()).to_bytes().unwrap();
+        let bytes = Secret::try_from_base32(&secret.base32).unwrap();
         let totp = build(bytes, "alice").unwrap();
         let now = 1_790_000_000i64;
-        let code = totp.generate(now as u64);
+        let code = totp.generate(now as u64).to_string();
         let step = verify(&secret.base32, &code, now, 0).unwrap();
         assert_eq!(step, now / 30);
         assert_eq!(verify(&secret.base32, &code, now, step), None, "replay");

@@ -243,7 +243,7 @@ fn conditions(after: i64, query: &Query) -> Vec<(&'static str, Bound)> {
 /// the `Any` driver it writes `?`, which PostgreSQL rejects (sqlx issue
 /// #3000). So the arguments are bound first and each condition is pushed
 /// with its own `$n`, which both databases accept.
-fn page_query<'a>(after: i64, limit: i64, query: &Query) -> Result<QueryBuilder<'a, Any>> {
+fn page_query(after: i64, limit: i64, query: &Query) -> Result<QueryBuilder<Any>> {
     let conditions = conditions(after, query);
     let mut arguments = AnyArguments::default();
     for (_, value) in &conditions {
@@ -408,9 +408,10 @@ mod tests {
         assert!(
             builder
                 .sql()
+                .as_str()
                 .ends_with("WHERE seq > $1 ORDER BY seq LIMIT $2"),
             "{}",
-            builder.sql()
+            builder.sql().as_str()
         );
     }
 }

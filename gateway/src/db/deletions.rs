@@ -82,17 +82,19 @@ pub async fn insert(conn: &mut AnyConnection, d: &DeletionRow) -> Result<()> {
 }
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<DeletionRow>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM deletions WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM deletions WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn for_transfer(conn: &mut AnyConnection, transfer_id: &str) -> Result<Vec<DeletionRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM deletions WHERE transfer_id = $1 ORDER BY requested_at"
-    ))
+    )))
     .bind(transfer_id)
     .fetch_all(conn)
     .await?;
@@ -100,9 +102,9 @@ pub async fn for_transfer(conn: &mut AnyConnection, transfer_id: &str) -> Result
 }
 
 pub async fn in_state(conn: &mut AnyConnection, state: DisposalState) -> Result<Vec<DeletionRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM deletions WHERE state = $1 ORDER BY requested_at"
-    ))
+    )))
     .bind(state.as_str())
     .fetch_all(conn)
     .await?;
@@ -305,9 +307,9 @@ pub async fn inbound_deletions_in_state(
     conn: &mut AnyConnection,
     state: DisposalState,
 ) -> Result<Vec<InboundDeletionRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {INBOUND_COLUMNS} FROM inbound_deletions WHERE state = $1 ORDER BY erased_at, id"
-    ))
+    )))
     .bind(state.as_str())
     .fetch_all(conn)
     .await?;
@@ -318,9 +320,9 @@ pub async fn inbound_deletion(
     conn: &mut AnyConnection,
     id: &str,
 ) -> Result<Option<InboundDeletionRow>> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {INBOUND_COLUMNS} FROM inbound_deletions WHERE id = $1"
-    ))
+    )))
     .bind(id)
     .fetch_optional(conn)
     .await?;
@@ -331,9 +333,9 @@ pub async fn inbound_deletions_of(
     conn: &mut AnyConnection,
     file_id: &str,
 ) -> Result<Vec<InboundDeletionRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {INBOUND_COLUMNS} FROM inbound_deletions WHERE file_id = $1 ORDER BY erased_at, id"
-    ))
+    )))
     .bind(file_id)
     .fetch_all(conn)
     .await?;

@@ -102,9 +102,9 @@ pub async fn request_by_token_hash(
     conn: &mut AnyConnection,
     token_hash: &str,
 ) -> Result<Option<RequestRow>> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {REQUEST_COLUMNS} FROM upload_requests WHERE token_hash = $1"
-    ))
+    )))
     .bind(token_hash)
     .fetch_optional(conn)
     .await?;
@@ -112,9 +112,9 @@ pub async fn request_by_token_hash(
 }
 
 pub async fn request(conn: &mut AnyConnection, id: &str) -> Result<Option<RequestRow>> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {REQUEST_COLUMNS} FROM upload_requests WHERE id = $1"
-    ))
+    )))
     .bind(id)
     .fetch_optional(conn)
     .await?;
@@ -200,9 +200,9 @@ pub async fn insert_file(conn: &mut AnyConnection, f: &FileRow) -> Result<()> {
 }
 
 pub async fn file(conn: &mut AnyConnection, id: &str) -> Result<Option<FileRow>> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {FILE_COLUMNS} FROM inbound_files f WHERE f.id = $1"
-    ))
+    )))
     .bind(id)
     .fetch_optional(conn)
     .await?;
@@ -211,10 +211,10 @@ pub async fn file(conn: &mut AnyConnection, id: &str) -> Result<Option<FileRow>>
 
 /// Files of the requests `owner_id` made, newest first.
 pub async fn files_of_owner(conn: &mut AnyConnection, owner_id: &str) -> Result<Vec<FileRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {FILE_COLUMNS} FROM inbound_files f JOIN upload_requests r ON r.id = f.request_id \
          WHERE r.owner_id = $1 ORDER BY f.created_at DESC, f.id"
-    ))
+    )))
     .bind(owner_id)
     .fetch_all(conn)
     .await?;
@@ -223,9 +223,9 @@ pub async fn files_of_owner(conn: &mut AnyConnection, owner_id: &str) -> Result<
 
 /// Files waiting for a manager's classification.
 pub async fn files_in_state(conn: &mut AnyConnection, state: InboundState) -> Result<Vec<FileRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {FILE_COLUMNS} FROM inbound_files f WHERE f.state = $1 ORDER BY f.created_at DESC, f.id"
-    ))
+    )))
     .bind(state.as_str())
     .fetch_all(conn)
     .await?;
@@ -342,18 +342,18 @@ pub async fn insert_incident(conn: &mut AnyConnection, i: &IncidentRow) -> Resul
 }
 
 pub async fn incidents(conn: &mut AnyConnection) -> Result<Vec<IncidentRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {INCIDENT_COLUMNS} FROM incidents ORDER BY opened_at DESC, id"
-    ))
+    )))
     .fetch_all(conn)
     .await?;
     rows.iter().map(incident_from).collect()
 }
 
 pub async fn incident(conn: &mut AnyConnection, id: &str) -> Result<Option<IncidentRow>> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"
-    ))
+    )))
     .bind(id)
     .fetch_optional(conn)
     .await?;

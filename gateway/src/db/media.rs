@@ -53,17 +53,21 @@ pub async fn insert(conn: &mut AnyConnection, m: &MediumRow) -> Result<()> {
 }
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<MediumRow>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM media WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM media WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<MediumRow>> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM media ORDER BY id"))
-        .fetch_all(conn)
-        .await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM media ORDER BY id"
+    )))
+    .fetch_all(conn)
+    .await?;
     rows.iter().map(from_row).collect()
 }
 
@@ -133,9 +137,9 @@ pub async fn insert_disposal(conn: &mut AnyConnection, d: &DisposalRow) -> Resul
 }
 
 pub async fn disposal(conn: &mut AnyConnection, id: &str) -> Result<Option<DisposalRow>> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {DISPOSAL_COLUMNS} FROM media_disposals WHERE id = $1"
-    ))
+    )))
     .bind(id)
     .fetch_optional(conn)
     .await?;
@@ -143,9 +147,9 @@ pub async fn disposal(conn: &mut AnyConnection, id: &str) -> Result<Option<Dispo
 }
 
 pub async fn open_disposals(conn: &mut AnyConnection) -> Result<Vec<DisposalRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {DISPOSAL_COLUMNS} FROM media_disposals WHERE state = $1 ORDER BY requested_at"
-    ))
+    )))
     .bind(MediumDisposalState::Requested.as_str())
     .fetch_all(conn)
     .await?;

@@ -140,7 +140,7 @@ impl Db {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     for statement in setup {
-                        sqlx::query(statement).execute(&mut *conn).await?;
+                        sqlx::query(*statement).execute(&mut *conn).await?;
                     }
                     Ok(())
                 })

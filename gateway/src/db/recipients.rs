@@ -67,9 +67,9 @@ pub async fn by_owner_and_name(
     owner_id: &str,
     name: &str,
 ) -> Result<Option<RecipientRow>> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM recipients WHERE owner_id = $1 AND name = $2"
-    ))
+    )))
     .bind(owner_id)
     .bind(name)
     .fetch_optional(conn)
@@ -78,9 +78,9 @@ pub async fn by_owner_and_name(
 }
 
 pub async fn list_for_owner(conn: &mut AnyConnection, owner_id: &str) -> Result<Vec<RecipientRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM recipients WHERE owner_id = $1 ORDER BY name"
-    ))
+    )))
     .bind(owner_id)
     .fetch_all(conn)
     .await?;

@@ -116,17 +116,19 @@ pub async fn insert(conn: &mut AnyConnection, t: &NewTransfer<'_>) -> Result<()>
 }
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<TransferRow>> {
-    let row = sqlx::query(&format!("{TRANSFER_SELECT} WHERE t.id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{TRANSFER_SELECT} WHERE t.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
     row.as_ref().map(transfer_from_row).transpose()
 }
 
 pub async fn list_by_sender(conn: &mut AnyConnection, sender_id: &str) -> Result<Vec<TransferRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{TRANSFER_SELECT} WHERE t.sender_id = $1 ORDER BY t.created_at DESC, t.id"
-    ))
+    )))
     .bind(sender_id)
     .fetch_all(conn)
     .await?;
@@ -137,9 +139,9 @@ pub async fn list_by_state(
     conn: &mut AnyConnection,
     state: TransferState,
 ) -> Result<Vec<TransferRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{TRANSFER_SELECT} WHERE t.state = $1 ORDER BY t.created_at, t.id"
-    ))
+    )))
     .bind(state.as_str())
     .fetch_all(conn)
     .await?;
@@ -147,9 +149,9 @@ pub async fn list_by_state(
 }
 
 pub async fn list_all(conn: &mut AnyConnection) -> Result<Vec<TransferRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{TRANSFER_SELECT} ORDER BY t.created_at DESC, t.id"
-    ))
+    )))
     .fetch_all(conn)
     .await?;
     rows.iter().map(transfer_from_row).collect()
@@ -177,7 +179,7 @@ pub async fn set_state(
         }
         None => "UPDATE transfers SET state = $1 WHERE id = $2 AND state = $3".to_string(),
     };
-    let mut query = sqlx::query(&sql)
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(to.as_str())
         .bind(id)
         .bind(from.as_str());
@@ -388,9 +390,9 @@ pub async fn insert_link(conn: &mut AnyConnection, link: &LinkRow) -> Result<()>
 }
 
 pub async fn links(conn: &mut AnyConnection, transfer_id: &str) -> Result<Vec<LinkRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {LINK_COLUMNS} FROM transfer_links WHERE transfer_id = $1 ORDER BY position"
-    ))
+    )))
     .bind(transfer_id)
     .fetch_all(conn)
     .await?;
@@ -401,9 +403,9 @@ pub async fn link_by_token_hash(
     conn: &mut AnyConnection,
     token_hash: &str,
 ) -> Result<Option<LinkRow>> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {LINK_COLUMNS} FROM transfer_links WHERE token_hash = $1"
-    ))
+    )))
     .bind(token_hash)
     .fetch_optional(conn)
     .await?;
@@ -462,10 +464,10 @@ pub async fn set_links_state(
 
 /// Active links whose time is up.
 pub async fn links_due_to_expire(conn: &mut AnyConnection, now: i64) -> Result<Vec<LinkRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {LINK_COLUMNS} FROM transfer_links WHERE state IN ('active', 'exhausted') AND expires_at <= $1 \
          ORDER BY expires_at, id"
-    ))
+    )))
     .bind(now)
     .fetch_all(conn)
     .await?;
@@ -556,11 +558,11 @@ pub async fn open_carry_outs(
     conn: &mut AnyConnection,
     medium_id: &str,
 ) -> Result<Vec<TransferRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{TRANSFER_SELECT} WHERE t.medium_id = $1 AND t.returned_at IS NULL \
          AND (t.written_at IS NOT NULL OR t.state IN ('uploading', 'pending_approval', 'released')) \
          ORDER BY t.created_at"
-    ))
+    )))
     .bind(medium_id)
     .fetch_all(conn)
     .await?;
@@ -569,10 +571,10 @@ pub async fn open_carry_outs(
 
 /// Written, not returned, and past their return date.
 pub async fn overdue_carry_outs(conn: &mut AnyConnection, now: i64) -> Result<Vec<TransferRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{TRANSFER_SELECT} WHERE t.kind = 'carry_out' AND t.written_at IS NOT NULL \
          AND t.returned_at IS NULL AND t.return_by < $1 ORDER BY t.return_by"
-    ))
+    )))
     .bind(now)
     .fetch_all(conn)
     .await?;

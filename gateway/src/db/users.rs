@@ -95,9 +95,9 @@ pub async fn insert(conn: &mut AnyConnection, user: &NewUser<'_>) -> Result<()> 
 }
 
 pub async fn by_name(conn: &mut AnyConnection, username: &str) -> Result<Option<UserRow>> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
-    ))
+    )))
     .bind(username)
     .fetch_optional(conn)
     .await?;
@@ -105,17 +105,19 @@ pub async fn by_name(conn: &mut AnyConnection, username: &str) -> Result<Option<
 }
 
 pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<UserRow>> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
     row.as_ref().map(user_from_row).transpose()
 }
 
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<UserRow>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users ORDER BY username"
-    ))
+    )))
     .fetch_all(conn)
     .await?;
     rows.iter().map(user_from_row).collect()

@@ -53,9 +53,10 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: RustlsConfig,
-    handle: axum_server::Handle,
+    handle: axum_server::Handle<SocketAddr>,
 ) -> Result<()> {
     axum_server::from_tcp_rustls(listener, tls)
+        .context("cannot hand the bound listener to the HTTPS server")?
         .handle(handle)
         .serve(router.into_make_service_with_connect_info::<SocketAddr>())
         .await

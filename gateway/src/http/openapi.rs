@@ -582,20 +582,18 @@ mod tests {
     }
 
     fn totp_code(secret: &str, account: &str, unix_seconds: i64) -> String {
-        let bytes = totp_rs::Secret::Encoded(secret.to_string())
-            .to_bytes()
-            .expect("base32 secret");
-        let totp = totp_rs::TOTP::new(
-            totp_rs::Algorithm::SHA1,
-            6,
-            1,
-            30,
-            bytes,
-            Some("Sekisho".to_string()),
-            account.to_string(),
-        )
-        .expect("totp");
-        totp.generate(unix_seconds as u64)
+        let bytes = totp_rs::Secret::try_from_base32(secret).expect("base32 secret");
+        let totp = totp_rs::Builder::new()
+            .with_algorithm(totp_rs::Algorithm::SHA1)
+            .with_digits(6)
+            .with_skew(1)
+            .with_step_duration(30)
+            .with_secret(bytes)
+            .with_issuer(Some("Sekisho"))
+            .with_account_name(account)
+            .build()
+            .expect("totp");
+        totp.generate(unix_seconds as u64).to_string()
     }
 
     #[tokio::test]
