@@ -11,6 +11,12 @@
 //! bind, serve until SIGTERM or Ctrl-C. Tests bind port 0 themselves and
 //! hand [`serve_on`] their own shutdown future.
 
+// Server code never panics on input (kanidm's rule): no `expect`, `panic`,
+// unchecked indexing or placeholders outside tests; `unwrap` is denied for
+// the whole workspace in Cargo.toml.
+#![deny(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![deny(clippy::unreachable, clippy::todo, clippy::unimplemented)]
+
 pub mod auth;
 pub mod blob;
 pub mod clock;

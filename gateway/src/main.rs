@@ -3,6 +3,12 @@
 //! builds it with [`AppState::open`] and the same [`Overrides`], so the
 //! command line and `SEKISHO_DATABASE_URL` mean the same for all of them.
 
+// Server code never panics on input (kanidm's rule): no `expect`, `panic`,
+// unchecked indexing or placeholders outside tests; `unwrap` is denied for
+// the whole workspace in Cargo.toml.
+#![deny(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![deny(clippy::unreachable, clippy::todo, clippy::unimplemented)]
+
 use std::path::PathBuf;
 
 use anyhow::Result;

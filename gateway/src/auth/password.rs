@@ -49,7 +49,10 @@ pub fn generate_temporary() -> Zeroizing<String> {
     let mut rng = UnwrapErr(SysRng);
     let mut out = Zeroizing::new(String::with_capacity(24));
     for _ in 0..20 {
-        out.push(LETTERS[rng.random_range(0..LETTERS.len())] as char);
+        out.push(super::token::pick(
+            LETTERS,
+            rng.random_range(0..LETTERS.len()),
+        ));
     }
     out.push_str("-Aa7");
     out

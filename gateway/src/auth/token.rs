@@ -27,6 +27,13 @@ pub fn link_lookup_hash(text: &str) -> Option<String> {
     well_formed.then(|| hash(text))
 }
 
+/// The character at `index` (taken modulo the alphabet's length) of an
+/// ASCII alphabet.
+pub(crate) fn pick(alphabet: &[u8], index: usize) -> char {
+    let at = index % alphabet.len().max(1);
+    alphabet.get(at).map_or('?', |&b| char::from(b))
+}
+
 pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -42,7 +49,7 @@ pub fn generate_passphrase() -> Zeroizing<String> {
         if i > 0 && i % 4 == 0 {
             out.push('-');
         }
-        out.push(ALPHABET[(*b as usize) % ALPHABET.len()] as char);
+        out.push(pick(ALPHABET, usize::from(*b)));
     }
     out
 }
