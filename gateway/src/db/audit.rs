@@ -108,6 +108,15 @@ fn chained(head: &Head, at_ms: i64, mut event: AuditEvent) -> AuditEvent {
     event
 }
 
+/// Records an event that changes nothing else (a refusal, a failed
+/// login) in a transaction of its own.
+pub async fn append_alone(db: &super::Db, at_ms: i64, record: Record) -> Result<AuditEvent> {
+    let mut tx = db.write().await?;
+    let event = append(tx.conn(), at_ms, record).await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
 pub async fn append(conn: &mut AnyConnection, at_ms: i64, record: Record) -> Result<AuditEvent> {
     let mut head = head(conn).await?;
     // 7.(1)②: a clock that runs backwards is itself an event, recorded

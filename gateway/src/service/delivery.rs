@@ -125,9 +125,8 @@ async fn log_refusal(
     origin: &Origin,
 ) -> AppResult<()> {
     let now = state.clock.now_ms();
-    let mut tx = state.db.write().await?;
-    audit::append(
-        tx.conn(),
+    audit::append_alone(
+        &state.db,
         now,
         Record {
             actor: format!("recipient:{}", link.name),
@@ -139,7 +138,6 @@ async fn log_refusal(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
