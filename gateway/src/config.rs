@@ -18,12 +18,17 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub mod http;
+
 pub const CONFIG_FILE: &str = "sekisho.toml";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
+    /// Time-outs, connection caps, rate limits and trusted proxies of both
+    /// listeners (see `crate::http::layers`).
+    pub http: http::HttpConfig,
     pub database: DatabaseConfig,
     pub links: LinkConfig,
     pub auth: AuthConfig,
@@ -373,6 +378,7 @@ impl Config {
             self.housekeeping.interval_seconds > 0,
             "housekeeping.interval_seconds must be at least 1"
         );
+        self.http.validate()?;
         Ok(())
     }
 

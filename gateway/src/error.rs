@@ -32,6 +32,9 @@ pub enum AppError {
     TooLarge(String),
     /// 423: the account is locked after repeated failures.
     Locked(String),
+    /// 429: too many requests from this address; try again after so many
+    /// seconds (`Retry-After`).
+    Throttled(u64),
     /// 503: the database cannot be reached; detail goes to the log only.
     Unavailable(anyhow::Error),
     /// 500: anything else; detail goes to the log only. One that carries a
@@ -71,6 +74,14 @@ impl AppError {
             AppError::Gone(m) => (StatusCode::GONE, "gone", m.clone()),
             AppError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", m.clone()),
             AppError::Locked(m) => (StatusCode::LOCKED, "locked", m.clone()),
+            AppError::Throttled(seconds) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                format!(
+                    "短時間に多くの要求があったため、受け付けませんでした。{seconds} 秒後に再度お試しください。 \
+                     Too many requests from this address; try again in {seconds} s"
+                ),
+            ),
             AppError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -137,6 +148,11 @@ impl IntoResponse for AppError {
                 HeaderValue::from_static(RETRY_AFTER_SECONDS),
             );
         }
+        if let AppError::Throttled(seconds) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -164,6 +180,7 @@ mod tests {
                 StatusCode::PAYLOAD_TOO_LARGE,
             ),
             (AppError::Locked("m".into()), StatusCode::LOCKED),
+            (AppError::Throttled(7), StatusCode::TOO_MANY_REQUESTS),
         ];
         for (error, status) in cases {
             assert_eq!(error.parts().0, status);

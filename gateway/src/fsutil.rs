@@ -66,21 +66,6 @@ pub fn sync_parent(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Key files readable by others are a finding an administrator must hear about.
-pub fn warn_if_loose(path: &Path) {
-    if let Ok(meta) = std::fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                "{} is readable by other users (mode {:o}); run: chmod 600 {}",
-                path.display(),
-                mode,
-                path.display()
-            );
-        }
-    }
-}
-
 /// Overwrites a file in place with zeros, fsyncs, then unlinks it and syncs
 /// the folder. On SSDs and copy-on-write file systems the old blocks may
 /// survive; that is why stored bytes are ciphertext and erasure is

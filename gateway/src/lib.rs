@@ -32,6 +32,7 @@ pub mod policy;
 pub mod scan;
 pub mod service;
 pub mod state;
+pub mod throttle;
 pub mod tls;
 pub mod transfer_state;
 
@@ -136,12 +137,14 @@ pub async fn serve_on(
         listeners.internal,
         http::internal_router(state.clone()),
         tls.clone(),
+        state.config.http.clone(),
         handle.clone(),
     ));
     let mut public_task = tokio::spawn(http::serve(
         listeners.public,
         http::public_router(state.clone()),
         tls,
+        state.config.http.clone(),
         handle.clone(),
     ));
     ready(&Serving {

@@ -19,6 +19,7 @@ use crate::config::{Config, Overrides};
 use crate::db::Db;
 use crate::keys::Keys;
 use crate::scan::Scanner;
+use crate::throttle::Throttles;
 
 pub struct AppState {
     pub dir: PathBuf,
@@ -38,6 +39,10 @@ pub struct AppState {
     pub public_base_url: String,
     /// Every inbound file, and outbound ones unless disabled, passes it.
     pub scanner: Arc<Scanner>,
+    /// Per-address and per-actor rate limits (in memory, per process).
+    pub throttles: Throttles,
+    /// Refusal events held back by the throttle, per actor.
+    pub suppressed_refusals: crate::http::refusals::Suppressed,
 }
 
 pub type Shared = Arc<AppState>;
@@ -64,6 +69,7 @@ impl AppState {
         })?;
         // Last: it is the only step with effects outside DIR (migrations).
         let db = Db::connect(config.database_url(dir).expose()).await?;
+        let config_http = config.http.clone();
         let public_base_url = config
             .server
             .public_base_url
@@ -79,6 +85,8 @@ impl AppState {
             clock: Clock::from_env(),
             public_base_url,
             scanner,
+            throttles: Throttles::new(&config_http),
+            suppressed_refusals: Default::default(),
         })
     }
 }

@@ -83,7 +83,7 @@ pub fn server_config(dir: &Path) -> Result<Arc<rustls::ServerConfig>> {
         .with_context(|| format!("cannot read {}", cert_path(dir).display()))?
         .collect::<Result<Vec<_>, _>>()
         .context("the server certificate is damaged")?;
-    fsutil::warn_if_loose(&key_path(dir));
+    crate::keys::refuse_loose_modes(dir)?;
     let key = PrivateKeyDer::from_pem_file(key_path(dir))
         .with_context(|| format!("cannot read {}", key_path(dir).display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

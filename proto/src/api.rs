@@ -67,6 +67,26 @@ pub struct Health {
     pub version: String,
 }
 
+/// `/readyz`: whether the gateway can do its work now, part by part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Readiness {
+    /// Every check is ready.
+    pub ready: bool,
+    /// `database`, `store` and `scanner`, in that order.
+    pub checks: Vec<ReadinessCheck>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadinessCheck {
+    pub name: String,
+    pub ready: bool,
+    /// What is wrong, in a few words (`unreachable`, `timed out`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {

@@ -26,6 +26,11 @@ vocabulary! {
         UserDisable = "user.disable",
         UserEnable = "user.enable",
         UserLock = "user.lock",
+        /// A wrong one-time code given to confirm an approval or rejection.
+        StepUpFail = "stepup.fail",
+        /// A request by a logged-in actor that was refused (403, or 404 on
+        /// an object they may not know); 6.(5)② asks for records of attacks.
+        AccessRefused = "access.refused",
         RecipientCreate = "recipient.create",
         TransferCreate = "transfer.create",
         TransferUpload = "transfer.upload",
@@ -92,6 +97,8 @@ pub enum ObjectRef {
     AuditEvent(i64),
     /// The gateway itself (`gateway:clock` when its clock went backwards).
     Gateway(String),
+    /// An API operation, as `METHOD /path/{template}` (refused requests).
+    Route(String),
 }
 
 impl ObjectRef {
@@ -106,6 +113,7 @@ impl ObjectRef {
             ObjectRef::Medium(_) => "medium",
             ObjectRef::AuditEvent(_) => "audit",
             ObjectRef::Gateway(_) => "gateway",
+            ObjectRef::Route(_) => "route",
         }
     }
 
@@ -126,6 +134,7 @@ impl ObjectRef {
             "recipient" => ObjectRef::Recipient(id),
             "medium" => ObjectRef::Medium(id),
             "gateway" => ObjectRef::Gateway(id),
+            "route" => ObjectRef::Route(id),
             "audit" => ObjectRef::AuditEvent(id.parse().map_err(|_| unknown())?),
             _ => return Err(unknown()),
         })
@@ -142,7 +151,8 @@ impl fmt::Display for ObjectRef {
             | ObjectRef::User(id)
             | ObjectRef::Recipient(id)
             | ObjectRef::Medium(id)
-            | ObjectRef::Gateway(id) => write!(f, "{}:{id}", self.kind()),
+            | ObjectRef::Gateway(id)
+            | ObjectRef::Route(id) => write!(f, "{}:{id}", self.kind()),
             ObjectRef::AuditEvent(seq) => write!(f, "audit:{seq}"),
         }
     }
@@ -173,6 +183,7 @@ mod tests {
             ObjectRef::Medium("USB-001".into()),
             ObjectRef::AuditEvent(42),
             ObjectRef::Gateway("clock".into()),
+            ObjectRef::Route("POST /api/v1/transfers/{id}/approve".into()),
         ];
         for object in &all {
             assert_eq!(ObjectRef::parse(&object.to_string()).as_ref(), Ok(object));

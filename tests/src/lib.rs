@@ -26,6 +26,9 @@ use serde_json::Value;
 
 pub use tempfile::TempDir;
 
+mod clamd;
+pub use clamd::{CLAMD_MARKER, Clamd};
+
 /// Folder that holds the workspace's built binaries.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -230,9 +233,18 @@ impl Gateway {
             home: admin_home,
         };
         let ca_file = PathBuf::from(json_str(&init["ca_file"])?);
-        if !options.config_patch.is_empty() {
-            patch_config(&data.join("sekisho.toml"), &options.config_patch)?;
-        }
+        // Every test's gateway serves one test client from one address, far
+        // faster than any person: the per-address throttles are opened wide
+        // unless a test sets them (its patches come after these).
+        let mut patches: Vec<(String, String, String)> = [
+            ("public_requests_per_minute", "100000"),
+            ("login_attempts_per_minute", "100000"),
+        ]
+        .iter()
+        .map(|(key, value)| ("http".to_string(), key.to_string(), value.to_string()))
+        .collect();
+        patches.extend(options.config_patch.iter().cloned());
+        patch_config(&data.join("sekisho.toml"), &patches)?;
         let mut gateway = Self {
             dir,
             internal_url: String::new(),

@@ -246,8 +246,10 @@ fn r04_3_login_needs_password_and_totp_and_repeated_failures_lock_the_account() 
                 .env("SEKISHO_PASSWORD", "Wrong-Password-1")
                 .run(&["login", "--user", &staff.username, "--otp", &code]);
     }
+    // Locked: even the right password and code are refused, in the words
+    // of a wrong password (a lock must not tell which names exist).
     let out = w.gw.login(staff);
-    assert_failure(&out, "locked");
+    assert_failure(&out, "wrong user name, password or one-time code");
     // Time passes (15 minutes by default): the lock lifts.
     w.gw.advance(16 * 60);
     assert_success(&w.gw.login(staff), "login after the lock expired");

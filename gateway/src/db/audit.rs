@@ -117,8 +117,20 @@ pub async fn append_alone(db: &super::Db, at_ms: i64, record: Record) -> Result<
     Ok(event)
 }
 
+/// How far an event's time may lie before the previous event's without
+/// being a clock that went backwards. Requests read the clock when they
+/// start and append when they get the write lock, so concurrent ones
+/// arrive a little out of order; such an event is dated at the previous
+/// event's time (the chain's times never decrease) and raises no alarm.
+pub const CONCURRENCY_TOLERANCE_MS: i64 = 2_000;
+
 pub async fn append(conn: &mut AnyConnection, at_ms: i64, record: Record) -> Result<AuditEvent> {
     let mut head = head(conn).await?;
+    let at_ms = if at_ms < head.at_ms && head.at_ms - at_ms <= CONCURRENCY_TOLERANCE_MS {
+        head.at_ms
+    } else {
+        at_ms
+    };
     // 7.(1)②: a clock that runs backwards is itself an event, recorded
     // before the event it would otherwise silently misdate.
     if at_ms < head.at_ms {

@@ -129,6 +129,15 @@ impl WriteTx<'_> {
     }
 }
 
+/// One round trip to the database (readiness).
+pub async fn ping(conn: &mut AnyConnection) -> Result<()> {
+    sqlx::query("SELECT 1")
+        .execute(conn)
+        .await
+        .context("the database does not answer")?;
+    Ok(())
+}
+
 impl Db {
     pub async fn connect(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use sekisho_proto::deletion::{DecideDisposal, DeletionCertificate, DisposalView, DisposeRequest};
 use sekisho_proto::inbound::{
     ClassifyRequest, CloseIncident, CreateUploadRequest, InboundFileView, IncidentView,
@@ -31,8 +31,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::UtoipaMethodRouterExt;
 use utoipa_axum::routes;
 
+use super::client_addr::ClientAddr;
 use super::extract::Authed;
 use super::openapi::{self as doc, Documented};
+use super::throttling;
 use crate::error::{AppError, AppResult};
 use crate::policy;
 use crate::service::{
@@ -44,6 +46,7 @@ use crate::state::Shared;
 pub fn routes() -> Documented {
     Documented::default()
         .routes(routes!(health))
+        .routes(routes!(super::ready::readyz))
         .routes(routes!(openapi_document))
         .routes(routes!(login))
         .routes(routes!(logout))
@@ -146,15 +149,19 @@ async fn openapi_document(State(state): State<Shared>) -> Response {
         (status = 403, response = doc::Forbidden),
         (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::Unprocessable),
-        (status = 423, response = doc::Locked),
+        (status = 429, response = doc::TooManyRequests),
         (status = 500, response = doc::Internal),
     )
 )]
 async fn login(
     State(state): State<Shared>,
     origin: Origin,
+    client: Option<Extension<ClientAddr>>,
     Json(request): Json<LoginRequest>,
 ) -> AppResult<Json<LoginResponse>> {
+    // Per address, before any account is looked at: spraying one password
+    // over many accounts is slowed here, long before any of them locks.
+    throttling::check(&state.throttles.login, client.map(|Extension(c)| c))?;
     Ok(Json(accounts::login(&state, request, &origin).await?))
 }
 

@@ -7,6 +7,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
+use super::client_addr::ClientAddr;
+use super::refusals::ActorSlot;
 use crate::error::AppError;
 use crate::policy::Actor;
 use crate::service::{Origin, accounts};
@@ -42,6 +44,9 @@ impl FromRequestParts<Shared> for Authed {
                 )
             })?;
         let actor = accounts::authenticate(state, token).await?;
+        if let Some(slot) = parts.extensions.get::<ActorSlot>() {
+            slot.fill(&actor);
+        }
         Ok(Authed {
             actor,
             token: token.to_string(),
@@ -56,10 +61,18 @@ impl FromRequestParts<Shared> for Origin {
         parts: &mut Parts,
         _state: &Shared,
     ) -> Result<Self, Self::Rejection> {
+        // The resolved address (a trusted proxy's client) when the layer
+        // stack ran; the connection's own in tests that build a bare router.
         let address = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            .get::<ClientAddr>()
+            .map(|ClientAddr(ip)| ip.to_string())
+            .or_else(|| {
+                parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(addr)| addr.ip().to_string())
+            })
             .unwrap_or_else(|| "-".to_string());
         Ok(Origin(address))
     }

@@ -1,45 +1,32 @@
-//! HTTPS wiring: two listeners, each with its own router. The routers are
-//! plain values over the shared state, so tests drive them in-process
-//! (`tests/router.rs`); [`serve`] puts one on a bound listener over TLS.
+//! HTTPS wiring: two listeners, each with its own router under one layer
+//! stack ([`layers`]). The routers are plain values over the shared state,
+//! so tests drive them in-process (`tests/router.rs`); [`serve`] puts one
+//! on a bound listener over TLS, with the connection caps and time-outs of
+//! `[http]`.
 
 pub mod api;
+mod client_addr;
+mod connections;
 mod extract;
+mod framework_errors;
+mod headers;
+pub mod layers;
 pub mod openapi;
 pub mod public;
+mod ready;
+pub mod refusals;
+mod throttling;
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
-use axum_server::tls_rustls::RustlsConfig;
-use tower_http::trace::TraceLayer;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 
-use crate::state::Shared;
+use crate::config::http::HttpConfig;
 
-pub fn internal_router(state: Shared) -> Router {
-    api::router()
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
-}
-
-/// The public paths carry download and upload tokens, so request spans
-/// record the method and the route family only, never the path: a token
-/// must not reach a log even at debug level.
-pub fn public_router(state: Shared) -> Router {
-    public::router()
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-                let family = match request.uri().path().get(..3) {
-                    Some("/d/") => "download",
-                    Some("/u/") => "upload",
-                    _ => "other",
-                };
-                tracing::debug_span!("public", method = %request.method(), family)
-            }),
-        )
-        .with_state(state)
-}
+pub use layers::{internal_router, public_router};
 
 pub fn bind(address: &str, what: &str) -> Result<TcpListener> {
     let listener = TcpListener::bind(address)
@@ -49,14 +36,37 @@ pub fn bind(address: &str, what: &str) -> Result<TcpListener> {
 }
 
 /// Serves a router over TLS on an already bound listener until `shutdown`.
+///
+/// Before a request reaches the router: the connection caps (before the
+/// handshake, so a flood costs no cryptography), the TLS handshake
+/// time-out, and the header-read time-out, which also ends keep-alive
+/// connections that stay idle (hyper starts it whenever it waits for a
+/// request's head).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: RustlsConfig,
+    http: HttpConfig,
     handle: axum_server::Handle<SocketAddr>,
 ) -> Result<()> {
-    axum_server::from_tcp_rustls(listener, tls)
+    let caps =
+        connections::ConnectionCaps::new(http.max_connections, http.max_connections_per_address);
+    let acceptor = RustlsAcceptor::new(tls)
+        .handshake_timeout(Duration::from_secs(http.tls_handshake_seconds))
+        .acceptor(caps);
+    let header_read = Duration::from_secs(http.header_read_seconds);
+    let mut server = axum_server::from_tcp(listener)
         .context("cannot hand the bound listener to the HTTPS server")?
+        .acceptor(acceptor)
+        .first_request_timeout(header_read)
+        // Refused connections (over a cap, failed handshakes) are logged by
+        // the caps themselves or are noise from scanners of the Internet.
+        .accept_error_handler(|_, error| tracing::debug!("connection not accepted: {error}"));
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(header_read);
+    server
         .handle(handle)
         .serve(router.into_make_service_with_connect_info::<SocketAddr>())
         .await

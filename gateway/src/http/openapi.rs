@@ -42,7 +42,7 @@ The gateway has two HTTPS listeners. The **internal** one (`--listen`) serves \
 `/api/v1/...` to staff, approvers, auditors and the system staff; this document is \
 served there. The **public** one (`--public-listen`) serves only what recipients and \
 outside senders open: the download page and package at `/d/{token}`, the upload form \
-and upload at `/u/{token}`, and `/healthz` (tag `public`; when the gateway knows its \
+and upload at `/u/{token}`, `/healthz` and `/readyz` (tag `public`; when the gateway knows its \
 public base URL, those paths name it as their server). The login, admin and approval \
 API is not routed on the public listener at all.
 
@@ -50,10 +50,13 @@ Authentication: `POST /api/v1/login` with the password and a TOTP code returns a
 session token; send it as `Authorization: Bearer <token>`. A temporary password must \
 be changed (`POST /api/v1/password`) before anything else is allowed (403).
 
-Errors: every error the gateway decides is an `ErrorBody` (`code` for scripts, \
-`message` for people, saying how to fix it). A body, path or query that the decoder \
-cannot read is refused in plain text (400, 415, 422); JSON bodies are limited to \
-2 MiB (413). The public pages answer their errors as HTML pages.
+Errors: every error is an `ErrorBody` (`code` for scripts, `message` for people, \
+saying how to fix it), the decoder's own refusals included (a body, path or query it \
+cannot read: 400, 415, 422; its detail follows the message). JSON bodies are limited \
+to 2 MiB (413). The public pages answer their errors as HTML pages when asked for \
+HTML. Too many requests from one address answer 429 with `Retry-After`; every answer \
+carries `Cache-Control: no-store` and the security headers (HSTS, nosniff, \
+no-referrer, frame denial, a content security policy).
 
 This document is generated from the gateway's handlers and wire types; a route \
 cannot be served without being described here.";
@@ -75,6 +78,7 @@ cannot be served without being described here.";
             UnsupportedMediaType,
             Unprocessable,
             Locked,
+            TooManyRequests,
             Internal
         )
     ),
@@ -147,6 +151,12 @@ pub fn document(public_base_url: &str) -> utoipa::openapi::OpenApi {
     let mut document = Base::openapi();
     document.merge(super::api::routes().into_openapi());
     let mut public = super::public::routes().into_openapi();
+    // Served on both listeners (`/readyz`): described once, with no server
+    // of its own.
+    public
+        .paths
+        .paths
+        .retain(|path, _| !document.paths.paths.contains_key(path));
     if !public_base_url.is_empty() {
         let mut server = Server::new(public_base_url);
         server.description = Some("公開リスナー / the public listener".to_string());
@@ -181,19 +191,11 @@ fn error_body() -> RefOr<utoipa::openapi::schema::Schema> {
     Ref::from_schema_name("ErrorBody").into()
 }
 
-/// What a decoder (axum's extractors) answers: a sentence in plain text.
-fn plain_text() -> RefOr<utoipa::openapi::schema::Schema> {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .into()
-}
-
 error_response!(
     BadRequest,
-    "The request is wrong; `message` says how to fix it. A JSON body, path or query \
-     that cannot be decoded at all is refused in plain text.",
-    ("application/json", error_body()),
-    ("text/plain", plain_text())
+    "The request is wrong; `message` says how to fix it (for a JSON body, path or \
+     query that cannot be decoded at all, the decoder's detail follows).",
+    ("application/json", error_body())
 );
 error_response!(
     Unauthenticated,
@@ -228,17 +230,24 @@ error_response!(
 );
 error_response!(
     UnsupportedMediaType,
-    "The body was sent without `Content-Type: application/json` (plain text).",
-    ("text/plain", plain_text())
+    "The body was sent without `Content-Type: application/json`.",
+    ("application/json", error_body())
 );
 error_response!(
     Unprocessable,
-    "The JSON body does not have the fields and types of the request (plain text).",
-    ("text/plain", plain_text())
+    "The JSON body does not have the fields and types of the request; the \
+     decoder's detail follows the message.",
+    ("application/json", error_body())
 );
 error_response!(
     Locked,
     "The account is locked after repeated failed logins; `message` says until when.",
+    ("application/json", error_body())
+);
+error_response!(
+    TooManyRequests,
+    "Too many requests from this address (public pages, login attempts); wait for \
+     `Retry-After` seconds.",
     ("application/json", error_body())
 );
 error_response!(
@@ -333,6 +342,11 @@ mod tests {
     impl Operation {
         fn internal(&self) -> bool {
             self.path.starts_with(API_PREFIX)
+        }
+
+        /// Readiness is served on both listeners.
+        fn on_both(&self) -> bool {
+            self.path == "/readyz"
         }
 
         /// The path with every `{parameter}` filled in (`0` for the file
@@ -631,12 +645,17 @@ mod tests {
                 assert_ne!(answer.status, StatusCode::UNAUTHORIZED, "{}", op.name());
             }
             let elsewhere = send(other, op.method.clone(), &path, None, None).await;
-            assert_eq!(
-                elsewhere.unrouted.as_deref(),
-                Some("path"),
-                "{} must not be routed on the other listener",
-                op.name()
-            );
+            if op.on_both() {
+                assert_eq!(elsewhere.unrouted, None, "{} is not on both", op.name());
+                check_documented(&doc, op, &elsewhere);
+            } else {
+                assert_eq!(
+                    elsewhere.unrouted.as_deref(),
+                    Some("path"),
+                    "{} must not be routed on the other listener",
+                    op.name()
+                );
+            }
             routed.insert((op.path.clone(), op.method.clone()));
         }
 
@@ -857,7 +876,7 @@ mod tests {
             }
             // Public paths name the public listener as their server.
             let servers = &doc["paths"][&op.path]["servers"];
-            if op.internal() {
+            if op.internal() || op.on_both() {
                 assert!(servers.is_null(), "{name} is served where the document is");
             } else {
                 assert_eq!(servers[0]["url"], PUBLIC_BASE, "{name}");

@@ -31,6 +31,7 @@ pub fn routes() -> Documented {
         // own limits bound them, not the JSON body limit.
         .routes(routes!(upload_page, upload).layer(DefaultBodyLimit::disable()))
         .routes(routes!(healthz))
+        .routes(routes!(super::ready::readyz))
 }
 
 pub fn router() -> Router<Shared> {
@@ -83,10 +84,9 @@ fn page_shell(title: &str, body: &str) -> String {
         "<!DOCTYPE html>\n<html lang=\"ja\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"robots\" content=\"noindex\"><title>{}</title>\
-         <style>body{{font-family:sans-serif;max-width:40em;margin:2em auto;padding:0 1em;line-height:1.6}}\
-         .label{{font-weight:bold;border:2px solid #a00;color:#a00;padding:.1em .5em}}\
-         button{{font-size:1.1em;padding:.4em 1.2em}}</style></head><body>{}</body></html>",
+         <style>{}</style></head><body>{}</body></html>",
         escape(title),
+        super::headers::PAGE_STYLE,
         body
     )
 }
@@ -103,8 +103,8 @@ fn page_shell(title: &str, body: &str) -> String {
     responses(
         (status = 200, description = "The page, with a button that POSTs here",
             content_type = "text/html", body = String),
-        (status = 400, description = "The token cannot be decoded (plain text)",
-            content_type = "text/plain", body = String),
+        (status = 400, response = doc::BadRequest),
+        (status = 429, response = doc::TooManyRequests),
         (status = 404, description = "No such link (an HTML page)",
             content_type = "text/html", body = String),
         (status = 410, description = "The link expired, was revoked or used up (an HTML page)",
@@ -185,8 +185,8 @@ fn error_page(error: AppError) -> Response {
                 ("x-sekisho-content-digest" = String,
                     description = "The content digest the release was bound to"),
             )),
-        (status = 400, description = "The token cannot be decoded (plain text)",
-            content_type = "text/plain", body = String),
+        (status = 400, response = doc::BadRequest),
+        (status = 429, response = doc::TooManyRequests),
         (status = 404, response = doc::NotFound),
         (status = 410, response = doc::Gone),
         (status = 500, response = doc::Internal),
@@ -243,8 +243,8 @@ async fn download(
     responses(
         (status = 200, description = "An HTML form that POSTs the files here",
             content_type = "text/html", body = String),
-        (status = 400, description = "The token cannot be decoded (plain text)",
-            content_type = "text/plain", body = String),
+        (status = 400, response = doc::BadRequest),
+        (status = 429, response = doc::TooManyRequests),
         (status = 404, description = "No such link (an HTML page)",
             content_type = "text/html", body = String),
         (status = 410, description = "The link expired, was withdrawn or is used up (an HTML page)",
@@ -302,7 +302,8 @@ fn wants_html(headers: &HeaderMap) -> bool {
         (status = 200, description = "What became of each file",
             content((UploadAnswer = "application/json"), (String = "text/html"))),
         (status = 400, description = "Not a usable multipart upload, or a file name refused",
-            content((ErrorBody = "application/json"), (String = "text/html"), (String = "text/plain"))),
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 429, response = doc::TooManyRequests),
         (status = 404, description = "No such link",
             content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 410, description = "The link expired, was withdrawn or is used up",

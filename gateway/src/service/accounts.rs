@@ -18,7 +18,10 @@ use crate::error::{AppError, AppResult};
 use crate::policy::{self, Actor};
 use crate::state::AppState;
 
-const BAD_LOGIN: &str = "wrong user name, password or one-time code";
+/// The one answer to every failed login, a locked account's included.
+const BAD_LOGIN: &str = "ユーザー名、パスワードまたはワンタイムコードが違います。続けて失敗すると、しばらくログインできなくなります。 \
+     wrong user name, password or one-time code; after repeated failures logins are refused for a while \
+     (ask the system staff if you cannot log in)";
 
 pub fn actor_of(user: &UserRow) -> Actor {
     Actor {
@@ -161,7 +164,12 @@ pub async fn login(
         return Err(refuse_unknown_name(state, &request, origin).await);
     };
     let now_ms = state.clock.now_ms();
-    if let Some(until) = user.locked_until.filter(|until| *until > now_ms) {
+    if user.locked_until.is_some_and(|until| until > now_ms) {
+        // A locked account answers exactly like a wrong password, at the
+        // same cost: otherwise the answer tells which names exist (and
+        // which an attacker has locked). The event says what happened.
+        let password_text = request.password.clone();
+        let _ = tokio::task::spawn_blocking(move || password::verify_dummy(&password_text)).await;
         log_login(
             state,
             &user.username,
@@ -172,10 +180,7 @@ pub async fn login(
             None,
         )
         .await?;
-        return Err(AppError::Locked(format!(
-            "this account is locked after repeated failed logins until {}; try again later or ask the system staff",
-            format_ms(until)
-        )));
+        return Err(AppError::Unauthenticated(BAD_LOGIN.to_string()));
     }
     let (password_ok, step) = check_credentials(state, &user, &request).await?;
     let Some(step) = step.filter(|_| password_ok) else {
@@ -296,13 +301,9 @@ async fn refuse_bad_credentials(
         Ok::<_, AppError>(())
     }
     .await;
-    match (logged, locked_until) {
-        (Err(e), _) => e,
-        (Ok(()), Some(until)) => AppError::Locked(format!(
-            "too many failed logins: this account is locked until {}",
-            format_ms(until)
-        )),
-        (Ok(()), None) => AppError::Unauthenticated(BAD_LOGIN.to_string()),
+    match logged {
+        Err(e) => e,
+        Ok(()) => AppError::Unauthenticated(BAD_LOGIN.to_string()),
     }
 }
 
@@ -541,27 +542,88 @@ pub async fn set_enabled(
 }
 
 /// Step-up check for approvals: a fresh TOTP code, never used before.
-pub async fn step_up(state: &AppState, actor: &Actor, code: &str) -> AppResult<()> {
+///
+/// A wrong code counts toward the account's lockout like a failed login
+/// (a stolen session must not try codes at full speed) and is an audit
+/// event; at the threshold the account locks and all its sessions end, the
+/// stolen one included. A locked account cannot step up.
+pub async fn step_up(
+    state: &AppState,
+    actor: &Actor,
+    code: &str,
+    origin: &Origin,
+) -> AppResult<()> {
+    let now_ms = state.clock.now_ms();
     let mut tx = state.db.write().await?;
     let user = users::by_id(tx.conn(), &actor.user_id)
         .await?
         .ok_or(AppError::NotFound)?;
     let secret = state.keys.unwrap_string(&user.totp_secret_wrapped)?;
-    let now = state.clock.now();
-    match totp::verify(
+    let locked = user.locked_until.is_some_and(|until| until > now_ms);
+    let step = totp::verify(
         secret.expose_secret(),
         code,
-        now.unix_timestamp(),
+        state.clock.now().unix_timestamp(),
         user.totp_last_step,
-    ) {
-        Some(step) => {
-            users::set_totp_step(tx.conn(), &user.id, step).await?;
-            tx.commit().await?;
-            Ok(())
-        }
-        None => Err(AppError::Forbidden(
-            "the one-time code is wrong or was already used; wait for the next code and try again"
-                .to_string(),
-        )),
+    )
+    .filter(|_| !locked);
+    if let Some(step) = step {
+        users::set_totp_step(tx.conn(), &user.id, step).await?;
+        tx.commit().await?;
+        return Ok(());
     }
+    let failed = user.failed_logins + 1;
+    let threshold = i64::from(state.config.auth.lockout_threshold);
+    let locks_now = !locked && failed >= threshold;
+    let locked_until = if locks_now {
+        Some(now_ms + i64::from(state.config.auth.lockout_minutes) * 60_000)
+    } else {
+        user.locked_until
+    };
+    users::record_failure(tx.conn(), &user.id, failed, locked_until).await?;
+    let reason = if locked {
+        "account locked"
+    } else {
+        "wrong one-time code"
+    };
+    audit::append(
+        tx.conn(),
+        now_ms,
+        Record {
+            actor: user.username.clone(),
+            action: Action::StepUpFail,
+            object: ObjectRef::User(user.username.clone()),
+            outcome: Outcome::Denied,
+            source: origin.0.clone(),
+            detail: json!({ "reason": reason, "failed": failed }),
+        },
+    )
+    .await?;
+    if locks_now {
+        let sessions_ended = users::delete_sessions_of(tx.conn(), &user.id).await?;
+        audit::append(
+            tx.conn(),
+            now_ms,
+            Record {
+                actor: user.username.clone(),
+                action: Action::UserLock,
+                object: ObjectRef::User(user.username.clone()),
+                outcome: Outcome::Ok,
+                source: origin.0.clone(),
+                detail: json!({ "reason": "too many wrong step-up codes", "sessions_ended": sessions_ended }),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Err(AppError::Forbidden(if locks_now || locked {
+        "ワンタイムコードの誤りが続いたため、このアカウントはロックされ、ログインも終了しました。 \
+         Too many wrong one-time codes: this account is locked and its sessions have ended; \
+         log in again once the lock lifts, or ask the system staff"
+            .to_string()
+    } else {
+        "ワンタイムコードが違うか、すでに使われています。次のコードを待って再度お試しください。 \
+         The one-time code is wrong or was already used; wait for the next code and try again"
+            .to_string()
+    }))
 }

@@ -312,7 +312,7 @@ pub async fn decide(
         }
         None => {}
     }
-    accounts::step_up(state, grant.actor(), &decision.otp).await?;
+    accounts::step_up(state, grant.actor(), &decision.otp, origin).await?;
     let now = state.clock.now_ms();
     let by = &grant.actor().username;
     let mut tx = state.db.write().await?;

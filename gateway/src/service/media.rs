@@ -454,7 +454,7 @@ pub async fn decide_disposal(
         }
         None => {}
     }
-    super::accounts::step_up(state, actor, &decision.otp).await?;
+    super::accounts::step_up(state, actor, &decision.otp, origin).await?;
     let now = state.clock.now_ms();
     let mut tx = state.db.write().await?;
     let decided = media::decide_disposal(

@@ -33,7 +33,7 @@ pub async fn approve(
     if let Some(comment) = request.comment.as_deref() {
         check_text("the comment", comment, 1000)?;
     }
-    accounts::step_up(state, grant.actor(), &request.otp).await?;
+    accounts::step_up(state, grant.actor(), &request.otp, origin).await?;
     let ruling = Ruling {
         decision: Decision::Approved,
         comment: request.comment,
@@ -52,7 +52,7 @@ pub async fn reject(
 ) -> AppResult<TransferView> {
     let grant = policy::decide(actor, load(state, id).await?)?;
     check_text("the reason", &request.reason, 1000)?;
-    accounts::step_up(state, grant.actor(), &request.otp).await?;
+    accounts::step_up(state, grant.actor(), &request.otp, origin).await?;
     let ruling = Ruling {
         decision: Decision::Rejected,
         comment: Some(request.reason),

@@ -368,6 +368,16 @@ impl Report<'_> {
                     "password_change_refused",
                     vec![n(a.password_change_refused)],
                 ),
+                row(
+                    "確認コードの誤り (Wrong step-up codes, stepup.fail)",
+                    "step_up_failed",
+                    vec![n(a.step_up_failed)],
+                ),
+                row(
+                    "拒否された操作 (Refused requests, access.refused)",
+                    "access_refused",
+                    vec![n(a.access_refused)],
+                ),
             ],
             numeric: true,
         }

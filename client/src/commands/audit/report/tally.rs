@@ -47,6 +47,10 @@ pub struct AccountChanges {
     pub locked: u64,
     pub password_changed: u64,
     pub password_change_refused: u64,
+    /// Wrong one-time codes given to confirm a decision (stepup.fail).
+    pub step_up_failed: u64,
+    /// Requests of logged-in accounts that were refused (access.refused).
+    pub access_refused: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -186,6 +190,8 @@ impl Tally {
             Action::UserDisable if ok => f.accounts.disabled += 1,
             Action::UserEnable if ok => f.accounts.enabled += 1,
             Action::UserLock => f.accounts.locked += 1,
+            Action::StepUpFail => f.accounts.step_up_failed += 1,
+            Action::AccessRefused => f.accounts.access_refused += 1,
             Action::PasswordChange if ok => f.accounts.password_changed += 1,
             Action::PasswordChange => f.accounts.password_change_refused += 1,
             Action::LoginFail => {
@@ -475,6 +481,8 @@ pub mod tests {
                 locked: 1,
                 password_changed: 1,
                 password_change_refused: 1,
+                step_up_failed: 0,
+                access_refused: 0,
             }
         );
         assert_eq!(f.failed_logins, 7);
