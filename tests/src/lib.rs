@@ -27,7 +27,9 @@ use serde_json::Value;
 pub use tempfile::TempDir;
 
 mod clamd;
+mod postgres;
 pub use clamd::{CLAMD_MARKER, Clamd};
+pub use postgres::PgCluster;
 
 /// Folder that holds the workspace's built binaries.
 pub fn bin_dir() -> PathBuf {
@@ -206,10 +208,21 @@ impl Gateway {
         Self::try_start(options).unwrap_or_else(|e| panic!("cannot start the gateway: {e:#}"))
     }
 
+    /// A gateway on a database of the test's choosing (its own PostgreSQL
+    /// cluster, for outage tests) instead of the suite's.
+    pub fn start_on(database: TestDatabase, options: GatewayOptions) -> Self {
+        Self::try_start_on(database, options)
+            .unwrap_or_else(|e| panic!("cannot start the gateway: {e:#}"))
+    }
+
     fn try_start(options: GatewayOptions) -> Result<Self> {
+        Self::try_start_on(test_database(), options)
+    }
+
+    fn try_start_on(database: TestDatabase, options: GatewayOptions) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("sekisho-e2e").tempdir()?;
         let data = dir.path().join("data");
-        let database_url = match test_database() {
+        let database_url = match database {
             TestDatabase::Sqlite => {
                 format!("sqlite://{}?mode=rwc", data.join("sekisho.db").display())
             }
