@@ -308,6 +308,57 @@ impl KeyShares {
     }
 }
 
+/// Every file that holds a secret, with the folders that hold them. The TLS
+/// CA key may be absent (a deployment with its own certificate removes it).
+fn secret_paths(dir: &Path) -> Vec<PathBuf> {
+    let folder = keys_dir(dir);
+    vec![
+        folder.clone(),
+        folder.join("master.key"),
+        folder.join("link.key"),
+        folder.join("audit.key"),
+        folder.join("tls-ca.key"),
+        folder.join("objects"),
+        dir.join("tls").join("server.key"),
+    ]
+}
+
+/// Start-up refuses key files and folders that other users may read or
+/// write: a key that leaked is no key, and a warning in a log nobody reads
+/// protects nothing. The error names every such path and the command that
+/// fixes them.
+pub fn refuse_loose_modes(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let loose: Vec<(PathBuf, u32)> = secret_paths(dir)
+        .into_iter()
+        .filter_map(|path| {
+            let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o777;
+            (mode & 0o077 != 0).then_some((path, mode))
+        })
+        .collect();
+    if loose.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = loose
+        .iter()
+        .map(|(path, mode)| format!("{} (mode {mode:o})", path.display()))
+        .collect();
+    let fixes: Vec<String> = loose
+        .iter()
+        .map(|(path, _)| {
+            let wanted = if path.is_dir() { "700" } else { "600" };
+            format!("chmod {wanted} {}", path.display())
+        })
+        .collect();
+    anyhow::bail!(
+        "鍵ファイルが他のユーザーから読める状態のため、起動しません。 \
+         Key files other users can read or write, so the gateway does not start: {}. \
+         Fix with: {}",
+        listed.join(", "),
+        fixes.join("; ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,55 +431,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Every file that holds a secret, with the folders that hold them. The TLS
-/// CA key may be absent (a deployment with its own certificate removes it).
-fn secret_paths(dir: &Path) -> Vec<PathBuf> {
-    let folder = keys_dir(dir);
-    vec![
-        folder.clone(),
-        folder.join("master.key"),
-        folder.join("link.key"),
-        folder.join("audit.key"),
-        folder.join("tls-ca.key"),
-        folder.join("objects"),
-        dir.join("tls").join("server.key"),
-    ]
-}
-
-/// Start-up refuses key files and folders that other users may read or
-/// write: a key that leaked is no key, and a warning in a log nobody reads
-/// protects nothing. The error names every such path and the command that
-/// fixes them.
-pub fn refuse_loose_modes(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let loose: Vec<(PathBuf, u32)> = secret_paths(dir)
-        .into_iter()
-        .filter_map(|path| {
-            let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o777;
-            (mode & 0o077 != 0).then_some((path, mode))
-        })
-        .collect();
-    if loose.is_empty() {
-        return Ok(());
-    }
-    let listed: Vec<String> = loose
-        .iter()
-        .map(|(path, mode)| format!("{} (mode {mode:o})", path.display()))
-        .collect();
-    let fixes: Vec<String> = loose
-        .iter()
-        .map(|(path, _)| {
-            let wanted = if path.is_dir() { "700" } else { "600" };
-            format!("chmod {wanted} {}", path.display())
-        })
-        .collect();
-    anyhow::bail!(
-        "鍵ファイルが他のユーザーから読める状態のため、起動しません。 \
-         Key files other users can read or write, so the gateway does not start: {}. \
-         Fix with: {}",
-        listed.join(", "),
-        fixes.join("; ")
-    )
 }

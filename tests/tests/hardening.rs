@@ -786,3 +786,36 @@ fn assert_loose_refused(data: &Path, key: &Path) {
         "{said}"
     );
 }
+
+#[test]
+fn r07_1_concurrent_requests_raise_no_false_clock_alarm() {
+    let w = world_with(&[]);
+    let accounts: Vec<Account> = (0..6)
+        .map(|n| w.gw.user(&w.admin, &format!("clerk{n}"), "staff"))
+        .collect();
+    // Many logins at once, failed and successful, all appending events.
+    std::thread::scope(|scope| {
+        for account in &accounts {
+            let gw = &w.gw;
+            scope.spawn(move || {
+                for _ in 0..3 {
+                    let _ = gw.http()
+                        .post(format!("{}/api/v1/login", gw.internal_url))
+                        .json(&json!({"username": account.username, "password": "Wrong-Password-1", "otp": "000000"}))
+                        .send();
+                }
+            });
+        }
+    });
+    let events = stored_events(&w.gw.database_url).expect("events");
+    assert!(events.iter().filter(|e| e.action == "login.fail").count() >= 18);
+    assert!(
+        events.iter().all(|e| e.action != "clock.backwards"),
+        "a false clock alarm"
+    );
+    let times: Vec<&str> = events.iter().map(|e| e.at.as_str()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "event times decrease"
+    );
+}
