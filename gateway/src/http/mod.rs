@@ -73,6 +73,9 @@ pub async fn serve(
         .context("the HTTPS server stopped")
 }
 
+/// Requests in flight on one HTTP/2 connection.
+const MAX_STREAMS_PER_CONNECTION: u32 = 16;
+
 /// How long requests in flight may run on after a shutdown was asked for;
 /// the rest are cut (see [`crate::serve_on`]). Long enough for a normal
 /// request, short enough for a service manager's stop time-out (systemd's
