@@ -66,6 +66,12 @@ pub async fn serve(
         .http_builder()
         .http1()
         .header_read_timeout(header_read);
+    // HTTP/2 carries many requests on one connection: the per-address cap
+    // on connections bounds requests in flight only with this beside it.
+    server
+        .http_builder()
+        .http2()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
     server
         .handle(handle)
         .serve(router.into_make_service_with_connect_info::<SocketAddr>())
