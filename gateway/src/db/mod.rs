@@ -22,6 +22,7 @@ use tokio::sync::{Mutex, MutexGuard};
 pub mod audit;
 pub mod decode;
 pub mod deletions;
+pub mod full;
 pub mod inbound;
 pub mod media;
 pub mod objects;

@@ -198,6 +198,27 @@ impl Ingest {
         })
     }
 
+    /// Why the store stopped accepting (after [`Ingest::push`] said so):
+    /// waits for the sealing thread and returns its error, e.g. a full
+    /// disk, which the caller answers with (507, not a vague 500). The
+    /// partial blob is removed.
+    pub async fn failure(self) -> anyhow::Error {
+        let object_id = self.object_id.clone();
+        let state = self.state.clone();
+        drop(self.seal);
+        drop(self.scan);
+        let cause = match self.seal_worker.await {
+            Ok(Err(e)) => e,
+            Ok(Ok(_)) => anyhow::anyhow!("the store stopped accepting the upload"),
+            Err(e) => anyhow::Error::from(e).context("the store stopped accepting the upload"),
+        };
+        if let Some(worker) = self.scan_worker {
+            let _ = worker.await;
+        }
+        let _ = state.store.delete(&object_id);
+        cause
+    }
+
     /// Gives up: the workers stop and the partial blob is removed.
     pub async fn abort(self) {
         drop(self.seal);

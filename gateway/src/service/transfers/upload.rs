@@ -120,10 +120,8 @@ async fn receive(state: &Shared, slot: &FileRow, body: Body) -> AppResult<Finish
             break;
         }
         if !ingest.push(&chunk).await {
-            failure = Some(AppError::Internal(anyhow::anyhow!(
-                "the store stopped accepting the upload"
-            )));
-            break;
+            // The store's own error (a full disk: 507) is the answer.
+            return Err(ingest.failure().await.into());
         }
     }
     let received = ingest.received;
