@@ -175,6 +175,19 @@ impl Filler {
         Filler { path }
     }
 
+    /// Fills the disk, then gives `bytes` back: room for a key share and
+    /// a database commit, not for a file's bytes.
+    fn fill_leaving(w: &World, bytes: u64) -> Filler {
+        let filler = Filler::fill(w);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&filler.path)
+            .expect("filler");
+        let length = file.metadata().expect("filler size").len();
+        file.set_len(length.saturating_sub(bytes)).expect("shrink the filler");
+        filler
+    }
+
     fn free(self) {
         std::fs::remove_file(&self.path).expect("remove the filler");
     }
@@ -407,6 +420,17 @@ fn a_full_disk_refuses_writes_with_507_and_the_gateway_recovers_without_a_restar
     assert_store_agrees(&w, "before the disk filled");
     let objects_before = object_ids(&w.gw.database_url).expect("rows");
     let events_before = event_count(&w);
+
+    // Nearly full: the upload's key share and temporary file are made,
+    // its bytes do not fit. Both must be gone at once, not at the next
+    // start-up.
+    let nearly = Filler::fill_leaving(&w, 128 << 10);
+    assert_storage_full(
+        &api.upload(&open_big_id, &big),
+        "uploading into a nearly full store",
+    );
+    assert_store_agrees(&w, "after an upload that did not fit");
+    nearly.free();
 
     let filler = Filler::fill(&w);
 

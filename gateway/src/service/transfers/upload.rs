@@ -178,12 +178,7 @@ async fn record_upload(
     }
     .await;
     if let Err(e) = recorded {
-        if let Err(removal) = state.store.delete(&object.id) {
-            tracing::warn!(
-                "cannot remove the unrecorded upload {} now (start-up recovery will): {removal}",
-                object.id
-            );
-        }
+        crate::service::ingest::discard_object(state, &object.id);
         return Err(e);
     }
     Ok(FileEntry {
