@@ -69,8 +69,13 @@ impl BlobStore for LocalDisk {
     fn create(&self, id: &str) -> io::Result<Box<dyn BlobWriter>> {
         valid_id(id)?;
         let final_path = self.final_path(id);
-        if let Some(parent) = final_path.parent() {
-            std::fs::create_dir_all(parent)?;
+        if let Some(shard) = final_path.parent()
+            && !shard.is_dir()
+        {
+            std::fs::create_dir_all(shard)?;
+            // The new shard's own entry must survive a power cut too, or
+            // the blob committed into it later could vanish with it.
+            File::open(self.root.join("objects"))?.sync_all()?;
         }
         let tmp_path = self.root.join("tmp").join(format!("{id}.partial"));
         let file = OpenOptions::new()
@@ -82,6 +87,7 @@ impl BlobStore for LocalDisk {
             file: Some(BufWriter::with_capacity(1 << 20, file)),
             tmp_path,
             final_path,
+            renamed: false,
         }))
     }
 
@@ -133,6 +139,9 @@ struct LocalWriter {
     file: Option<BufWriter<File>>,
     tmp_path: PathBuf,
     final_path: PathBuf,
+    /// Set once the temporary file has its final name: from then on it is
+    /// the blob, and the caller removes it if the commit still failed.
+    renamed: bool,
 }
 
 impl Write for LocalWriter {
@@ -152,6 +161,9 @@ impl Write for LocalWriter {
 }
 
 impl BlobWriter for LocalWriter {
+    /// Every step's error is returned, the last buffered write's and each
+    /// fsync's included: on a full disk the data may only fail to reach
+    /// the disk at fsync, and a blob whose fsync failed is not durable.
     fn commit(mut self: Box<Self>) -> io::Result<()> {
         let Some(writer) = self.file.take() else {
             return Err(io::Error::other("blob already committed"));
@@ -160,6 +172,7 @@ impl BlobWriter for LocalWriter {
         file.sync_all()?;
         drop(file);
         std::fs::rename(&self.tmp_path, &self.final_path)?;
+        self.renamed = true;
         if let Some(parent) = self.final_path.parent() {
             File::open(parent)?.sync_all()?;
         }
@@ -168,8 +181,14 @@ impl BlobWriter for LocalWriter {
 }
 
 impl Drop for LocalWriter {
+    /// Not committed (dropped, or a step of `commit` failed): the
+    /// temporary file goes, so a full disk leaves nothing behind in `tmp`.
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        // Unflushed bytes are discarded, not written out on the way.
+        if let Some(writer) = self.file.take() {
+            drop(writer.into_parts());
+        }
+        if !self.renamed {
             let _ = std::fs::remove_file(&self.tmp_path);
         }
     }
@@ -207,6 +226,21 @@ mod tests {
         assert_eq!(store.list().unwrap(), vec!["abcd".to_string()]);
         store.delete("abcd").unwrap();
         store.delete("abcd").unwrap();
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    /// A commit that fails (here the rename, because the shard folder went
+    /// away; on a full disk the last write or the fsync) leaves neither the
+    /// blob nor its temporary file.
+    #[test]
+    fn a_failed_commit_leaves_no_temporary_file() {
+        let (root, store) = store();
+        let mut w = store.create("abcd").unwrap();
+        w.write_all(b"secret").unwrap();
+        std::fs::remove_dir_all(root.join("objects").join("ab")).unwrap();
+        assert!(w.commit().is_err());
+        assert!(store.open("abcd").is_err());
+        assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
         let _ = std::fs::remove_dir_all(root);
     }
 

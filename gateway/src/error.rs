@@ -37,6 +37,9 @@ pub enum AppError {
     Throttled(u64),
     /// 503: the database cannot be reached; detail goes to the log only.
     Unavailable(anyhow::Error),
+    /// 507: the disk (of the store, the keys or the database) is full, so
+    /// nothing was saved; detail goes to the log only.
+    InsufficientStorage(anyhow::Error),
     /// 500: anything else; detail goes to the log only. One that carries a
     /// database outage answers as [`AppError::Unavailable`].
     Internal(anyhow::Error),
@@ -47,6 +50,12 @@ const UNAVAILABLE_MESSAGE: &str = "データベースに接続できないため
      しばらくしてから再度お試しください。続く場合は、システム担当者にデータベースの状態の確認を依頼してください。 \
      The gateway cannot reach its database, so this was not done. Try again later; \
      if it keeps happening, ask the system staff to check the database";
+
+/// Shown for every write refused because a disk is full.
+const STORAGE_FULL_MESSAGE: &str = "ゲートウェイのディスクの空き容量が不足しているため、保存できませんでした（この操作は完了していません）。\
+     システム担当者にディスクの空き容量を確保するよう依頼し、その後もう一度お試しください。 \
+     The gateway's disk is full, so this was not saved (nothing of it was completed). \
+     Ask the system staff to free space on the disk, then try again";
 
 /// Seconds a client is asked to wait before trying again (`Retry-After`).
 pub(crate) const RETRY_AFTER_SECONDS: &str = "30";
@@ -82,6 +91,8 @@ impl AppError {
                      Too many requests from this address; try again in {seconds} s"
                 ),
             ),
+            AppError::InsufficientStorage(_) => storage_full(),
+            AppError::Internal(e) if crate::db::full::in_chain(e) => storage_full(),
             AppError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -103,9 +114,21 @@ impl AppError {
     }
 }
 
+fn storage_full() -> (StatusCode, &'static str, String) {
+    (
+        StatusCode::INSUFFICIENT_STORAGE,
+        "storage_full",
+        STORAGE_FULL_MESSAGE.to_string(),
+    )
+}
+
 impl From<anyhow::Error> for AppError {
     fn from(e: anyhow::Error) -> Self {
-        if crate::db::outage::in_chain(&e) {
+        // Before the outage check: a full disk can also arrive as a driver
+        // I/O error, and it needs space freed, not patience.
+        if crate::db::full::in_chain(&e) {
+            AppError::InsufficientStorage(e)
+        } else if crate::db::outage::in_chain(&e) {
             AppError::Unavailable(e)
         } else {
             AppError::Internal(e)
@@ -130,6 +153,11 @@ impl IntoResponse for AppError {
                 if status == StatusCode::SERVICE_UNAVAILABLE =>
             {
                 tracing::error!("request failed, the database is unavailable: {e:#}");
+            }
+            AppError::InsufficientStorage(e) | AppError::Internal(e)
+                if status == StatusCode::INSUFFICIENT_STORAGE =>
+            {
+                tracing::error!("request failed, the disk is full (free space): {e:#}");
             }
             AppError::Internal(e) => tracing::error!("request failed: {e:#}"),
             _ => {}
@@ -188,5 +216,27 @@ mod tests {
         let internal = AppError::Internal(anyhow::anyhow!("password=hunter2 in SQL"));
         assert!(!internal.parts().2.contains("hunter2"));
         assert_eq!(internal.parts().0, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    /// A full disk answers 507 wherever it arose: from a service's `?`, or
+    /// inside an error a service built as `Internal`; the message says, in
+    /// Japanese first, that space must be freed and nothing was done.
+    #[test]
+    fn a_full_disk_answers_507_and_says_to_free_space() {
+        let full = || anyhow::Error::from(std::io::Error::from_raw_os_error(28));
+        for error in [
+            AppError::from(full().context("cannot create a file in the store /srv/x")),
+            AppError::Internal(full()),
+            AppError::from(anyhow::Error::from(sqlx::Error::Io(
+                std::io::Error::from_raw_os_error(28),
+            ))),
+        ] {
+            let (status, code, message) = error.parts();
+            assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{error:?}");
+            assert_eq!(code, "storage_full");
+            assert!(message.starts_with("ゲートウェイのディスク"), "{message}");
+            assert!(message.contains("空き容量") && message.contains("free space"));
+            assert!(!message.contains("/srv/x"), "{message}");
+        }
     }
 }

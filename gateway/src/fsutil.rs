@@ -25,35 +25,46 @@ pub fn write_new_private(path: &Path, contents: &[u8]) -> Result<()> {
         );
     }
     let tmp = path.with_extension("tmp-new");
-    {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot create {}", path.display()))?;
-    sync_parent(path)
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    durable_rename(file, &tmp, path, contents)
 }
 
 /// Replaces `path` atomically (used for files the gateway owns, like its config).
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     let tmp = path.with_extension("tmp-new");
-    {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        file.write_all(contents)?;
-        file.sync_all()?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    durable_rename(file, &tmp, path, contents)
+}
+
+/// Writes `contents` into the freshly created `tmp`, fsyncs it, renames it
+/// to `path` and fsyncs the folder. Every error is returned (a failed fsync
+/// means the bytes may not be on the disk), and on any error before the
+/// rename the temporary file is removed, so a full disk leaves nothing
+/// half-written behind.
+fn durable_rename(mut file: File, tmp: &Path, path: &Path, contents: &[u8]) -> Result<()> {
+    let written = file
+        .write_all(contents)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {} (is the disk full?)", tmp.display()));
+    drop(file);
+    let renamed = written.and_then(|()| {
+        std::fs::rename(tmp, path).with_context(|| format!("cannot create {}", path.display()))
+    });
+    if let Err(e) = renamed {
+        let _ = std::fs::remove_file(tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     sync_parent(path)
 }
 
@@ -88,7 +99,8 @@ pub fn overwrite_and_remove(path: &Path) -> Result<()> {
         file.write_all(filled(&zeros, n))?;
         left -= n as u64;
     }
-    file.sync_all()?;
+    file.sync_all()
+        .with_context(|| format!("cannot make the overwrite of {} durable", path.display()))?;
     drop(file);
     std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
     sync_parent(path)
@@ -99,4 +111,35 @@ pub fn overwrite_and_remove(path: &Path) -> Result<()> {
 /// back rather than a panic in the server.
 pub fn filled(buf: &[u8], n: usize) -> &[u8] {
     buf.get(..n).unwrap_or(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write that cannot complete (here the rename, because the folder
+    /// went away; on a full disk the write or the fsync) leaves no
+    /// temporary file and reports the failure.
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = dir.path().join("gone").join("share");
+        std::fs::create_dir(dir.path().join("gone")).expect("dir");
+        let tmp = target.with_extension("tmp-new");
+        let file = std::fs::File::create(&tmp).expect("tmp");
+        std::fs::remove_dir_all(dir.path().join("gone")).expect("remove");
+        assert!(durable_rename(file, &tmp, &target, b"x").is_err());
+        assert!(!tmp.exists() && !target.exists());
+
+        let path = dir.path().join("k");
+        write_new_private(&path, b"once").expect("first write");
+        assert!(write_new_private(&path, b"twice").is_err());
+        assert_eq!(std::fs::read(&path).expect("read"), b"once");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("k")]);
+    }
 }

@@ -300,6 +300,30 @@ impl KeyShares {
         self.path(object_id).map(|p| p.exists()).unwrap_or(false)
     }
 
+    /// Removes shares a crash left half-written (the temporary files of
+    /// [`fsutil::write_new_private`], never renamed to an object's id: no
+    /// object can use them); returns how many. Start-up recovery only.
+    pub fn discard_partials(&self) -> Result<usize> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot list {}", self.root.display()));
+            }
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("cannot list {}", self.root.display()))?
+                .path();
+            if path.extension().is_some_and(|e| e == "tmp-new") {
+                fsutil::overwrite_and_remove(&path)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Overwrites the share, makes that durable, then removes it.
     /// Missing shares are fine: erasing is idempotent.
     pub fn erase(&self, object_id: &str) -> Result<()> {

@@ -419,6 +419,13 @@ impl Gateway {
         }
     }
 
+    /// The running gateway's process id, for crash tests that must cut it
+    /// down from another thread while clients are using it (`kill` needs
+    /// the gateway to itself).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Sends SIGTERM and returns at once; [`Gateway::wait_stopped`] waits.
     pub fn terminate(&self) -> Result<()> {
         let Some(child) = self.child.as_ref() else {
@@ -756,4 +763,76 @@ pub fn age_identity(dir: &Path, name: &str) -> (PathBuf, String) {
     )
     .expect("write identity");
     (path, identity.to_public().to_string())
+}
+
+/// What the data directory holds beside the database: stored blobs
+/// (`store/objects/<shard>/<id>`), key shares (`keys/objects/<id>`), and
+/// what only a write in progress or a crash leaves (`store/tmp/*`, key
+/// shares' `*.tmp-new`). Crash and full-disk tests compare it with
+/// [`object_ids`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StoreListing {
+    pub blobs: std::collections::BTreeSet<String>,
+    pub shares: std::collections::BTreeSet<String>,
+    pub partial_blobs: std::collections::BTreeSet<String>,
+    pub partial_shares: std::collections::BTreeSet<String>,
+}
+
+fn names_in(dir: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+pub fn store_listing(gw: &Gateway) -> StoreListing {
+    let data = gw.data_dir();
+    let objects = data.join("store").join("objects");
+    let blobs = names_in(&objects)
+        .iter()
+        .flat_map(|shard| names_in(&objects.join(shard)))
+        .collect();
+    let (partial_shares, shares) = names_in(&data.join("keys").join("objects"))
+        .into_iter()
+        .partition(|name| name.contains('.'));
+    StoreListing {
+        blobs,
+        shares,
+        partial_blobs: names_in(&data.join("store").join("tmp")),
+        partial_shares,
+    }
+}
+
+/// Rows of a query whose columns are all read as optional text (numbers
+/// are cast by the query), e.g. `SELECT id, state FROM transfers`.
+pub fn query_text(database_url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+    runtime().block_on(async {
+        sqlx::any::install_default_drivers();
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::AnyConnection::connect(database_url).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut conn)
+            .await
+            .with_context(|| format!("running: {sql}"))?;
+        let table = rows
+            .iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| row.try_get::<Option<String>, _>(i))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let _ = conn.close().await;
+        Ok(table)
+    })
+}
+
+/// Every stored object the database knows.
+pub fn object_ids(database_url: &str) -> Result<std::collections::BTreeSet<String>> {
+    Ok(query_text(database_url, "SELECT id FROM objects")?
+        .into_iter()
+        .filter_map(|row| row.into_iter().next().flatten())
+        .collect())
 }

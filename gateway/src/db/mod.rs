@@ -14,13 +14,15 @@
 use anyhow::{Context, Result, bail};
 use sqlx::AnyConnection;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool};
 use std::sync::Arc;
 use tokio::sync::{Mutex, MutexGuard};
 
 pub mod audit;
 pub mod decode;
 pub mod deletions;
+pub mod full;
 pub mod inbound;
 pub mod media;
 pub mod objects;
@@ -45,6 +47,10 @@ pub trait Backend: Send + Sync {
     fn connection_setup(&self) -> &'static [&'static str];
     fn migrator(&self) -> &'static sqlx::migrate::Migrator;
     fn max_connections(&self) -> u32;
+    /// How a write transaction starts.
+    fn begin_statement(&self) -> &'static str {
+        "BEGIN"
+    }
     /// Whether secret columns must be overwritten before a row is deleted,
     /// because the database itself does not overwrite freed space.
     fn overwrite_before_delete(&self) -> bool;
@@ -109,23 +115,57 @@ pub struct Db {
     write_lock: Mutex<()>,
 }
 
-/// A write transaction holding the gateway-wide write lock. Dropping it
-/// without [`WriteTx::commit`] rolls everything back, audit events included.
+/// A write transaction holding the gateway-wide write lock, on a pool
+/// connection of its own. Dropping it without [`WriteTx::commit`] rolls
+/// everything back, audit events included.
+///
+/// The transaction is begun and committed with plain `BEGIN` / `COMMIT`
+/// rather than sqlx's `Transaction`, because of what a failed `COMMIT`
+/// leaves behind. SQLite rolls the whole transaction back when `COMMIT`
+/// fails with a full disk, sqlx's own `ROLLBACK` then fails ("no
+/// transaction is active") and its connection goes back to the pool still
+/// counting one open transaction; the next transaction on it is started as
+/// a `SAVEPOINT`, and once one of those is rolled back the savepoint stays
+/// open: every later "commit" on that connection only releases a nested
+/// savepoint, answers success and is never written, while the open
+/// transaction holds the database's write lock ("database is locked") and
+/// a stale snapshot until the gateway restarts. So a connection whose
+/// transaction did not end in a successful `COMMIT` is never reused: it is
+/// closed, which rolls back whatever the database still holds open.
 pub struct WriteTx<'a> {
-    tx: Transaction<'static, Any>,
+    conn: PoolConnection<Any>,
+    committed: bool,
     _guard: MutexGuard<'a, ()>,
 }
 
 impl WriteTx<'_> {
     pub fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        &mut self.conn
     }
 
-    pub async fn commit(self) -> Result<()> {
-        self.tx
-            .commit()
-            .await
-            .context("the database refused to commit")
+    /// Makes the transaction durable. An error means nothing of it was
+    /// saved; the connection is discarded either way it failed.
+    pub async fn commit(mut self) -> Result<()> {
+        match sqlx::raw_sql("COMMIT").execute(&mut *self.conn).await {
+            Ok(_) => {
+                self.committed = true;
+                Ok(())
+            }
+            // `Drop` closes the connection: its state is unknown.
+            Err(e) => Err(anyhow::Error::from(e)
+                .context("the database refused to commit; nothing of this request was saved")),
+        }
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Closing the connection rolls back what is still open; a
+            // rollback on a connection whose state is unknown (a statement
+            // or the commit failed) could leave it half-open instead.
+            self.conn.close_on_drop();
+        }
     }
 }
 
@@ -194,12 +234,24 @@ impl Db {
 
     pub async fn write(&self) -> Result<WriteTx<'_>> {
         let guard = self.write_lock.lock().await;
-        let tx = self
+        let mut conn = self
             .pool
-            .begin()
+            .acquire()
             .await
             .context("the database is unavailable")?;
-        Ok(WriteTx { tx, _guard: guard })
+        // A failed BEGIN leaves the connection in no known state either.
+        if let Err(e) = sqlx::raw_sql(self.backend.begin_statement())
+            .execute(&mut *conn)
+            .await
+        {
+            conn.close_on_drop();
+            return Err(anyhow::Error::from(e).context("the database is unavailable"));
+        }
+        Ok(WriteTx {
+            conn,
+            committed: false,
+            _guard: guard,
+        })
     }
 
     pub async fn close(&self) {

@@ -35,4 +35,11 @@ impl Backend for SqliteBackend {
     fn max_connections(&self) -> u32 {
         8
     }
+
+    fn begin_statement(&self) -> &'static str {
+        // The write lock is taken at once: a deferred transaction that reads
+        // first and then writes fails without waiting ("database is locked")
+        // when another process (a maintenance command) wrote in between.
+        "BEGIN IMMEDIATE"
+    }
 }

@@ -509,7 +509,8 @@ fn signed(state: &AppState, mut certificate: DeletionCertificate) -> anyhow::Res
     Ok(serde_json::to_string(&certificate)?)
 }
 
-/// Start-up: finishes deletions a crash interrupted after phase 1.
+/// Start-up: finishes deletions a crash interrupted after phase 1, then
+/// due ones whose erase had not begun.
 pub async fn resume(state: &AppState) -> anyhow::Result<()> {
     let inbound = {
         let mut conn = state.db.read().await?;
@@ -536,6 +537,42 @@ pub async fn resume(state: &AppState) -> anyhow::Result<()> {
             row.transfer_id
         );
         erase_by_id(state, &row.id).await?;
+    }
+    resume_due_requests(state).await
+}
+
+/// A disposal that was due (class III, or approved) is journalled and
+/// committed before its erase begins; a crash in between left it
+/// `requested` for good: its requester was told "already in progress" and
+/// nobody could decide it any more. Such disposals are erased now; those
+/// still waiting for an approver stay as they are. One that cannot be
+/// erased is logged and left for the system staff rather than keeping the
+/// whole gateway from starting.
+async fn resume_due_requests(state: &AppState) -> anyhow::Result<()> {
+    let rows = {
+        let mut conn = state.db.read().await?;
+        deletions::in_state(&mut conn, DisposalState::Requested).await?
+    };
+    for deletion in rows {
+        let transfer = {
+            let mut conn = state.db.read().await?;
+            store::get(&mut conn, &deletion.transfer_id).await?
+        };
+        let Some(transfer) = transfer else {
+            continue;
+        };
+        let (id, transfer_id) = (deletion.id.clone(), transfer.id.clone());
+        let Ok(grant) = policy::erase(Disposal { deletion, transfer }) else {
+            continue;
+        };
+        tracing::info!(
+            "finishing the disposal {id} of transfer {transfer_id}: it was due when the gateway stopped"
+        );
+        if let Err(e) = erase(state, grant).await {
+            tracing::error!(
+                "cannot finish the disposal {id} of transfer {transfer_id} (see `sekisho deletion show {transfer_id}`): {e:#}"
+            );
+        }
     }
     Ok(())
 }

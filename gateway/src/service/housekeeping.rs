@@ -116,12 +116,24 @@ pub async fn sweep(state: &Shared) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes the store agree with the database after a crash: half-written
-/// blobs are discarded, and blobs the database never accepted (the crash
-/// came between storing the bytes and committing the record) are removed.
+/// Makes the store agree with the database after a crash, before anything
+/// is served:
+/// 1. half-written blobs and half-written key shares are discarded;
+/// 2. interrupted deletions are finished first, so the blobs whose keys
+///    were already destroyed are overwritten by the erase, not merely
+///    unlinked as orphans below;
+/// 3. blobs the database never accepted (the crash came between storing
+///    the bytes and committing the record) are removed.
+///
+/// Key shares of objects never recorded are erased by
+/// `erase_orphan_key_shares` in `lib.rs`, right after this.
 pub async fn recover(state: &Shared) -> anyhow::Result<()> {
     let store = state.store.clone();
     let partials = tokio::task::spawn_blocking(move || store.discard_partials()).await??;
+    let keys_state = state.clone();
+    let share_partials =
+        tokio::task::spawn_blocking(move || keys_state.keys.shares().discard_partials()).await??;
+    super::deletion::resume(state).await?;
     let known: BTreeSet<String> = {
         let mut conn = state.db.read().await?;
         objects::all_ids(&mut conn).await?.into_iter().collect()
@@ -135,12 +147,11 @@ pub async fn recover(state: &Shared) -> anyhow::Result<()> {
     }
     let on_disk: BTreeSet<String> = on_disk.into_iter().collect();
     let missing = known.iter().filter(|id| !on_disk.contains(*id)).count();
-    if partials + orphans > 0 {
+    if partials + share_partials + orphans > 0 {
         tracing::info!(
-            "recovery: removed {partials} half-written and {orphans} unrecorded stored files"
+            "recovery: removed {partials} half-written stored files, {share_partials} half-written key shares and {orphans} unrecorded stored files"
         );
     }
-    super::deletion::resume(state).await?;
     if missing > 0 {
         tracing::error!(
             "recovery: {missing} stored files recorded in the database are missing from the store; they cannot be delivered"

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::envelope;
 use crate::scan::{Report, Verdict};
-use crate::state::Shared;
+use crate::state::{AppState, Shared};
 
 /// Size of the pieces handed from the network to the worker threads.
 pub const COALESCE_BYTES: usize = 1 << 20;
@@ -42,6 +42,23 @@ impl Read for ChannelReader {
             *to = *from;
         }
         Ok(n)
+    }
+}
+
+/// Removes an object that was never recorded: its blob and its key share
+/// (made before the first byte arrived). Left behind, the share would be
+/// key material with no record until the next start-up recovery. Failures
+/// are logged; that recovery removes whatever is still there.
+pub fn discard_object(state: &AppState, object_id: &str) {
+    if let Err(e) = state.store.delete(object_id) {
+        tracing::warn!(
+            "cannot remove the unrecorded upload {object_id} now (start-up recovery will): {e}"
+        );
+    }
+    if let Err(e) = state.keys.shares().erase(object_id) {
+        tracing::warn!(
+            "cannot erase the key share of the unrecorded upload {object_id} now (start-up recovery will): {e:#}"
+        );
     }
 }
 
@@ -82,7 +99,7 @@ impl Finished {
 
     /// Removes the blob (the file is not accepted).
     pub fn discard(&self, state: &Shared) {
-        let _ = state.store.delete(&self.object_id);
+        discard_object(state, &self.object_id);
     }
 }
 
@@ -180,14 +197,14 @@ impl Ingest {
         let sealed = match sealed.and_then(|s| s) {
             Ok(s) => s,
             Err(e) => {
-                let _ = self.state.store.delete(&self.object_id);
+                discard_object(&self.state, &self.object_id);
                 return Err(e);
             }
         };
         let report = match report.transpose() {
             Ok(r) => r,
             Err(e) => {
-                let _ = self.state.store.delete(&self.object_id);
+                discard_object(&self.state, &self.object_id);
                 return Err(e);
             }
         };
@@ -198,6 +215,27 @@ impl Ingest {
         })
     }
 
+    /// Why the store stopped accepting (after [`Ingest::push`] said so):
+    /// waits for the sealing thread and returns its error, e.g. a full
+    /// disk, which the caller answers with (507, not a vague 500). The
+    /// partial blob is removed.
+    pub async fn failure(self) -> anyhow::Error {
+        let object_id = self.object_id.clone();
+        let state = self.state.clone();
+        drop(self.seal);
+        drop(self.scan);
+        let cause = match self.seal_worker.await {
+            Ok(Err(e)) => e,
+            Ok(Ok(_)) => anyhow::anyhow!("the store stopped accepting the upload"),
+            Err(e) => anyhow::Error::from(e).context("the store stopped accepting the upload"),
+        };
+        if let Some(worker) = self.scan_worker {
+            let _ = worker.await;
+        }
+        discard_object(&state, &object_id);
+        cause
+    }
+
     /// Gives up: the workers stop and the partial blob is removed.
     pub async fn abort(self) {
         drop(self.seal);
@@ -206,6 +244,6 @@ impl Ingest {
         if let Some(worker) = self.scan_worker {
             let _ = worker.await;
         }
-        let _ = self.state.store.delete(&self.object_id);
+        discard_object(&self.state, &self.object_id);
     }
 }

@@ -193,6 +193,7 @@ async fn receive(
         }
         let mut ingest = Ingest::start(&state, true, None);
         let mut failure = None;
+        let mut store_stopped = false;
         loop {
             match field.chunk().await {
                 Ok(Some(chunk)) => {
@@ -205,9 +206,7 @@ async fn receive(
                         break;
                     }
                     if !ingest.push(&chunk).await {
-                        failure = Some(AppError::Internal(anyhow::anyhow!(
-                            "the store stopped accepting the upload"
-                        )));
+                        store_stopped = true;
                         break;
                     }
                 }
@@ -221,13 +220,17 @@ async fn receive(
                 }
             }
         }
+        if store_stopped {
+            // The store's own error (a full disk: 507) is the answer.
+            break Some(ingest.failure().await.into());
+        }
         if let Some(failure) = failure {
             ingest.abort().await;
             break Some(failure);
         }
         match ingest.finish().await {
             Ok(finished) => received.push(Part { name, finished }),
-            Err(e) => break Some(AppError::Internal(e)),
+            Err(e) => break Some(e.into()),
         }
     };
     if refusal.is_none() && received.is_empty() {

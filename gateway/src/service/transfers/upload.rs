@@ -120,10 +120,8 @@ async fn receive(state: &Shared, slot: &FileRow, body: Body) -> AppResult<Finish
             break;
         }
         if !ingest.push(&chunk).await {
-            failure = Some(AppError::Internal(anyhow::anyhow!(
-                "the store stopped accepting the upload"
-            )));
-            break;
+            // The store's own error (a full disk: 507) is the answer.
+            return Err(ingest.failure().await.into());
         }
     }
     let received = ingest.received;
@@ -180,12 +178,7 @@ async fn record_upload(
     }
     .await;
     if let Err(e) = recorded {
-        if let Err(removal) = state.store.delete(&object.id) {
-            tracing::warn!(
-                "cannot remove the unrecorded upload {} now (start-up recovery will): {removal}",
-                object.id
-            );
-        }
+        crate::service::ingest::discard_object(state, &object.id);
         return Err(e);
     }
     Ok(FileEntry {
