@@ -184,7 +184,8 @@ impl Filler {
             .open(&filler.path)
             .expect("filler");
         let length = file.metadata().expect("filler size").len();
-        file.set_len(length.saturating_sub(bytes)).expect("shrink the filler");
+        file.set_len(length.saturating_sub(bytes))
+            .expect("shrink the filler");
         filler
     }
 
