@@ -55,11 +55,11 @@ impl Drop for Mount {
             // outlived its test): detach it so no mount is left behind.
             let _ = Command::new("umount").arg("-l").arg(&self.point).status();
         }
-        // The gateway's temporary folder was removed around the mount
-        // point while it was mounted; the two empty folders remain.
-        let _ = std::fs::remove_dir(&self.point);
+        // The gateway's temporary folder (the mount point's parent, the
+        // test's own) could not be removed while the tmpfs was mounted in
+        // it; now it can.
         if let Some(parent) = self.point.parent() {
-            let _ = std::fs::remove_dir(parent);
+            let _ = std::fs::remove_dir_all(parent);
         }
     }
 }
