@@ -458,10 +458,38 @@ fn links_refuse_after_expiry_beyond_limits_and_bad_names() {
         "tab\there.txt",
         "new\nline.txt",
         "",
+        "C:x.txt",
+        "CON",
+        "nul.txt",
+        "COM9.dat",
+        "report.txt.",
+        "report.txt ",
+        "invoice\u{202e}txt.exe",
+        "bom\u{feff}.txt",
+        "a<b>.txt",
+        "\"quoted\".txt",
+        "star*.txt",
     ] {
         let resp = post_form(&w, &url, vec![(bad, b"x".to_vec())], "application/json");
         assert_eq!(resp.status().as_u16(), 400, "{bad:?}");
+        // An empty name or a raw line break never reaches the name check:
+        // the form itself is refused.
+        if !bad.is_empty() && !bad.contains('\n') {
+            let body: serde_json::Value = resp.json().unwrap_or_default();
+            assert_eq!(body["code"], "bad_file_name", "{bad:?}: {body}");
+            let message = body["message"].as_str().unwrap_or_default();
+            assert!(message.contains("rename"), "{bad:?}: {message}");
+        }
     }
+    // The outsider's client refuses such a name before sending anything.
+    let outsider_home = dir.join("home-outsider-names");
+    std::fs::create_dir_all(&outsider_home).expect("home");
+    let device = write_file(dir, "PRN.txt", b"x");
+    let out =
+        w.gw.outsider(&outsider_home)
+            .run(&["upload", &url, &device.display().to_string()]);
+    assert_failure(&out, "'PRN'");
+    assert_failure(&out, "rename it");
     // An unknown link.
     let unknown = format!("{}/u/{}", w.gw.public_url, "A".repeat(43));
     let resp = post_form(

@@ -407,6 +407,30 @@ fn r02_2_path_tricks_and_oversized_uploads_are_refused() {
         assert_eq!(status, 400, "name {name:?} was accepted: {body}");
         assert_eq!(body["code"], "bad_file_name");
     }
+    // Names that are fine on Linux but unsafe or misleading on a Windows
+    // desk: a drive, a device, a name Windows shortens, a right-to-left
+    // override that shows `invoiceexe.txt`. Each refusal says what to rename.
+    for (name, says) in [
+        ("C:x.txt", "':'"),
+        ("CON", "'CON'"),
+        ("con.txt", "'con'"),
+        ("LPT1.log", "'LPT1'"),
+        ("report.txt.", "ends with a dot or a space"),
+        ("report.txt ", "ends with a dot or a space"),
+        ("invoice\u{202e}txt.exe", "U+202E"),
+        ("zero\u{200b}width.txt", "U+200B"),
+        ("what?.txt", "'?'"),
+        ("a|b.txt", "'|'"),
+    ] {
+        let (status, body) = post(serde_json::json!([{"name": name, "size": 1}]));
+        assert_eq!(status, 400, "name {name:?} was accepted: {body}");
+        assert_eq!(body["code"], "bad_file_name");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(says) && message.contains("rename") && message.contains("名前"),
+            "{name:?}: the refusal must say what to rename, Japanese first: {message}"
+        );
+    }
     let (status, _) = post(serde_json::json!([{"name": "huge.bin", "size": 1u64 << 50}]));
     assert_eq!(status, 413);
 
@@ -429,18 +453,34 @@ fn r02_2_path_tricks_and_oversized_uploads_are_refused() {
     // The client refuses a path trick before sending anything.
     let dir = w.gw.dir.path().join("weird");
     std::fs::create_dir_all(&dir).expect("dir");
-    let bad = write_file(&dir, "tab\tname.txt", b"x");
-    let out = w.gw.cli(&w.staff).run(&[
-        "send",
-        &bad.display().to_string(),
-        "--class",
-        "III",
-        "--to",
-        "printer",
-        "--purpose",
-        "p",
-    ]);
-    assert!(!out.status.success());
+    for (name, says) in [
+        ("tab\tname.txt", "control character"),
+        ("C:x.txt", "':'"),
+        ("AUX.csv", "'AUX'"),
+        ("report.txt.", "ends with a dot"),
+        ("invoice\u{202e}txt.exe", "U+202E"),
+    ] {
+        let bad = write_file(&dir, name, b"x");
+        let out = w.gw.cli(&w.staff).run(&[
+            "send",
+            &bad.display().to_string(),
+            "--class",
+            "III",
+            "--to",
+            "printer",
+            "--purpose",
+            "p",
+        ]);
+        assert_failure(&out, says);
+        assert_failure(&out, "Rename the file");
+    }
+    assert_eq!(stored_blob_count(&w.gw), 0);
+    let listed = json_of(&w.gw.cli(&w.staff).run(&["--json", "list"]));
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(1),
+        "only the transfer made above exists: {listed}"
+    );
 }
 
 #[test]

@@ -567,8 +567,20 @@ impl Staging {
         Ok(staging)
     }
 
+    /// Where `name` goes: one plain component inside the chosen folder,
+    /// whatever the package says (checked again here, where the file is
+    /// written, not only where the manifest was read).
+    fn target(&self, name: &str) -> Result<PathBuf> {
+        names::join_one(&self.dir, name).map_err(|why| {
+            anyhow::anyhow!(
+                "the package names a file '{}' that cannot be written here: {why}",
+                name.escape_debug()
+            )
+        })
+    }
+
     fn ensure_free(&self, name: &str) -> Result<()> {
-        let target = self.dir.join(name);
+        let target = self.target(name)?;
         match fs::symlink_metadata(&target) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             _ => bail!(
@@ -598,8 +610,9 @@ impl Staging {
     }
 
     fn stage_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let target = self.target(name)?;
         let (tmp, mut file) = self.new_temp()?;
-        self.staged.push((tmp.clone(), self.dir.join(name)));
+        self.staged.push((tmp.clone(), target));
         file.write_all(bytes)
             .and_then(|()| file.sync_all())
             .with_context(|| format!("could not write {} (is the disk full?)", tmp.display()))
@@ -614,8 +627,9 @@ impl Staging {
         size: u64,
         sha256: &str,
     ) -> Result<()> {
+        let target = self.target(name)?;
         let (tmp, mut file) = self.new_temp()?;
-        self.staged.push((tmp.clone(), self.dir.join(name)));
+        self.staged.push((tmp.clone(), target));
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; CHUNK];
         let mut written: u64 = 0;
