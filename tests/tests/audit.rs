@@ -353,6 +353,29 @@ fn r06_1_4_filters_and_exports_are_safe_for_excel_and_cannot_forge_lines() {
         !text.contains(",=HYPERLINK"),
         "formula reaches Excel:\n{text}"
     );
+    // Someone with write access to the database plants a terminal escape
+    // and a forged line in an event: the CSV still holds one line per
+    // record, and no raw control character reaches whoever opens it.
+    let planted = "\u{1b}[2J\u{1b}[31m\r\n2026-01-01T00:00:00Z,admin,transfer.approve";
+    let changed = sql_execute(
+        &w.gw.database_url,
+        &format!(
+            "UPDATE audit_events SET detail = '{planted}' WHERE seq = \
+             (SELECT MIN(seq) FROM audit_events WHERE action = 'login.fail')"
+        ),
+    )
+    .expect("tamper");
+    assert_eq!(changed, 1);
+    let csv = cli.run(&["audit", "log", "--format", "csv", "--action", "login.fail"]);
+    assert_success(&csv, "audit log csv of a tampered database");
+    let text = String::from_utf8_lossy(&csv.stdout[3..]).to_string();
+    let records: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(records.len(), failures + 1, "{text}");
+    assert!(
+        records.iter().all(|r| !r.chars().any(|c| c.is_control())),
+        "a raw control character in the CSV:\n{text:?}"
+    );
+    assert!(text.contains("\\u{1b}[2J"), "the escape is shown: {text}");
 
     // Staff see none of it.
     assert!(
