@@ -36,6 +36,8 @@ pub struct Config {
     pub housekeeping: HousekeepingConfig,
     pub audit: AuditConfig,
     pub retention: RetentionConfig,
+    /// Storage quotas and concurrency of inbound uploads.
+    pub inbound: InboundConfig,
     /// Malware scanning (engines, archive bounds) and whether outbound files
     /// are scanned too.
     pub scan: crate::scan::ScanConfig,
@@ -122,6 +124,31 @@ pub struct LimitConfig {
     pub max_file_bytes: u64,
     pub max_files_per_transfer: u32,
     pub max_recipients_per_transfer: u32,
+}
+
+/// What files from outside may take (policy 6.(1)⑦: the public side must
+/// not let an outsider fill the gateway's disk). Quotas count received
+/// files until their content is erased, infected and held ones included.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    /// Stored inbound content per requester (the member of staff whose
+    /// links and intakes brought it), in MiB.
+    pub quota_per_requester_mb: u64,
+    /// Stored inbound content of the whole gateway, in MiB.
+    pub quota_total_mb: u64,
+    /// Uploads that may run through one link or intake at the same time.
+    pub concurrent_uploads_per_link: u32,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        Self {
+            quota_per_requester_mb: 10 * 1024,
+            quota_total_mb: 100 * 1024,
+            concurrent_uploads_per_link: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -22,8 +22,8 @@ use sekisho_proto::media::{
 };
 use sekisho_proto::{
     ApproveRequest, AuditCheckpoint, AuditFilter, AuditKey, AuditPage, ChangePasswordRequest,
-    CreateRecipientRequest, CreateTransferRequest, CreateUserRequest, FileEntry, Health, LinkView,
-    LoginRequest, LoginResponse, NewAccount, RecipientView, RejectRequest, SubmitRequest,
+    CreateRecipientRequest, CreateTransferRequest, CreateUserRequest, ErrorBody, FileEntry, Health,
+    LinkView, LoginRequest, LoginResponse, NewAccount, RecipientView, RejectRequest, SubmitRequest,
     SubmitResponse, TransferCreated, TransferSummary, TransferView, UserInfo, UserSummary,
 };
 use serde::Deserialize;
@@ -32,7 +32,7 @@ use utoipa_axum::router::UtoipaMethodRouterExt;
 use utoipa_axum::routes;
 
 use super::client_addr::ClientAddr;
-use super::extract::Authed;
+use super::extract::{Authed, DeclaredLength};
 use super::openapi::{self as doc, Documented};
 use super::throttling;
 use crate::error::{AppError, AppResult};
@@ -1300,7 +1300,8 @@ async fn create_intake(
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
         (status = 410, response = doc::Gone),
-        (status = 413, response = doc::TooLarge),
+        (status = 413, description = "More bytes than the intake, or an inbound storage quota, allows (code quota_full)", body = ErrorBody),
+        (status = 429, description = "Uploads already running through this intake (code uploads_in_progress; Retry-After)", body = ErrorBody),
         (status = 500, response = doc::Internal),
     )
 )]
@@ -1309,10 +1310,11 @@ async fn intake_files(
     origin: Origin,
     authed: Authed,
     Path(id): Path<String>,
+    DeclaredLength(declared): DeclaredLength,
     multipart: Multipart,
 ) -> AppResult<Json<UploadAnswer>> {
     Ok(Json(
-        inbound::receive_intake(state, &authed.actor, &id, multipart, &origin).await?,
+        inbound::receive_intake(state, &authed.actor, &id, multipart, declared, &origin).await?,
     ))
 }
 

@@ -11,10 +11,12 @@
 //!   rescan).
 
 mod files;
+mod limits;
 mod requests;
 mod upload;
 
 pub use files::{classify, content, list, load, rescan};
+pub use limits::UploadSlots;
 pub use requests::{RequestPage, create_intake, create_request, page};
 pub use upload::{FILE_FIELD, receive_by_link, receive_intake};
 
