@@ -7,6 +7,7 @@
 //! held. One module per job:
 //! - [`requests`]: upload links handed to outside parties, and media intakes;
 //! - [`upload`]: receiving files through either, all or nothing;
+//! - [`limits`]: the storage quotas and the uploads running per request;
 //! - [`files`]: what staff do with received files (list, classify, read,
 //!   rescan).
 
