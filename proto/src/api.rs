@@ -182,12 +182,14 @@ impl std::fmt::Debug for NewAccount {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub use crate::vocab::AccountStatus;
+
+/// `POST /api/v1/admin/users/{name}/role`: the account's new role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum AccountStatus {
-    Active,
-    Disabled,
+#[serde(deny_unknown_fields)]
+pub struct ChangeRoleRequest {
+    pub role: Role,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

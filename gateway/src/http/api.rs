@@ -22,9 +22,10 @@ use sekisho_proto::media::{
 };
 use sekisho_proto::{
     ApproveRequest, AuditCheckpoint, AuditFilter, AuditKey, AuditPage, ChangePasswordRequest,
-    CreateRecipientRequest, CreateTransferRequest, CreateUserRequest, ErrorBody, FileEntry, Health,
-    LinkView, LoginRequest, LoginResponse, NewAccount, RecipientView, RejectRequest, SubmitRequest,
-    SubmitResponse, TransferCreated, TransferSummary, TransferView, UserInfo, UserSummary,
+    ChangeRoleRequest, CreateRecipientRequest, CreateTransferRequest, CreateUserRequest, ErrorBody,
+    FileEntry, Health, LinkView, LoginRequest, LoginResponse, NewAccount, RecipientView,
+    RejectRequest, SubmitRequest, SubmitResponse, TransferCreated, TransferSummary, TransferView,
+    UserInfo, UserSummary,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -55,6 +56,8 @@ pub fn routes() -> Documented {
         .routes(routes!(list_users, create_user))
         .routes(routes!(disable_user))
         .routes(routes!(enable_user))
+        .routes(routes!(change_user_role))
+        .routes(routes!(retire_user))
         .routes(routes!(list_recipients, create_recipient))
         .routes(routes!(list_transfers, create_transfer))
         .routes(routes!(show_transfer))
@@ -340,6 +343,69 @@ async fn enable_user(
 ) -> AppResult<Json<UserSummary>> {
     Ok(Json(
         accounts::set_enabled(&state, &authed.actor, &name, true, &origin).await?,
+    ))
+}
+
+/// Give an account another role and end its sessions (sysadmin)
+///
+/// When someone moves to another post (5.(4)①, 6.(2)②). Never one's own
+/// role; a retired account cannot be changed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{name}/role",
+    tag = doc::TAG_ACCOUNTS,
+    security(("bearer" = [])),
+    params(("name", description = "The account's user name")),
+    request_body = ChangeRoleRequest,
+    responses(
+        (status = 200, description = "The account with its new role", body = UserSummary),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn change_user_role(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(name): Path<String>,
+    Json(request): Json<ChangeRoleRequest>,
+) -> AppResult<Json<UserSummary>> {
+    Ok(Json(
+        accounts::change_role(&state, &authed.actor, &name, request.role, &origin).await?,
+    ))
+}
+
+/// Retire an account for good: it keeps its history and never logs in again (sysadmin)
+///
+/// When its holder leaves or moves away (5.(4)①, 6.(2)②). Never one's own.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{name}/retire",
+    tag = doc::TAG_ACCOUNTS,
+    security(("bearer" = [])),
+    params(("name", description = "The account's user name")),
+    responses(
+        (status = 200, description = "The account, now retired", body = UserSummary),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn retire_user(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(name): Path<String>,
+) -> AppResult<Json<UserSummary>> {
+    Ok(Json(
+        accounts::retire(&state, &authed.actor, &name, &origin).await?,
     ))
 }
 

@@ -357,6 +357,12 @@ impl Report<'_> {
                     "enabled",
                     vec![n(a.enabled)],
                 ),
+                row(
+                    "役割の変更 (Role changed, user.role)",
+                    "role_changed",
+                    vec![n(a.role_changed)],
+                ),
+                row("廃止 (Retired, user.retire)", "retired", vec![n(a.retired)]),
                 row("ロック (Locked, user.lock)", "locked", vec![n(a.locked)]),
                 row(
                     "パスワード変更 (Password changed)",
