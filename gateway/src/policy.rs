@@ -696,6 +696,20 @@ actor_grants! {
     escalate_incident(may_escalate_incident) => EscalateIncident;
     close_incident(may_close_incident) => CloseIncident;
     view_scan_status(may_view_scan_status) => ViewScanStatus;
+    review_revocations(may_review_revocations) => ReviewRevocations;
+}
+
+/// 6.(1)⑧(エ): whoever approves is told when something they let out was
+/// revoked (a misdirected send), with the reason. Only the transfers they
+/// approved themselves are listed.
+pub fn may_review_revocations(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Approver | Role::Ciso => Ok(()),
+        _ => Err(Denied::Forbidden(
+            "only an approver or the CISO reviews revocations of what they approved",
+        )),
+    }
 }
 
 /// Enabling an account is the system staff's; disabling it may also be a
@@ -1191,6 +1205,16 @@ mod tests {
                 may_retire_account(&actor("x", role), "v", active).is_err(),
                 "{role}"
             );
+        }
+    }
+
+    #[test]
+    fn r06_1_8_e_approvers_review_revocations_of_what_they_approved() {
+        for role in [Role::Approver, Role::Ciso] {
+            assert!(may_review_revocations(&actor("a", role)).is_ok(), "{role}");
+        }
+        for role in [Role::Staff, Role::Manager, Role::Sysadmin, Role::Auditor] {
+            assert!(may_review_revocations(&actor("x", role)).is_err(), "{role}");
         }
     }
 

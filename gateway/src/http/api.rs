@@ -24,8 +24,8 @@ use sekisho_proto::{
     ApproveRequest, AuditCheckpoint, AuditFilter, AuditKey, AuditPage, ChangePasswordRequest,
     ChangeRoleRequest, CreateRecipientRequest, CreateTransferRequest, CreateUserRequest, ErrorBody,
     FileEntry, Health, LinkView, LoginRequest, LoginResponse, NewAccount, RecipientView,
-    RejectRequest, SubmitRequest, SubmitResponse, TransferCreated, TransferSummary, TransferView,
-    UserInfo, UserSummary,
+    RejectRequest, RevocationView, RevokeRequest, SubmitRequest, SubmitResponse, TransferCreated,
+    TransferSummary, TransferView, UserInfo, UserSummary,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -66,6 +66,7 @@ pub fn routes() -> Documented {
         .routes(routes!(approve_transfer))
         .routes(routes!(reject_transfer))
         .routes(routes!(revoke_transfer))
+        .routes(routes!(list_revocations))
         .routes(routes!(transfer_links))
         .routes(routes!(record_written))
         .routes(routes!(list_disposals, request_disposal))
@@ -689,6 +690,7 @@ async fn reject_transfer(
     tag = doc::TAG_TRANSFERS,
     security(("bearer" = [])),
     params(("id", description = "The transfer's id")),
+    request_body = RevokeRequest,
     responses(
         (status = 200, description = "Revoked; its links no longer work", body = TransferView),
         (status = 400, response = doc::BadRequest),
@@ -696,6 +698,8 @@ async fn reject_transfer(
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
         (status = 409, response = doc::Conflict),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
         (status = 500, response = doc::Internal),
     )
 )]
@@ -704,9 +708,45 @@ async fn revoke_transfer(
     origin: Origin,
     authed: Authed,
     Path(id): Path<String>,
+    Json(request): Json<RevokeRequest>,
 ) -> AppResult<Json<TransferView>> {
     Ok(Json(
-        transfers::revoke(&state, &authed.actor, &id, &origin).await?,
+        transfers::revoke(&state, &authed.actor, &id, request, &origin).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RevocationsQuery {
+    /// How many days back (1 to 366; 30 when not given).
+    days: Option<u32>,
+}
+
+/// Transfers the caller approved that were revoked since (approver, CISO)
+///
+/// 6.(1)⑧(エ): a misdirected send reaches the approver who let it out, with
+/// who revoked it and why.
+#[utoipa::path(
+    get,
+    path = "/api/v1/revocations",
+    tag = doc::TAG_TRANSFERS,
+    security(("bearer" = [])),
+    params(RevocationsQuery),
+    responses(
+        (status = 200, description = "Newest first", body = Vec<RevocationView>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn list_revocations(
+    State(state): State<Shared>,
+    authed: Authed,
+    Query(query): Query<RevocationsQuery>,
+) -> AppResult<Json<Vec<RevocationView>>> {
+    Ok(Json(
+        transfers::revocations(&state, &authed.actor, query.days).await?,
     ))
 }
 
