@@ -238,8 +238,10 @@ fn clean_file_waits_for_its_class_then_only_the_requester_gets_it() {
         &w.gw.cli(&w.staff).run(&["inbox", "get", &id, "-o", &out]),
         "inbox get",
     );
-    let saved = std::fs::read(out_dir.join("見積書.pdf")).expect("saved");
+    // 2.(2)①(イ): the saved copy carries its class in its name.
+    let saved = std::fs::read(out_dir.join("重要性II_見積書.pdf")).expect("saved");
     assert_eq!(saved, content);
+    assert!(!out_dir.join("見積書.pdf").exists());
     assert_failure(
         &w.gw.cli(&w.staff).run(&["inbox", "get", &id, "-o", &out]),
         "already exists",
@@ -783,7 +785,7 @@ fn an_unreachable_engine_holds_files_and_a_rescan_releases_them_once_fixed() {
         "get",
     );
     assert_eq!(
-        std::fs::read(out_dir.join("letter.txt")).expect("read"),
+        std::fs::read(out_dir.join("重要性III_letter.txt")).expect("read"),
         content
     );
 }

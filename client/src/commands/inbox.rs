@@ -199,8 +199,14 @@ fn get(cfg: &Config, id: &str, dir: &Path) -> Result<()> {
         .into_iter()
         .find(|f| f.id == id)
         .with_context(|| format!("no file {id} was received for you"))?;
+    // The class travels with the copy (2.(2)①(イ)): 重要性II_見積書.pdf. A
+    // file without a class is refused by the gateway below, before a byte.
+    let saved_name = match file.class.and_then(|c| c.class()) {
+        Some(class) => sekisho_proto::labelled_file_name(class, &file.name),
+        None => file.name.clone(),
+    };
     // One plain name inside DIR, whatever the gateway sent.
-    let target = names::join_one(dir, &file.name).map_err(|why| {
+    let target = names::join_one(dir, &saved_name).map_err(|why| {
         anyhow::anyhow!(
             "the file's name '{}' cannot be used here: {why}",
             file.name.escape_debug()
