@@ -474,30 +474,293 @@ fn r06_1_4_events_stream_to_an_outside_collector() {
     assert!(text.contains("login.ok"), "{text}");
 }
 
-#[test]
-fn r09_1_yearly_report_counts_what_happened() {
-    let w = world();
-    traffic(&w);
-    let year = {
-        let events = stored_events(&w.gw.database_url).expect("events");
-        events[0].at[..4].to_string()
-    };
-    let out =
-        w.gw.cli(&w.auditor)
-            .run(&["audit", "report", "--year", &year, "--format", "csv"]);
+/// One transfer of `class` from tanaka to the partner; class II waits for
+/// the approver.
+fn send_one(w: &World, class: &str) -> String {
+    let f = write_file(
+        w.gw.dir.path(),
+        &format!("report-{class}.txt"),
+        class.as_bytes(),
+    );
+    let sent = json_of(&w.gw.cli(&w.staff).run(&[
+        "--json",
+        "send",
+        &f.display().to_string(),
+        "--class",
+        class,
+        "--to",
+        "partner",
+        "--purpose",
+        "yearly report",
+    ]));
+    json_str(&sent["transfer"]["id"]).expect("id")
+}
+
+fn failed_login(w: &World, username: &str) {
+    let response = w
+        .gw
+        .http()
+        .post(format!("{}/api/v1/login", w.gw.internal_url))
+        .json(&serde_json::json!({"username": username, "password": "Wrong-Password-1", "otp": "000000"}))
+        .send()
+        .expect("login");
+    assert_eq!(response.status().as_u16(), 401);
+}
+
+/// Moves the gateway's clock to `rfc3339` (forward only).
+fn move_clock_to(w: &World, rfc3339: &str) {
+    let target =
+        time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+            .expect("time")
+            .unix_timestamp();
+    let now = w.gw.now();
+    assert!(target > now, "the test needs {rfc3339} to be in the future");
+    w.gw.advance(target - now);
+}
+
+fn report(w: &World, args: &[&str]) -> Value {
+    let mut all = vec!["--json", "audit", "report"];
+    all.extend_from_slice(args);
+    let out = w.gw.cli(&w.auditor).run(&all);
     assert_success(&out, "report");
+    serde_json::from_slice(&out.stdout).expect("report json")
+}
+
+/// Every section of the report, as `(section, figure) = value` lines, so a
+/// failed comparison shows all of them.
+fn figures_of(report: &Value) -> Vec<(String, u64)> {
+    let f = &report["figures"];
+    let mut out = Vec::new();
+    for class in ["I", "II", "III"] {
+        for what in ["submitted", "released", "rejected", "revoked", "expired"] {
+            out.push((
+                format!("transfers.{class}.{what}"),
+                f["transfers"][class][what].as_u64().unwrap_or(u64::MAX),
+            ));
+        }
+        out.push((
+            format!("disposals.{class}"),
+            f["disposals"][class].as_u64().unwrap_or(u64::MAX),
+        ));
+    }
+    for what in ["approved", "rejected"] {
+        out.push((
+            format!("decisions.jicho.{what}"),
+            f["decisions_by_approver"]["jicho"][what]
+                .as_u64()
+                .unwrap_or(0),
+        ));
+    }
+    for key in [
+        "downloads",
+        "downloads_refused",
+        "incidents_opened",
+        "incidents_closed",
+        "media_carried_out",
+        "media_overdue",
+        "failed_logins",
+    ] {
+        out.push((key.to_string(), f[key].as_u64().unwrap_or(u64::MAX)));
+    }
+    for key in [
+        "created",
+        "disabled",
+        "enabled",
+        "role_changed",
+        "retired",
+        "locked",
+        "step_up_failed",
+    ] {
+        out.push((
+            format!("accounts.{key}"),
+            f["accounts"][key].as_u64().unwrap_or(u64::MAX),
+        ));
+    }
+    out
+}
+
+fn expect(overrides: &[(&str, u64)]) -> Vec<(String, u64)> {
+    let zero = figures_of(&serde_json::json!({}));
+    zero.into_iter()
+        .map(|(name, _)| {
+            let value = overrides
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(0, |(_, v)| *v);
+            (name, value)
+        })
+        .collect()
+}
+
+#[test]
+fn r09_1_the_yearly_report_counts_the_fiscal_year_in_japan_time() {
+    let w = world_with(GatewayOptions {
+        config_patch: vec![
+            // Links and content outlive the months the clock is moved, so
+            // no expiry or erasure happens at a moment the test cannot pin.
+            ("links".into(), "expiry_hours".into(), "8760".into()),
+        ],
+    });
+    let (_, recipient) = age_identity(w.gw.dir.path(), "partner");
+    assert_success(
+        &w.gw.cli(&w.staff).run(&[
+            "recipient",
+            "add",
+            "partner",
+            "--org",
+            "Partner K.K.",
+            "--email",
+            "p@example.jp",
+            "--age-key",
+            &recipient,
+        ]),
+        "recipient",
+    );
+    let created_accounts = stored_events(&w.gw.database_url)
+        .expect("events")
+        .iter()
+        .filter(|e| e.action == "user.create")
+        .count() as u64;
+
+    // Today (fiscal 2026, calendar 2026): a class II approved, a class III
+    // released and downloaded once, one failed login.
+    let ii = send_one(&w, "II");
+    let code = w.gw.otp(&w.approver.totp_secret);
+    assert_success(
+        &w.gw.cli(&w.approver).run(&["approve", &ii, "--otp", &code]),
+        "approve",
+    );
+    let iii = send_one(&w, "III");
+    let links = json_of(&w.gw.cli(&w.staff).run(&["--json", "link", &iii]));
+    let url = json_str(&links[0]["url"]).expect("url");
+    let download = w.gw.http().post(&url).send().expect("download");
+    assert_eq!(download.status().as_u16(), 200);
+    let _ = download.bytes();
+    failed_login(&w, "nobody");
+
+    // 31 March 2027, 23:30 in Japan (14:30 UTC): still fiscal 2026, but
+    // calendar 2027.
+    move_clock_to(&w, "2027-03-31T14:30:00Z");
+    assert_success(&w.gw.login(&w.staff), "login on 31 March");
+    send_one(&w, "III");
+    failed_login(&w, "tanaka");
+
+    // 1 April 2027, 00:30 in Japan (15:30 UTC on 31 March): fiscal 2027.
+    // A year counted in UTC would put these in fiscal 2026.
+    move_clock_to(&w, "2027-03-31T15:30:00Z");
+    assert_success(&w.gw.login(&w.staff), "login on 1 April");
+    let rejected = send_one(&w, "II");
+    assert_success(&w.gw.login(&w.approver), "approver login on 1 April");
+    let code = w.gw.otp(&w.approver.totp_secret);
+    assert_success(
+        &w.gw.cli(&w.approver).run(&[
+            "reject",
+            &rejected,
+            "--reason",
+            "not needed",
+            "--otp",
+            &code,
+        ]),
+        "reject",
+    );
+    assert_success(&w.gw.login(&w.auditor), "auditor login on 1 April");
+
+    let fiscal_2026 = report(&w, &["--fiscal-year", "2026"]);
+    assert_eq!(fiscal_2026["period"], "fiscal_year");
+    assert_eq!(fiscal_2026["since"], "2026-03-31T15:00:00Z");
+    assert_eq!(fiscal_2026["until"], "2027-03-31T15:00:00Z");
+    assert_eq!(fiscal_2026["status"], "OK");
+    assert_eq!(
+        figures_of(&fiscal_2026),
+        expect(&[
+            ("transfers.II.submitted", 1),
+            ("transfers.II.released", 1),
+            ("transfers.III.submitted", 2),
+            ("transfers.III.released", 2),
+            ("decisions.jicho.approved", 1),
+            ("downloads", 1),
+            ("failed_logins", 2),
+            ("accounts.created", created_accounts),
+        ]),
+        "fiscal 2026"
+    );
+    let fiscal_2027 = report(&w, &["--fiscal-year", "2027"]);
+    assert_eq!(
+        figures_of(&fiscal_2027),
+        expect(&[
+            ("transfers.II.submitted", 1),
+            ("transfers.II.rejected", 1),
+            ("decisions.jicho.rejected", 1),
+        ]),
+        "fiscal 2027"
+    );
+    let calendar_2026 = report(&w, &["--year", "2026"]);
+    assert_eq!(calendar_2026["period"], "calendar_year");
+    assert_eq!(
+        figures_of(&calendar_2026),
+        expect(&[
+            ("transfers.II.submitted", 1),
+            ("transfers.II.released", 1),
+            ("transfers.III.submitted", 1),
+            ("transfers.III.released", 1),
+            ("decisions.jicho.approved", 1),
+            ("downloads", 1),
+            ("failed_logins", 1),
+            ("accounts.created", created_accounts),
+        ]),
+        "calendar 2026"
+    );
+    let calendar_2027 = report(&w, &["--year", "2027"]);
+    assert_eq!(
+        figures_of(&calendar_2027),
+        expect(&[
+            ("transfers.II.submitted", 1),
+            ("transfers.II.rejected", 1),
+            ("transfers.III.submitted", 1),
+            ("transfers.III.released", 1),
+            ("decisions.jicho.rejected", 1),
+            ("failed_logins", 1),
+        ]),
+        "calendar 2027"
+    );
+
+    // Without a year: the fiscal year the auditor's computer is in.
+    let today = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+9));
+    let current = if today.month() >= time::Month::April {
+        today.year()
+    } else {
+        today.year() - 1
+    };
+    let default = report(&w, &[]);
+    assert_eq!(default["period"], "fiscal_year");
+    assert_eq!(default["year"], current);
+
+    // The printable formats say which year they count.
+    let out = w.gw.cli(&w.auditor).run(&[
+        "audit",
+        "report",
+        "--fiscal-year",
+        "2026",
+        "--format",
+        "csv",
+    ]);
+    assert_success(&out, "csv report");
     assert!(out.stdout.starts_with(&[0xEF, 0xBB, 0xBF]));
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(text.contains("transfer"), "{text}");
-    let markdown =
-        w.gw.cli(&w.auditor)
-            .run(&["audit", "report", "--year", &year]);
-    assert_success(&markdown, "markdown report");
-    let md = String::from_utf8_lossy(&markdown.stdout).to_string();
-    assert!(md.contains("II") && md.contains("III"), "{md}");
+    let csv = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(csv.contains("2026 年度 (fiscal year 2026)"), "{csv}");
+    let md = text(
+        &w.gw
+            .cli(&w.auditor)
+            .run(&["audit", "report", "--fiscal-year", "2026"]),
+    );
+    assert!(md.contains("2026 年度"), "{md}");
     assert!(
-        md.to_uppercase().contains("OK"),
-        "verification status missing:\n{md}"
+        w.gw.cli(&w.auditor)
+            .run(&["audit", "report", "--fiscal-year", "2026", "--year", "2026"])
+            .status
+            .code()
+            == Some(2),
+        "both years at once must be refused"
     );
 }
 
