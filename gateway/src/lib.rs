@@ -122,6 +122,10 @@ pub async fn serve_on(
 
     service::housekeeping::recover(&state).await?;
     erase_orphan_key_shares(&state).await?;
+    let changed = service::config_record::record_start(&state).await?;
+    tracing::info!(
+        "configuration recorded (config.start): {changed} setting(s) changed since the last start"
+    );
     let mut background = vec![tokio::spawn(service::housekeeping::run(state.clone()))];
     if let Some(target) = state.config.audit.export.clone() {
         let format = state.config.audit.export_format;

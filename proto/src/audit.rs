@@ -74,6 +74,9 @@ vocabulary! {
         AuditCheckpoint = "audit.checkpoint",
         AuditPrune = "audit.prune",
         ClockBackwards = "clock.backwards",
+        /// The configuration a gateway started with: its digest and what
+        /// changed since the previous start (6.(1)④(ア)).
+        ConfigStart = "config.start",
     }
 }
 

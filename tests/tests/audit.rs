@@ -791,3 +791,99 @@ fn postgres_app_role_cannot_update_or_delete_audit_rows() {
     assert!(checkpoint.is_err(), "the app role could DELETE checkpoints");
     let _ = w.admin;
 }
+
+/// What a start's event says changed, without the listener addresses: the
+/// kit lets the system pick ports at the first start (`127.0.0.1:0`) and
+/// reuses the bound ones after, which is a real change of the effective
+/// configuration but not the one these tests make.
+fn changed_settings(start: &Value) -> Vec<Value> {
+    start["changed"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| {
+            !matches!(
+                c["key"].as_str(),
+                Some("server.listen" | "server.public_listen")
+            )
+        })
+        .collect()
+}
+
+fn config_starts(w: &World) -> Vec<Value> {
+    stored_events(&w.gw.database_url)
+        .expect("events")
+        .iter()
+        .filter(|e| e.action == "config.start")
+        .map(|e| serde_json::from_str(&e.detail).expect("detail"))
+        .collect()
+}
+
+#[test]
+fn r06_1_4_a_the_configuration_of_every_start_and_each_change_is_recorded() {
+    let mut w = world();
+    let first = config_starts(&w);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["first"], true);
+    let digest = json_str(&first[0]["digest"]).expect("digest");
+    assert_eq!(digest.len(), 64, "SHA-256 in hex");
+    assert_eq!(first[0]["settings"]["auth.lockout_threshold"], "5");
+
+    // Someone loosens the lockout for a while, then puts it back.
+    w.gw.reconfigure(&[("auth", "lockout_threshold", "50")]);
+    let starts = config_starts(&w);
+    assert_eq!(starts.len(), 2);
+    let changed = changed_settings(&starts[1]);
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0]["key"], "auth.lockout_threshold");
+    assert_eq!(changed[0]["from"], "5");
+    assert_eq!(changed[0]["to"], "50");
+    assert_ne!(starts[1]["digest"], starts[0]["digest"]);
+
+    // A restart without a change says so; going back is a change again,
+    // and the digest is the first one again.
+    w.gw.restart();
+    let starts = config_starts(&w);
+    assert_eq!(starts.len(), 3);
+    assert_eq!(
+        starts[2]["changed"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        starts[2]
+    );
+    assert_eq!(starts[2]["digest"], starts[1]["digest"]);
+    w.gw.reconfigure(&[("auth", "lockout_threshold", "5")]);
+    let starts = config_starts(&w);
+    assert_eq!(changed_settings(&starts[3])[0]["to"], "5");
+    assert_eq!(starts[3]["settings"], {
+        let mut first_settings = first[0]["settings"].clone();
+        for key in ["server.listen", "server.public_listen"] {
+            first_settings[key] = starts[3]["settings"][key].clone();
+        }
+        first_settings
+    });
+
+    // The events are in the chain, visible to the auditor, and hold no
+    // secret: the database URL is masked like everywhere else.
+    let out = w.gw.cli(&w.auditor).run(&[
+        "audit",
+        "log",
+        "--format",
+        "jsonl",
+        "--action",
+        "config.start",
+    ]);
+    assert_success(&out, "audit log");
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+    for start in &starts {
+        let url = start["settings"]["database.url"].as_str().unwrap_or("");
+        assert!(
+            !url.contains(":secret@") && !url.contains("password="),
+            "{url}"
+        );
+    }
+    let (ok, all, _) = verify(&w);
+    assert!(ok, "{all}");
+}

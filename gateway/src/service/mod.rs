@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod audit_export;
+pub mod config_record;
 pub mod deletion;
 pub mod delivery;
 pub mod housekeeping;

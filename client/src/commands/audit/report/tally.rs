@@ -251,7 +251,8 @@ impl Tally {
             | Action::DeletionErase
             | Action::AuditCheckpoint
             | Action::AuditPrune
-            | Action::ClockBackwards => {}
+            | Action::ClockBackwards
+            | Action::ConfigStart => {}
         }
     }
 
