@@ -193,8 +193,13 @@ pub struct AuditConfig {
     /// How often the gateway signs a checkpoint of the audit chain (when it grew).
     pub checkpoint_interval_seconds: u64,
     /// How long audit events are kept (policy 6.(1)④(ア)); 0 keeps them forever.
-    /// Pruning runs with `sekisho-gateway audit-prune`, as the database owner.
+    /// The gateway prunes older events itself, once an hour (and
+    /// `sekisho-gateway audit-prune` does it at once).
     pub retention_days: u32,
+    /// PostgreSQL with a least-privilege role, which may not delete audit
+    /// rows: a file (relative to DIR, readable by the gateway's user only)
+    /// holding the database owner's URL, used for pruning and nothing else.
+    pub prune_database_url_file: Option<PathBuf>,
     /// Copy every event to a collector: `tcp://HOST:PORT`. Unset: no copy.
     pub export: Option<ExportTarget>,
     /// `jsonl` or `syslog` (RFC 5424, octet-counted framing).
@@ -282,6 +287,7 @@ impl Default for AuditConfig {
         Self {
             checkpoint_interval_seconds: 3600,
             retention_days: 5 * 366,
+            prune_database_url_file: None,
             export: None,
             export_format: ExportFormat::JsonLines,
         }

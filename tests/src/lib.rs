@@ -405,6 +405,12 @@ impl Gateway {
         self.launch().expect("restart gateway");
     }
 
+    /// Starts a gateway that [`Gateway::stop`] stopped (an operator's
+    /// maintenance window: commands run while it is down).
+    pub fn start_again(&mut self) {
+        self.launch().expect("start the gateway again");
+    }
+
     /// Kills the gateway (SIGKILL: like a power cut) and starts it again.
     pub fn kill_and_restart(&mut self) {
         self.kill();
