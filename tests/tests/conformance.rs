@@ -831,6 +831,15 @@ fn r02_2_3_u_rejected_transfers_and_abandoned_uploads_are_erased_and_nothing_els
     // The record stays, with its history: who rejected it and why.
     let shown = json_of(&w.gw.cli(&w.staff).run(&["--json", "show", &rejected]));
     assert_eq!(shown["purpose"], "下書き消去の確認", "{shown}");
+    assert_eq!(shown["decision"]["decision"], "rejected", "{shown}");
+    assert_eq!(shown["decision"]["by"], "jicho", "{shown}");
+    assert_eq!(shown["decision"]["comment"], "宛先の確認が必要", "{shown}");
+    assert_eq!(shown["files"][0]["name"], "rejected.txt", "{shown}");
+    assert_eq!(
+        shown["files"][0]["sha256"],
+        sha256_hex(b"refused by the approver").as_str(),
+        "{shown}"
+    );
     let events = stored_events(&w.gw.database_url).expect("events");
     assert!(
         events
@@ -859,6 +868,15 @@ fn r02_2_3_u_rejected_transfers_and_abandoned_uploads_are_erased_and_nothing_els
         "draft content left behind"
     );
     assert_retention_certificate(&w, &draft, "abandoned");
+    // Its record stays too: what was being uploaded, by whom, for what.
+    let shown = json_of(&w.gw.cli(&w.staff).run(&["--json", "show", &draft]));
+    assert_eq!(shown["sender"], "tanaka", "{shown}");
+    assert_eq!(shown["purpose"], "途中で止めた送付", "{shown}");
+    assert_eq!(shown["files"][0]["name"], "draft.txt", "{shown}");
+    assert!(
+        shown["released_at"].is_null(),
+        "a draft was released: {shown}"
+    );
 
     // Nothing that must stay was erased: the pending transfer still waits
     // for its approver, the released one is live until its links expire.
