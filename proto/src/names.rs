@@ -154,7 +154,7 @@ fn device_stem(name: &str) -> Option<&str> {
 /// the byte-order mark, interlinear annotation marks and tag characters.
 /// Listed here rather than taken from a Unicode table crate: the set is
 /// small, stable across Unicode versions, and reviewed in one place.
-fn is_invisible_format(c: char) -> bool {
+pub fn is_invisible_format(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'
@@ -185,9 +185,35 @@ fn is_invisible_format(c: char) -> bool {
     )
 }
 
+/// Whether a sentence a person must write (a purpose, a reason) shows
+/// nothing: empty, spaces of any kind (the full-width one too), or only
+/// characters that render as nothing. A zero-width space pasted from a web
+/// page passes `trim` but is as blank on every screen and report as an
+/// empty field, so the client and the gateway both refuse it with this.
+pub fn is_blank(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_whitespace() || is_invisible_format(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_sentences_are_the_ones_that_show_nothing() {
+        for blank in [
+            "",
+            "  ",
+            "\u{3000}",
+            "\u{200B}\u{200B}",
+            "\u{FEFF} \u{200D}",
+        ] {
+            assert!(is_blank(blank), "{blank:?}");
+        }
+        for written in ["業務連絡", " a ", "\u{200B}x"] {
+            assert!(!is_blank(written), "{written:?}");
+        }
+    }
 
     #[test]
     fn ordinary_names_pass() {
