@@ -148,7 +148,7 @@ fuzz_targets() {
     scratch="$WORK/fuzz-corpus/$target"
     out="$WORK/fuzz-$target.log"
     mkdir -p "$scratch"
-    if ! env RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$target" "$scratch" "fuzz/corpus/$target" -- \
+    if ! env TMPDIR="$WORK" RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$target" "$scratch" "fuzz/corpus/$target" -- \
       -max_total_time="$seconds" >"$out" 2>&1; then
       tail -n 40 "$out" >&2
       fail "fuzz target $target crashed; the input is in fuzz/artifacts/$target/ (replay: RUSTC_BOOTSTRAP=1 cargo fuzz run $target fuzz/artifacts/$target/FILE)"
