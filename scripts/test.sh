@@ -142,6 +142,7 @@ ensure_cargo_fuzz() {
 fuzz_targets() {
   local seconds=${FUZZ_SECONDS:-20} target scratch out
   cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+  cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
   quietly env RUSTC_BOOTSTRAP=1 cargo fuzz build --fuzz-dir fuzz ||
     fail "the fuzz targets do not build; run: RUSTC_BOOTSTRAP=1 cargo fuzz build"
   for target in $(cargo fuzz list --fuzz-dir fuzz); do
