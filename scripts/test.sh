@@ -2,8 +2,9 @@
 # The one command that runs every test, on a fresh machine too:
 #   scripts/test.sh
 # It installs what is missing (Debian packages, the pinned Rust toolchain's
-# name, cargo-deny, cargo-fuzz), checks formatting, lints and the supply chain, starts a
-# throwaway PostgreSQL cluster, and runs the whole suite twice: against the
+# name, cargo-deny, cargo-fuzz), checks formatting, lints and the supply
+# chain, runs every fuzz target for 20 s, starts a throwaway PostgreSQL
+# cluster, and runs the whole suite twice: against the
 # embedded SQLite and against that PostgreSQL. Under CI (CI set), anything
 # missing is a failure, never a skip. When everything is present it prints
 # only the checks' and the tests' own output.
