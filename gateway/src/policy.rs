@@ -697,6 +697,19 @@ actor_grants! {
     close_incident(may_close_incident) => CloseIncident;
     view_scan_status(may_view_scan_status) => ViewScanStatus;
     review_revocations(may_review_revocations) => ReviewRevocations;
+    review_suspensions(may_review_suspensions) => ReviewSuspensions;
+}
+
+/// 7.(5)②: a suspension by a manager reaches the CISO, who answers for
+/// the measures taken against violations; the system staff see them too.
+pub fn may_review_suspensions(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Ciso | Role::Sysadmin => Ok(()),
+        _ => Err(Denied::Forbidden(
+            "only the CISO or a sysadmin reviews suspended accounts",
+        )),
+    }
 }
 
 /// 6.(1)⑧(エ): whoever approves is told when something they let out was
@@ -1215,6 +1228,16 @@ mod tests {
         }
         for role in [Role::Staff, Role::Manager, Role::Sysadmin, Role::Auditor] {
             assert!(may_review_revocations(&actor("x", role)).is_err(), "{role}");
+        }
+    }
+
+    #[test]
+    fn r07_5_2_suspensions_reach_the_ciso() {
+        for role in [Role::Ciso, Role::Sysadmin] {
+            assert!(may_review_suspensions(&actor("c", role)).is_ok(), "{role}");
+        }
+        for role in [Role::Staff, Role::Manager, Role::Approver, Role::Auditor] {
+            assert!(may_review_suspensions(&actor("x", role)).is_err(), "{role}");
         }
     }
 

@@ -184,6 +184,19 @@ impl std::fmt::Debug for NewAccount {
 
 pub use crate::vocab::AccountStatus;
 
+/// An account suspended recently (7.(5)②), for the CISO to review.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SuspensionView {
+    pub username: String,
+    pub suspended_by: String,
+    /// The suspender's role (a sysadmin, a manager or the CISO).
+    pub by_role: Option<Role>,
+    pub suspended_at: String,
+    /// The account's status now (enabled again, still disabled, retired).
+    pub status: Option<AccountStatus>,
+}
+
 /// `POST /api/v1/admin/users/{name}/role`: the account's new role.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

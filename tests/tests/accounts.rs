@@ -46,6 +46,14 @@ fn status_of(w: &World, name: &str) -> String {
         .unwrap_or_default()
 }
 
+fn suspensions(w: &World, who: &Account) -> reqwest::blocking::Response {
+    w.gw.http()
+        .get(format!("{}/api/v1/admin/suspensions", w.gw.internal_url))
+        .bearer_auth(w.gw.token(who))
+        .send()
+        .expect("suspensions")
+}
+
 fn whoami_works(w: &World, account: &Account) -> bool {
     w.gw.cli(account).run(&["whoami"]).status.success()
 }
@@ -95,6 +103,24 @@ fn r07_5_2_a_manager_or_the_ciso_suspends_a_violator_at_once_and_only_a_sysadmin
         refused.detail
     );
 
+    // The suspension reaches the CISO: on their queue and in the API.
+    let queue = text(&w.gw.cli(&ciso).run(&["pending"]));
+    assert!(
+        queue.contains("ihan suspended") && queue.contains("by kakaricho (manager)"),
+        "{queue}"
+    );
+    assert!(queue.contains("still disabled"), "{queue}");
+    let listed = suspensions(&w, &ciso);
+    assert_eq!(listed.status().as_u16(), 200);
+    let listed: Value = listed.json().expect("json");
+    assert_eq!(listed[0]["username"], "ihan", "{listed}");
+    assert_eq!(listed[0]["suspended_by"], "kakaricho");
+    assert_eq!(listed[0]["by_role"], "manager");
+    assert_eq!(listed[0]["status"], "disabled");
+    for who in [&manager, &colleague] {
+        assert_eq!(suspensions(&w, who).status().as_u16(), 403);
+    }
+
     // Neither the manager nor the CISO may enable it again; the sysadmin may.
     for who in [&manager, &ciso] {
         assert_failure(
@@ -108,6 +134,8 @@ fn r07_5_2_a_manager_or_the_ciso_suspends_a_violator_at_once_and_only_a_sysadmin
     );
     assert_eq!(last_event(&w, "user.enable", "ihan").actor, "admin");
     assert_success(&w.gw.login(&violator), "login after enabling");
+    let queue = text(&w.gw.cli(&ciso).run(&["pending"]));
+    assert!(queue.contains("enabled again"), "{queue}");
 
     // The CISO suspends too; nobody suspends themselves.
     assert_success(

@@ -3,7 +3,7 @@
 //! described in full with the command that decides it.
 
 use anyhow::Result;
-use sekisho_proto::{RevocationView, Role, UserInfo};
+use sekisho_proto::{RevocationView, Role, SuspensionView, UserInfo};
 
 use super::list::{self, Scope};
 use crate::config::Config;
@@ -16,6 +16,10 @@ pub fn run(cfg: &Config) -> Result<()> {
         return print_json(&transfers);
     }
     let me: UserInfo = api.get(api.url(&["whoami"])?)?;
+    if matches!(me.role, Role::Ciso | Role::Sysadmin) {
+        let suspended: Vec<SuspensionView> = api.get(api.url(&["admin", "suspensions"])?)?;
+        print!("{}", describe_suspensions(&suspended));
+    }
     if matches!(me.role, Role::Approver | Role::Ciso) {
         let revoked: Vec<RevocationView> = api.get(api.url(&["revocations"])?)?;
         print!("{}", describe_revocations(&revoked));
@@ -55,6 +59,34 @@ pub fn run(cfg: &Config) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// 7.(5)②: accounts suspended in the last 30 days and where they stand.
+fn describe_suspensions(suspended: &[SuspensionView]) -> String {
+    if suspended.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "利用停止されたアカウント（30日以内） / Accounts suspended (last 30 days): {}\n",
+        suspended.len()
+    );
+    for s in suspended {
+        let now = match s.status {
+            Some(sekisho_proto::AccountStatus::Disabled) => "still disabled",
+            Some(sekisho_proto::AccountStatus::Active) => "enabled again",
+            Some(sekisho_proto::AccountStatus::Retired) => "retired",
+            None => "unknown",
+        };
+        out.push_str(&format!(
+            "  {} suspended {} by {} ({}); now {now}\n",
+            s.username,
+            short_time(&s.suspended_at),
+            s.suspended_by,
+            s.by_role.map_or("-".to_string(), |r| r.to_string()),
+        ));
+    }
+    out.push_str(&format!("{}\n", "-".repeat(60)));
+    out
 }
 
 /// 6.(1)⑧(エ): what the approver let out and was revoked since (30 days).

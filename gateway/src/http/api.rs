@@ -24,8 +24,8 @@ use sekisho_proto::{
     ApproveRequest, AuditCheckpoint, AuditFilter, AuditKey, AuditPage, ChangePasswordRequest,
     ChangeRoleRequest, CreateRecipientRequest, CreateTransferRequest, CreateUserRequest, ErrorBody,
     FileEntry, Health, LinkView, LoginRequest, LoginResponse, NewAccount, RecipientView,
-    RejectRequest, RevocationView, RevokeRequest, SubmitRequest, SubmitResponse, TransferCreated,
-    TransferSummary, TransferView, UserInfo, UserSummary,
+    RejectRequest, RevocationView, RevokeRequest, SubmitRequest, SubmitResponse, SuspensionView,
+    TransferCreated, TransferSummary, TransferView, UserInfo, UserSummary,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -58,6 +58,7 @@ pub fn routes() -> Documented {
         .routes(routes!(enable_user))
         .routes(routes!(change_user_role))
         .routes(routes!(retire_user))
+        .routes(routes!(list_suspensions))
         .routes(routes!(list_recipients, create_recipient))
         .routes(routes!(list_transfers, create_transfer))
         .routes(routes!(show_transfer))
@@ -407,6 +408,33 @@ async fn retire_user(
 ) -> AppResult<Json<UserSummary>> {
     Ok(Json(
         accounts::retire(&state, &authed.actor, &name, &origin).await?,
+    ))
+}
+
+/// Accounts suspended recently, with their status now (CISO, sysadmin)
+///
+/// 7.(5)②: a suspension by a manager reaches the CISO.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/suspensions",
+    tag = doc::TAG_ACCOUNTS,
+    security(("bearer" = [])),
+    params(RevocationsQuery),
+    responses(
+        (status = 200, description = "Newest first", body = Vec<SuspensionView>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn list_suspensions(
+    State(state): State<Shared>,
+    authed: Authed,
+    Query(query): Query<RevocationsQuery>,
+) -> AppResult<Json<Vec<SuspensionView>>> {
+    Ok(Json(
+        accounts::suspensions(&state, &authed.actor, query.days).await?,
     ))
 }
 

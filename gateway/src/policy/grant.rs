@@ -120,6 +120,8 @@ pub mod perm {
         ListAllTransfers;
         /// See revocations of transfers one approved.
         ReviewRevocations;
+        /// See accounts suspended recently.
+        ReviewSuspensions;
     }
 }
 

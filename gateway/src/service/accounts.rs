@@ -647,6 +647,54 @@ pub async fn retire(
     Ok(summary(&updated, now))
 }
 
+/// 7.(5)②: accounts suspended (`user.disable`) in the last `days` days,
+/// newest first, each with its status now, so the CISO sees every
+/// suspension a manager made, whether or not it was lifted since.
+pub async fn suspensions(
+    state: &AppState,
+    actor: &Actor,
+    days: Option<u32>,
+) -> AppResult<Vec<sekisho_proto::SuspensionView>> {
+    let _allowed = policy::review_suspensions(actor)?;
+    let days = days.unwrap_or(30);
+    if !(1..=366).contains(&days) {
+        return Err(AppError::invalid(
+            "bad_days",
+            "days must be between 1 and 366",
+        ));
+    }
+    let since = state.clock.now_ms() - i64::from(days) * 86_400_000;
+    let mut conn = state.db.read().await?;
+    let query = audit::Query {
+        since_ms: Some(since),
+        until_ms: None,
+        filter: sekisho_proto::AuditFilter {
+            action: Some(Action::UserDisable.as_str().to_string()),
+            outcome: Some(Outcome::Ok.as_str().to_string()),
+            ..Default::default()
+        },
+    };
+    let events = audit::page(&mut conn, 0, 1000, &query).await?;
+    let mut out = Vec::with_capacity(events.len());
+    for event in events.iter().rev() {
+        let Ok(ObjectRef::User(username)) = ObjectRef::parse(&event.object) else {
+            continue;
+        };
+        let detail: serde_json::Value = serde_json::from_str(&event.detail).unwrap_or_default();
+        let status = users::by_name(&mut conn, &username)
+            .await?
+            .map(|u| u.status);
+        out.push(sekisho_proto::SuspensionView {
+            username,
+            suspended_by: event.actor.clone(),
+            by_role: detail["by_role"].as_str().and_then(|r| r.parse().ok()),
+            suspended_at: event.at.clone(),
+            status,
+        });
+    }
+    Ok(out)
+}
+
 /// Step-up check for approvals: a fresh TOTP code, never used before.
 ///
 /// A wrong code counts toward the account's lockout like a failed login

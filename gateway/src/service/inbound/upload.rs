@@ -133,24 +133,36 @@ pub async fn receive_intake(
     state: Shared,
     actor: &Actor,
     id: &str,
-    multipart: Multipart,
+    mut multipart: Multipart,
     declared: Option<u64>,
     origin: &Origin,
 ) -> AppResult<UploadAnswer> {
-    policy::may_request_inbound(actor)?;
-    if uuid::Uuid::parse_str(id).is_err() {
-        return Err(AppError::NotFound);
+    let admitted = async {
+        policy::may_request_inbound(actor)?;
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(AppError::NotFound);
+        }
+        let r = {
+            let mut conn = state.db.read().await?;
+            store::request(&mut conn, id)
+                .await?
+                .ok_or(AppError::NotFound)?
+        };
+        let grant = policy::intake(actor, r)?;
+        if let Some(reason) = unusable(grant.object(), state.clock.now_ms()) {
+            return Err(AppError::Gone(reason));
+        }
+        Ok(grant)
     }
-    let r = {
-        let mut conn = state.db.read().await?;
-        store::request(&mut conn, id)
-            .await?
-            .ok_or(AppError::NotFound)?
+    .await;
+    let grant = match admitted {
+        Ok(grant) => grant,
+        Err(refusal) => {
+            // As for links: the refusal must reach the client, not a reset.
+            drain_before_refusing(&mut multipart).await;
+            return Err(refusal);
+        }
     };
-    let grant = policy::intake(actor, r)?;
-    if let Some(reason) = unusable(grant.object(), state.clock.now_ms()) {
-        return Err(AppError::Gone(reason));
-    }
     let uploader = grant.actor().username.clone();
     receive(
         state,
