@@ -687,7 +687,10 @@ pub async fn suspensions(
         out.push(sekisho_proto::SuspensionView {
             username,
             suspended_by: event.actor.clone(),
-            by_role: detail["by_role"].as_str().and_then(|r| r.parse().ok()),
+            by_role: detail
+                .get("by_role")
+                .and_then(|r| r.as_str())
+                .and_then(|r| r.parse().ok()),
             suspended_at: event.at.clone(),
             status,
         });
