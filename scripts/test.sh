@@ -163,6 +163,9 @@ fuzz_targets() {
 # git clone from GitHub, which this machine and CI cannot reach, so it is
 # checked only where a clone already exists (see deny.toml).
 supply_chain_checks() {
+  # cargo-deny reads the whole lock file, other platforms' crates included
+  # (windows-sys and the like), which a Linux build never downloads.
+  quietly cargo fetch --locked || fail "cargo fetch --locked failed; is crates.io reachable?"
   cargo deny --offline --locked check licenses bans sources
   local dbs=${CARGO_HOME:-$HOME/.cargo}/advisory-dbs
   if compgen -G "$dbs/*/.git" >/dev/null; then
