@@ -18,6 +18,7 @@
 #![deny(clippy::unreachable, clippy::todo, clippy::unimplemented)]
 
 pub mod auth;
+pub mod backup;
 pub mod blob;
 pub mod clock;
 pub mod config;

@@ -69,6 +69,8 @@ vocabulary! {
         DeletionDone = "deletion.done",
         AuditCheckpoint = "audit.checkpoint",
         AuditPrune = "audit.prune",
+        /// `sekisho-gateway backup` wrote an encrypted archive.
+        BackupCreate = "backup.create",
         ClockBackwards = "clock.backwards",
     }
 }

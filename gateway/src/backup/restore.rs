@@ -1,0 +1,91 @@
+//! `sekisho-gateway restore --from FILE --dir NEW --identity KEY`: rebuilds a
+//! data directory from a backup. The archive is verified completely before
+//! anything is written, then unpacked with the modes the gateway demands of
+//! key files (0600 files, 0700 folders), and the configuration is written
+//! last: like `init`, its presence marks a complete directory.
+
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use super::{Manifest, SQLITE_MEMBER, load_identities, walk};
+use crate::config::{CONFIG_FILE, Config, DatabaseUrl};
+use crate::fsutil;
+
+pub fn run(file: &Path, identity: &Path, new_dir: &Path) -> Result<Manifest> {
+    if new_dir.exists()
+        && std::fs::read_dir(new_dir)
+            .with_context(|| format!("cannot read {}", new_dir.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{0} は空ではありません。 {0} is not empty; restore into a new or empty folder",
+            new_dir.display()
+        );
+    }
+    let identities = load_identities(identity)?;
+    // First pass: nothing is written unless the whole archive checks out.
+    let manifest = walk(file, &identities, |_, _| Ok(()))?;
+    fsutil::create_private_dir(new_dir)?;
+    let mut config_text: Option<String> = None;
+    // Second pass: the digests are checked again, so an archive replaced
+    // between the passes is refused too (the folder is then left partial,
+    // without its configuration, so it cannot be served by mistake).
+    walk(file, &identities, |path, data| {
+        let name = path.display().to_string();
+        if name == CONFIG_FILE {
+            let mut text = String::new();
+            data.read_to_string(&mut text)?;
+            config_text = Some(text);
+            return Ok(());
+        }
+        let target = if name == SQLITE_MEMBER {
+            new_dir.join("sekisho.db")
+        } else {
+            new_dir.join(path)
+        };
+        write_private(new_dir, &target, data)
+    })?;
+    let text = config_text.with_context(|| format!("the backup has no {CONFIG_FILE}"))?;
+    let mut config: Config = toml::from_str(&text)
+        .with_context(|| format!("the {CONFIG_FILE} in the backup is not valid"))?;
+    // The snapshot now lives in NEW; an explicit SQLite URL would still name
+    // the old directory's file, and serving that is exactly what must not
+    // happen. Empty means NEW/sekisho.db.
+    config.database.url = DatabaseUrl::new("");
+    for folder in ["store/objects", "store/tmp", "keys/objects"] {
+        fsutil::create_private_dir(&new_dir.join(folder))?;
+    }
+    fsutil::write_atomic(&Config::path(new_dir), config.to_toml()?.as_bytes(), 0o600)?;
+    Ok(manifest)
+}
+
+/// Creates `target` (and its folders, 0700) with mode 0600 and fsyncs it.
+fn write_private(root: &Path, target: &Path, data: &mut dyn Read) -> Result<()> {
+    if let Some(parent) = target.parent() {
+        let mut folder = root.to_path_buf();
+        for part in parent
+            .strip_prefix(root)
+            .unwrap_or(Path::new(""))
+            .components()
+        {
+            folder.push(part);
+            if !folder.is_dir() {
+                fsutil::create_private_dir(&folder)?;
+            }
+        }
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(target)
+        .with_context(|| format!("cannot create {}", target.display()))?;
+    std::io::copy(data, &mut file)?;
+    file.sync_all()
+        .with_context(|| format!("cannot write {} (is the disk full?)", target.display()))?;
+    Ok(())
+}
