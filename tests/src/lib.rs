@@ -405,6 +405,20 @@ impl Gateway {
         self.launch().expect("restart gateway");
     }
 
+    /// Stops the gateway, puts `restored` (a directory `sekisho-gateway
+    /// restore` wrote) where the data directory was, keeping the old one as
+    /// `data-replaced`, and starts the gateway on it with the same ports, so
+    /// clients' sessions in the restored database still reach it.
+    pub fn replace_data_dir(&mut self, restored: &Path) {
+        if let Err(e) = self.stop() {
+            panic!("{e:#}\n--- gateway log ---\n{}", self.log());
+        }
+        let aside = self.dir.path().join("data-replaced");
+        std::fs::rename(self.data_dir(), &aside).expect("move the data directory aside");
+        std::fs::rename(restored, self.data_dir()).expect("move the restored directory in");
+        self.launch().expect("start on the restored directory");
+    }
+
     /// Kills the gateway (SIGKILL: like a power cut) and starts it again.
     pub fn kill_and_restart(&mut self) {
         self.kill();

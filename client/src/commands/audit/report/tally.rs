@@ -243,6 +243,7 @@ impl Tally {
             | Action::DeletionErase
             | Action::AuditCheckpoint
             | Action::AuditPrune
+            | Action::BackupCreate
             | Action::ClockBackwards => {}
         }
     }
