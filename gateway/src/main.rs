@@ -139,6 +139,9 @@ enum Command {
         /// The age identity file matching a `[backup]` recipient, kept off the server.
         #[arg(long)]
         identity: PathBuf,
+        /// PostgreSQL backups: the new, empty database to restore into.
+        #[command(flatten)]
+        database: DatabaseArg,
     },
 }
 
@@ -374,10 +377,12 @@ async fn run(cli: Cli) -> Result<()> {
             from,
             dir,
             identity,
+            database,
         } => {
+            let url = database.database_url.map(DatabaseUrl::new);
             let manifest = tokio::task::spawn_blocking({
                 let dir = dir.clone();
-                move || sekisho_gateway::backup::restore(&from, &identity, &dir)
+                move || sekisho_gateway::backup::restore(&from, &identity, &dir, url.as_ref())
             })
             .await??;
             println!(

@@ -75,8 +75,9 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// Creates an empty PostgreSQL database for one gateway and returns its URL.
-fn create_pg_database(admin_url: &str) -> Result<String> {
+/// Creates an empty PostgreSQL database for one gateway (or a restore) and
+/// returns its URL.
+pub fn create_pg_database(admin_url: &str) -> Result<String> {
     let name = format!("sekisho_test_{}", uuid_like());
     runtime().block_on(async {
         use sqlx::Connection;

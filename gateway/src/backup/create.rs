@@ -11,7 +11,7 @@ use sekisho_proto::audit::{Action, ObjectRef};
 use sekisho_proto::vocab::Outcome;
 use serde_json::json;
 
-use super::{FORMAT_VERSION, Hashing, MANIFEST, Manifest, Member, SQLITE_MEMBER};
+use super::{FORMAT_VERSION, Hashing, MANIFEST, Manifest, Member, POSTGRES_MEMBER, SQLITE_MEMBER};
 use crate::clock::format_ms;
 use crate::db::audit::{self, Record};
 use crate::state::AppState;
@@ -37,12 +37,6 @@ const FIXED_MEMBERS: &[&str] = &[
 
 pub async fn run(state: &AppState, output: &Path) -> Result<Written> {
     let recipients = recipients(&state.config.backup.recipients)?;
-    if state.db.backend_name() != "sqlite" {
-        bail!(
-            "PostgreSQL のバックアップにはまだ対応していません。 Backups of a PostgreSQL database are not supported yet; \
-             back it up with pg_dump and this directory's keys/ and store/ with your file backup, or use SQLite"
-        );
-    }
     if output.exists() {
         bail!(
             "{0} は既に存在します。 {0} already exists; choose a new file name",
@@ -57,15 +51,15 @@ pub async fn run(state: &AppState, output: &Path) -> Result<Written> {
             .join(format!(".backup-{}.db", uuid::Uuid::new_v4())),
     );
     let taken_at = state.clock.now_ms();
-    {
-        let mut conn = state.db.read().await?;
-        sqlx::query("VACUUM INTO ?")
-            .bind(snapshot.0.display().to_string())
-            .execute(&mut *conn)
-            .await
-            .context("データベースの複製に失敗しました。 Cannot snapshot the database (is the disk full?)")?;
-    }
-    let ids = snapshot_object_ids(&snapshot.0).await?;
+    let database = state.db.backend_name();
+    let (member, ids) = match database {
+        "sqlite" => (SQLITE_MEMBER, sqlite_snapshot(state, &snapshot.0).await?),
+        "postgresql" => (
+            POSTGRES_MEMBER,
+            postgres_snapshot(state, &snapshot.0).await?,
+        ),
+        other => bail!("backups of a {other} database are not supported"),
+    };
     let dir = state.dir.clone();
     let shares: Vec<(String, PathBuf)> = ids
         .iter()
@@ -76,7 +70,8 @@ pub async fn run(state: &AppState, output: &Path) -> Result<Written> {
     let manifest = tokio::task::spawn_blocking(move || {
         write_archive(
             &dir,
-            &snapshot_path,
+            (member, &snapshot_path),
+            database,
             &shares,
             &recipients,
             &output_owned,
@@ -141,6 +136,46 @@ impl Drop for Snapshot {
     }
 }
 
+/// SQLite's online backup: `VACUUM INTO` writes a consistent copy while
+/// others keep writing. Returns the objects the copy records.
+async fn sqlite_snapshot(state: &AppState, snapshot: &Path) -> Result<Vec<String>> {
+    {
+        let mut conn = state.db.read().await?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(snapshot.display().to_string())
+            .execute(&mut *conn)
+            .await
+            .context("データベースの複製に失敗しました。 Cannot snapshot the database (is the disk full?)")?;
+    }
+    snapshot_object_ids(snapshot).await
+}
+
+/// PostgreSQL: a repeatable-read transaction exports its snapshot; the
+/// object list is read and `pg_dump` dumps in that same snapshot, so both
+/// describe one moment. The transaction is held until the dump is done.
+async fn postgres_snapshot(state: &AppState, out: &Path) -> Result<Vec<String>> {
+    use sqlx::Connection;
+    let url = state.config.database_url(&state.dir);
+    let mut conn = sqlx::AnyConnection::connect(url.expose())
+        .await
+        .context("cannot connect to the database for the backup")?;
+    let mut tx = conn.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let name: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+        .fetch_one(&mut *tx)
+        .await
+        .context("cannot export a database snapshot")?;
+    let ids = crate::db::objects::all_ids(&mut tx).await?;
+    let out = out.to_path_buf();
+    let url_text = url.expose().to_string();
+    tokio::task::spawn_blocking(move || super::postgres::dump(&url_text, &name, &out)).await??;
+    tx.commit().await?;
+    conn.close().await?;
+    Ok(ids)
+}
+
 async fn snapshot_object_ids(snapshot: &Path) -> Result<Vec<String>> {
     use sqlx::Connection;
     let url = format!("sqlite://{}?mode=ro", snapshot.display());
@@ -156,7 +191,8 @@ async fn snapshot_object_ids(snapshot: &Path) -> Result<Vec<String>> {
 /// renames it into place, so `output` is either complete or absent.
 fn write_archive(
     dir: &Path,
-    snapshot: &Path,
+    (member, snapshot): (&str, &Path),
+    database: &str,
     shares: &[(String, PathBuf)],
     recipients: &[age::x25519::Recipient],
     output: &Path,
@@ -176,7 +212,7 @@ fn write_archive(
         let mut builder = tar::Builder::new(sealed);
         let mut members = BTreeMap::new();
         let mut erased = Vec::new();
-        add_file(&mut builder, &mut members, SQLITE_MEMBER, snapshot)?
+        add_file(&mut builder, &mut members, member, snapshot)?
             .context("the database snapshot vanished")?;
         for name in FIXED_MEMBERS {
             // A deployment with its own certificate has no CA key: fine.
@@ -196,7 +232,7 @@ fn write_archive(
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             created_at,
-            database: "sqlite".into(),
+            database: database.into(),
             members,
             erased_while_copying: erased,
         };

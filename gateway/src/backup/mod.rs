@@ -16,6 +16,7 @@
 //! what they are.
 
 mod create;
+mod postgres;
 mod restore;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,8 @@ pub const FORMAT_VERSION: u32 = 1;
 const MANIFEST: &str = "MANIFEST.json";
 /// The SQLite snapshot's name inside the archive.
 const SQLITE_MEMBER: &str = "database/sekisho.db";
+/// The PostgreSQL dump's name inside the archive (`pg_dump --format=custom`).
+const POSTGRES_MEMBER: &str = "database/postgresql.dump";
 
 /// What `MANIFEST.json` records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,7 +44,8 @@ pub struct Manifest {
     pub format_version: u32,
     /// When the database snapshot was taken (RFC 3339, gateway clock).
     pub created_at: String,
-    /// `sqlite`: the snapshot is `database/sekisho.db`.
+    /// `sqlite` (the snapshot is `database/sekisho.db`) or `postgresql`
+    /// (`database/postgresql.dump`).
     pub database: String,
     /// Every other member: path in the archive -> digest and size.
     pub members: BTreeMap<String, Member>,

@@ -10,11 +10,18 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Manifest, SQLITE_MEMBER, load_identities, walk};
+use super::{Manifest, POSTGRES_MEMBER, SQLITE_MEMBER, load_identities, walk};
 use crate::config::{CONFIG_FILE, Config, DatabaseUrl};
 use crate::fsutil;
 
-pub fn run(file: &Path, identity: &Path, new_dir: &Path) -> Result<Manifest> {
+/// `database_url`: for a PostgreSQL backup, the new, empty database the dump
+/// is restored into (it becomes the restored directory's `database.url`).
+pub fn run(
+    file: &Path,
+    identity: &Path,
+    new_dir: &Path,
+    database_url: Option<&DatabaseUrl>,
+) -> Result<Manifest> {
     if new_dir.exists()
         && std::fs::read_dir(new_dir)
             .with_context(|| format!("cannot read {}", new_dir.display()))?
@@ -29,6 +36,15 @@ pub fn run(file: &Path, identity: &Path, new_dir: &Path) -> Result<Manifest> {
     let identities = load_identities(identity)?;
     // First pass: nothing is written unless the whole archive checks out.
     let manifest = walk(file, &identities, |_, _| Ok(()))?;
+    let postgres_url = match (manifest.database.as_str(), database_url) {
+        ("postgresql", Some(url)) if !url.is_empty() => Some(url.clone()),
+        ("postgresql", _) => bail!(
+            "PostgreSQL のバックアップです。復元先の空のデータベースを --database-url で指定してください。 \
+             This is a PostgreSQL backup: give the new, empty database to restore into with --database-url postgres://..."
+        ),
+        _ => None,
+    };
+    let dump = new_dir.join(".restore-postgresql.dump");
     fsutil::create_private_dir(new_dir)?;
     let mut config_text: Option<String> = None;
     // Second pass: the digests are checked again, so an archive replaced
@@ -44,6 +60,8 @@ pub fn run(file: &Path, identity: &Path, new_dir: &Path) -> Result<Manifest> {
         }
         let target = if name == SQLITE_MEMBER {
             new_dir.join("sekisho.db")
+        } else if name == POSTGRES_MEMBER {
+            dump.clone()
         } else {
             new_dir.join(path)
         };
@@ -52,10 +70,18 @@ pub fn run(file: &Path, identity: &Path, new_dir: &Path) -> Result<Manifest> {
     let text = config_text.with_context(|| format!("the backup has no {CONFIG_FILE}"))?;
     let mut config: Config = toml::from_str(&text)
         .with_context(|| format!("the {CONFIG_FILE} in the backup is not valid"))?;
-    // The snapshot now lives in NEW; an explicit SQLite URL would still name
-    // the old directory's file, and serving that is exactly what must not
-    // happen. Empty means NEW/sekisho.db.
-    config.database.url = DatabaseUrl::new("");
+    // The snapshot now lives in NEW (or the new database); the old URL would
+    // still name the old directory's file or database, and serving that is
+    // exactly what must not happen. Empty means NEW/sekisho.db.
+    match postgres_url {
+        Some(url) => {
+            let restored = super::postgres::restore(url.expose(), &dump);
+            let _ = std::fs::remove_file(&dump);
+            restored?;
+            config.database.url = url;
+        }
+        None => config.database.url = DatabaseUrl::new(""),
+    }
     for folder in ["store/objects", "store/tmp", "keys/objects"] {
         fsutil::create_private_dir(&new_dir.join(folder))?;
     }
