@@ -145,13 +145,22 @@ fn backup_taken_while_serving_restores_transfers_files_and_audit_chain() {
 
     // A client keeps sending while the backup runs.
     let started = std::time::Instant::now();
+    // A client keeps sending from before the backup starts until it ends.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (first_sent_tx, first_sent) = std::sync::mpsc::channel();
     let (sent_during, backed_up) = std::thread::scope(|scope| {
         let sender = scope.spawn(|| {
-            (0..4)
-                .map(|i| send(&w.gw, &w.staff, &format!("during-{i}.txt"), b"concurrent"))
-                .collect::<Vec<_>>()
+            let mut ids = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let name = format!("during-{}.txt", ids.len());
+                ids.push(send(&w.gw, &w.staff, &name, b"concurrent"));
+                let _ = first_sent_tx.send(());
+            }
+            ids
         });
+        first_sent.recv().expect("the sender started");
         let out = backup(&w, &archive);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
         (sender.join().expect("sender"), out)
     });
     assert_success(&backed_up, "backup");
@@ -203,6 +212,12 @@ fn backup_taken_while_serving_restores_transfers_files_and_audit_chain() {
         "{} of {} transfers sent during the backup are in it",
         sent_during.iter().filter(|id| after.contains(*id)).count(),
         sent_during.len()
+    );
+
+    assert!(
+        !w.gw.log().contains("missing from the store"),
+        "the restored store lacks recorded objects:\n{}",
+        w.gw.log()
     );
 
     // The file downloads with the same bytes.
