@@ -308,3 +308,37 @@ fn backup_without_a_recipient_says_what_to_add() {
     assert_failure(&out, "[backup]");
     assert!(!archive.exists());
 }
+
+/// What the README promises about cryptographic erase: content erased after
+/// a backup comes back with its restore (the backup holds its key share),
+/// and disposing of it again on the restored gateway erases it there.
+#[test]
+fn content_erased_after_the_backup_returns_with_it_until_disposed_again() {
+    let mut w = world();
+    let id = send(&w.gw, &w.staff, "notice.txt", b"erased after the backup");
+    let archive = w.gw.dir.path().join("gateway.backup");
+    assert_success(&backup(&w, &archive), "backup");
+    let dispose = |gw: &Gateway| {
+        let out = gw
+            .cli(&w.staff)
+            .run(&["--json", "dispose", &id, "--reason", "誤送付のため"]);
+        assert_eq!(json_of(&out)["state"], "complete");
+    };
+    dispose(&w.gw);
+
+    let restored = w.gw.dir.path().join("restored");
+    assert_success(
+        &restore_into(&archive, &restored, &w.identity.display().to_string()),
+        "restore",
+    );
+    w.gw.replace_data_dir(&restored);
+    let links = json_of(&w.gw.cli(&w.staff).run(&["--json", "link", &id]));
+    let url = json_str(&links[0]["url"]).expect("url");
+    let back = w.gw.http().post(&url).send().expect("download");
+    assert_eq!(back.status().as_u16(), 200, "the backup's copy is not back");
+
+    dispose(&w.gw);
+    let gone = w.gw.http().post(&url).send().expect("download");
+    assert_eq!(gone.status().as_u16(), 410, "erased again, still delivered");
+    let _ = std::fs::remove_file(&w.identity);
+}
