@@ -123,6 +123,10 @@ pub async fn serve_on(
 
     service::housekeeping::recover(&state).await?;
     erase_orphan_key_shares(&state).await?;
+    let leftovers = backup::discard_leftover_snapshots(&state.dir)?;
+    if leftovers > 0 {
+        tracing::info!("recovery: removed {leftovers} database snapshots of interrupted backups");
+    }
     let mut background = vec![tokio::spawn(service::housekeeping::run(state.clone()))];
     if let Some(target) = state.config.audit.export.clone() {
         let format = state.config.audit.export_format;

@@ -302,11 +302,17 @@ fn backup_verify_refuses_changed_cut_and_foreign_archives() {
 
 #[test]
 fn backup_without_a_recipient_says_what_to_add() {
-    let gw = Gateway::start();
+    let mut gw = Gateway::start();
     let archive = gw.dir.path().join("gateway.backup");
     let out = gw.admin_command(&["backup", "-o", &archive.display().to_string()]);
     assert_failure(&out, "[backup]");
     assert!(!archive.exists());
+
+    // A plaintext snapshot left by a killed backup goes at the next start.
+    let leftover = gw.data_dir().join(".backup-snapshot-killed");
+    std::fs::write(&leftover, b"plaintext database copy").expect("write");
+    gw.restart();
+    assert!(!leftover.exists(), "a backup's snapshot outlived a restart");
 }
 
 /// What the README promises about cryptographic erase: content erased after

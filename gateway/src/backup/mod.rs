@@ -38,6 +38,29 @@ const SQLITE_MEMBER: &str = "database/sekisho.db";
 /// The PostgreSQL dump's name inside the archive (`pg_dump --format=custom`).
 const POSTGRES_MEMBER: &str = "database/postgresql.dump";
 
+/// Plaintext database snapshots in the data directory while a backup runs.
+const SNAPSHOT_PREFIX: &str = ".backup-snapshot-";
+
+/// Start-up recovery: removes database snapshots a backup killed halfway
+/// left in `dir`. They are plaintext copies of the database that nothing
+/// else would ever delete. Returns how many were removed.
+pub fn discard_leftover_snapshots(dir: &Path) -> Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let is_snapshot = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(SNAPSHOT_PREFIX));
+        if is_snapshot {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// What `MANIFEST.json` records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
