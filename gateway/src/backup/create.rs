@@ -305,3 +305,53 @@ fn add_file<W: Write>(
     members.insert(name.to_string(), hashing.finish());
     Ok(Some(()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use age::secrecy::ExposeSecret;
+
+    /// An object the snapshot records but whose blob and share were erased
+    /// before the copy is listed as erased, and the archive still verifies.
+    #[test]
+    fn objects_erased_before_the_copy_are_listed_and_the_archive_verifies() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path();
+        std::fs::write(root.join("sekisho.toml"), b"")?;
+        let snapshot = root.join("snapshot.db");
+        std::fs::write(&snapshot, b"database bytes")?;
+        let kept = "aa01";
+        let blob = crate::blob::committed_path(&root.join("store"), kept);
+        std::fs::create_dir_all(blob.parent().context("shard")?)?;
+        std::fs::write(&blob, b"ciphertext")?;
+        std::fs::create_dir_all(root.join("keys/objects"))?;
+        std::fs::write(root.join("keys/objects").join(kept), [7u8; 32])?;
+        let shares = vec![
+            (kept.to_string(), root.join("keys/objects").join(kept)),
+            ("bb02".to_string(), root.join("keys/objects/bb02")),
+        ];
+        let identity = age::x25519::Identity::generate();
+        let output = root.join("out.backup");
+        let manifest = write_archive(
+            root,
+            (SQLITE_MEMBER, &snapshot),
+            "sqlite",
+            &shares,
+            &[identity.to_public()],
+            &output,
+            "2026-12-02T00:00:00Z".into(),
+        )?;
+        assert_eq!(manifest.erased_while_copying, vec!["bb02".to_string()]);
+        assert!(manifest.members.contains_key("keys/objects/aa01"));
+        assert!(manifest.members.contains_key("store/objects/aa/aa01"));
+
+        let key_file = root.join("backup.key");
+        std::fs::write(
+            &key_file,
+            format!("{}\n", identity.to_string().expose_secret()),
+        )?;
+        let verified = super::super::verify(&output, &key_file)?;
+        assert_eq!(verified.members, manifest.members);
+        Ok(())
+    }
+}
