@@ -44,13 +44,31 @@ pub fn run(
         ),
         _ => None,
     };
+    let written = unpack(file, &identities, new_dir, postgres_url);
+    written.with_context(|| {
+        format!(
+            "復元は途中で止まりました。{0} を削除してからやり直してください。 The restore stopped halfway: {0} is incomplete (it has no {CONFIG_FILE}, so it cannot be served); delete it before trying again",
+            new_dir.display()
+        )
+    })?;
+    Ok(manifest)
+}
+
+/// The second pass: writes the members into `new_dir`, restores the
+/// database, then writes the configuration.
+fn unpack(
+    file: &Path,
+    identities: &[Box<dyn age::Identity + Send + Sync>],
+    new_dir: &Path,
+    postgres_url: Option<DatabaseUrl>,
+) -> Result<()> {
     let dump = new_dir.join(".restore-postgresql.dump");
     fsutil::create_private_dir(new_dir)?;
     let mut config_text: Option<String> = None;
     // Second pass: the digests are checked again, so an archive replaced
     // between the passes is refused too (the folder is then left partial,
     // without its configuration, so it cannot be served by mistake).
-    walk(file, &identities, |path, data| {
+    walk(file, identities, |path, data| {
         let name = path.display().to_string();
         if name == CONFIG_FILE {
             let mut text = String::new();
@@ -86,7 +104,7 @@ pub fn run(
         fsutil::create_private_dir(&new_dir.join(folder))?;
     }
     fsutil::write_atomic(&Config::path(new_dir), config.to_toml()?.as_bytes(), 0o600)?;
-    Ok(manifest)
+    Ok(())
 }
 
 /// Creates `target` (and its folders, 0700) with mode 0600 and fsyncs it.
