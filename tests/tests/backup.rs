@@ -297,6 +297,21 @@ fn backup_verify_refuses_changed_cut_and_foreign_archives() {
     let never = w.gw.dir.path().join("never");
     assert_failure(&restore_into(&changed, &never, &identity), "damaged");
     assert!(!never.exists(), "a damaged archive was partly restored");
+    // A PostgreSQL backup names its new database, or nothing is written.
+    if matches!(test_database(), TestDatabase::Postgres { .. }) {
+        let nowhere = w.gw.dir.path().join("nowhere");
+        let out = gateway(&[
+            "restore",
+            "--from",
+            &archive.display().to_string(),
+            "--dir",
+            &nowhere.display().to_string(),
+            "--identity",
+            &identity,
+        ]);
+        assert_failure(&out, "--database-url");
+        assert!(!nowhere.exists());
+    }
     let _ = std::fs::remove_file(&w.identity);
 }
 
