@@ -2,8 +2,9 @@
 # The one command that runs every test, on a fresh machine too:
 #   scripts/test.sh
 # It installs what is missing (Debian packages, the pinned Rust toolchain's
-# name, cargo-deny), checks formatting, lints and the supply chain, starts a
-# throwaway PostgreSQL cluster, and runs the whole suite twice: against the
+# name, cargo-deny, cargo-fuzz), checks formatting, lints and the supply
+# chain, runs every fuzz target for 20 s, starts a throwaway PostgreSQL
+# cluster, and runs the whole suite twice: against the
 # embedded SQLite and against that PostgreSQL. Under CI (CI set), anything
 # missing is a failure, never a skip. When everything is present it prints
 # only the checks' and the tests' own output.
@@ -122,6 +123,42 @@ ensure_cargo_deny() {
     fail "could not install cargo-deny; run: cargo install --locked --version $CARGO_DENY_VERSION cargo-deny"
 }
 
+# --- cargo-fuzz -----------------------------------------------------------
+# Pinned like cargo-deny. Its flags (sanitizer coverage) need a nightly
+# compiler; the pinned stable one accepts them with RUSTC_BOOTSTRAP=1, which
+# is set only for the fuzz build below. About 40 CPU-seconds to install.
+CARGO_FUZZ_VERSION=0.13.1
+
+ensure_cargo_fuzz() {
+  if [ "$(cargo fuzz --version 2>/dev/null)" = "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then return 0; fi
+  log "installing cargo-fuzz $CARGO_FUZZ_VERSION from crates.io (once per machine)"
+  quietly cargo install --locked --version "$CARGO_FUZZ_VERSION" cargo-fuzz ||
+    fail "could not install cargo-fuzz; run: cargo install --locked --version $CARGO_FUZZ_VERSION cargo-fuzz"
+}
+
+# Every target in fuzz/ runs for FUZZ_SECONDS (default 20) from its seed
+# corpus in fuzz/corpus/<target>. New inputs go to a scratch folder, so the
+# run never changes the repository; a crash fails the run and leaves the
+# input in fuzz/artifacts/<target>/ with the command that replays it.
+fuzz_targets() {
+  local seconds=${FUZZ_SECONDS:-20} target scratch out
+  cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+  cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
+  quietly env RUSTC_BOOTSTRAP=1 cargo fuzz build --fuzz-dir fuzz ||
+    fail "the fuzz targets do not build; run: RUSTC_BOOTSTRAP=1 cargo fuzz build"
+  for target in $(cargo fuzz list --fuzz-dir fuzz); do
+    scratch="$WORK/fuzz-corpus/$target"
+    out="$WORK/fuzz-$target.log"
+    mkdir -p "$scratch"
+    if ! env TMPDIR="$WORK" RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$target" "$scratch" "fuzz/corpus/$target" -- \
+      -max_total_time="$seconds" >"$out" 2>&1; then
+      tail -n 40 "$out" >&2
+      fail "fuzz target $target crashed; the input is in fuzz/artifacts/$target/ (replay: RUSTC_BOOTSTRAP=1 cargo fuzz run $target fuzz/artifacts/$target/FILE)"
+    fi
+    echo "fuzz $target: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$out" | tail -n 1), no crash"
+  done
+}
+
 # Licences, bans and sources need no network. The advisory database is a
 # git clone from GitHub, which this machine and CI cannot reach, so it is
 # checked only where a clone already exists (see deny.toml).
@@ -138,11 +175,15 @@ supply_chain_checks() {
 install_debian_packages
 ensure_toolchain
 ensure_cargo_deny
+ensure_cargo_fuzz
 
 log "checks: formatting, lints and the supply chain"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 supply_chain_checks
+
+log "fuzzing: every target in fuzz/ for ${FUZZ_SECONDS:-20} s"
+fuzz_targets
 
 log "building the binaries the end-to-end tests drive"
 cargo build --workspace --bins

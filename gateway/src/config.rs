@@ -36,6 +36,8 @@ pub struct Config {
     pub housekeeping: HousekeepingConfig,
     pub audit: AuditConfig,
     pub retention: RetentionConfig,
+    /// Storage quotas and concurrency of inbound uploads.
+    pub inbound: InboundConfig,
     /// Malware scanning (engines, archive bounds) and whether outbound files
     /// are scanned too.
     pub scan: crate::scan::ScanConfig,
@@ -136,6 +138,31 @@ pub struct LimitConfig {
     pub max_recipients_per_transfer: u32,
 }
 
+/// What files from outside may take (policy 6.(1)⑦: the public side must
+/// not let an outsider fill the gateway's disk). Quotas count received
+/// files until their content is erased, infected and held ones included.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    /// Stored inbound content per requester (the member of staff whose
+    /// links and intakes brought it), in MiB.
+    pub quota_per_requester_mb: u64,
+    /// Stored inbound content of the whole gateway, in MiB.
+    pub quota_total_mb: u64,
+    /// Uploads that may run through one link or intake at the same time.
+    pub concurrent_uploads_per_link: u32,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        Self {
+            quota_per_requester_mb: 10 * 1024,
+            quota_total_mb: 100 * 1024,
+            concurrent_uploads_per_link: 2,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HousekeepingConfig {
@@ -178,8 +205,13 @@ pub struct AuditConfig {
     /// How often the gateway signs a checkpoint of the audit chain (when it grew).
     pub checkpoint_interval_seconds: u64,
     /// How long audit events are kept (policy 6.(1)④(ア)); 0 keeps them forever.
-    /// Pruning runs with `sekisho-gateway audit-prune`, as the database owner.
+    /// The gateway prunes older events itself, once an hour (and
+    /// `sekisho-gateway audit-prune` does it at once).
     pub retention_days: u32,
+    /// PostgreSQL with a least-privilege role, which may not delete audit
+    /// rows: a file (relative to DIR, readable by the gateway's user only)
+    /// holding the database owner's URL, used for pruning and nothing else.
+    pub prune_database_url_file: Option<PathBuf>,
     /// Copy every event to a collector: `tcp://HOST:PORT`. Unset: no copy.
     pub export: Option<ExportTarget>,
     /// `jsonl` or `syslog` (RFC 5424, octet-counted framing).
@@ -267,6 +299,7 @@ impl Default for AuditConfig {
         Self {
             checkpoint_interval_seconds: 3600,
             retention_days: 5 * 366,
+            prune_database_url_file: None,
             export: None,
             export_format: ExportFormat::JsonLines,
         }

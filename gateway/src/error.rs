@@ -30,6 +30,12 @@ pub enum AppError {
     Gone(String),
     /// 413: the upload is larger than allowed or declared.
     TooLarge(String),
+    /// 413: a storage quota for inbound files is full; the message says
+    /// whose and what to do.
+    QuotaFull(String),
+    /// 429: the link already has this many uploads running; try again when
+    /// one has finished (`Retry-After`).
+    UploadsInProgress(u32),
     /// 423: the account is locked after repeated failures.
     Locked(String),
     /// 429: too many requests from this address; try again after so many
@@ -82,6 +88,15 @@ impl AppError {
             AppError::Conflict(code, m) => (StatusCode::CONFLICT, code, m.clone()),
             AppError::Gone(m) => (StatusCode::GONE, "gone", m.clone()),
             AppError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", m.clone()),
+            AppError::QuotaFull(m) => (StatusCode::PAYLOAD_TOO_LARGE, "quota_full", m.clone()),
+            AppError::UploadsInProgress(limit) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "uploads_in_progress",
+                format!(
+                    "このリンクでは同時に {limit} 件までしかアップロードできません。実行中のアップロードが終わってから、もう一度お試しください。 \
+                     This link takes at most {limit} upload(s) at a time; try again when the one running has finished"
+                ),
+            ),
             AppError::Locked(m) => (StatusCode::LOCKED, "locked", m.clone()),
             AppError::Throttled(seconds) => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -171,6 +186,12 @@ impl IntoResponse for AppError {
         )
             .into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        if let AppError::UploadsInProgress(_) = self {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECONDS),

@@ -127,6 +127,10 @@ pub async fn serve_on(
     if leftovers > 0 {
         tracing::info!("recovery: removed {leftovers} database snapshots of interrupted backups");
     }
+    let changed = service::config_record::record_start(&state).await?;
+    tracing::info!(
+        "configuration recorded (config.start): {changed} setting(s) changed since the last start"
+    );
     let mut background = vec![tokio::spawn(service::housekeeping::run(state.clone()))];
     if let Some(target) = state.config.audit.export.clone() {
         let format = state.config.audit.export_format;

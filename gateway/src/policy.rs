@@ -7,7 +7,7 @@
 //! may not see a transfer gets "not found", exactly as for an id that does
 //! not exist (6.(2)①), so ids cannot be probed.
 
-use sekisho_proto::vocab::{InboundState, UploadRequestKind};
+use sekisho_proto::vocab::{AccountStatus, InboundState, UploadRequestKind};
 use sekisho_proto::{Class, LinkState, Role, TransferState};
 
 mod grant;
@@ -554,15 +554,19 @@ pub fn may_use_link(t: &TransferFacts, link: &LinkFacts) -> Result<(), LinkRefus
     }
 }
 
-/// 5.(4)①, 7.(5)②: a disabled (suspended) account starts no session,
-/// whatever credentials it shows.
-pub fn may_start_session(account_active: bool) -> Verdict {
-    if account_active {
-        Ok(())
-    } else {
-        Err(Denied::Forbidden(
-            "this account is disabled; ask the system staff",
-        ))
+/// 5.(4)①, 7.(5)②: a disabled (suspended) or retired account starts no
+/// session, whatever credentials it shows.
+pub fn may_start_session(status: AccountStatus) -> Verdict {
+    match status {
+        AccountStatus::Active => Ok(()),
+        AccountStatus::Disabled => Err(Denied::Forbidden(
+            "このアカウントは無効にされています。システム担当者に連絡してください。 \
+             This account is disabled; ask the system staff",
+        )),
+        AccountStatus::Retired => Err(Denied::Forbidden(
+            "このアカウントは廃止されており、もう使えません。システム担当者に連絡してください。 \
+             This account was retired and can no longer be used; ask the system staff",
+        )),
     }
 }
 
@@ -692,25 +696,107 @@ actor_grants! {
     escalate_incident(may_escalate_incident) => EscalateIncident;
     close_incident(may_close_incident) => CloseIncident;
     view_scan_status(may_view_scan_status) => ViewScanStatus;
+    review_revocations(may_review_revocations) => ReviewRevocations;
+}
+
+/// 6.(1)⑧(エ): whoever approves is told when something they let out was
+/// revoked (a misdirected send), with the reason. Only the transfers they
+/// approved themselves are listed.
+pub fn may_review_revocations(actor: &Actor) -> Verdict {
+    active(actor)?;
+    match actor.role {
+        Role::Approver | Role::Ciso => Ok(()),
+        _ => Err(Denied::Forbidden(
+            "only an approver or the CISO reviews revocations of what they approved",
+        )),
+    }
 }
 
 /// Enabling an account is the system staff's; disabling it may also be a
-/// manager or the CISO suspending someone else (7.(5)②).
-pub fn may_set_account_enabled(actor: &Actor, target_user_id: &str, enable: bool) -> Verdict {
+/// manager or the CISO suspending someone else (7.(5)②). A retired account
+/// is neither: it never logs in again.
+pub fn may_set_account_enabled(
+    actor: &Actor,
+    target_user_id: &str,
+    target_status: AccountStatus,
+    enable: bool,
+) -> Verdict {
     if enable {
-        may_manage_accounts(actor)
+        may_manage_accounts(actor)?;
     } else {
-        may_disable_account(actor, target_user_id)
+        may_disable_account(actor, target_user_id)?;
     }
+    not_retired(target_status)
 }
 
 pub fn set_account_enabled<T>(
     actor: &Actor,
     target_user_id: &str,
+    target_status: AccountStatus,
     enable: bool,
     target: T,
 ) -> Result<Grant<perm::ManageAccounts, T>, Denied> {
-    may_set_account_enabled(actor, target_user_id, enable)?;
+    may_set_account_enabled(actor, target_user_id, target_status, enable)?;
+    Ok(Grant::new(actor, target))
+}
+
+fn not_retired(status: AccountStatus) -> Verdict {
+    if status == AccountStatus::Retired {
+        return Err(Denied::Forbidden(
+            "this account was retired when its holder left or moved and cannot be changed or used again; create a new account",
+        ));
+    }
+    Ok(())
+}
+
+/// 5.(4)①, 6.(2)②: when someone moves, the system staff give their account
+/// the role of the new post. Never one's own: a sysadmin who could change
+/// their own role could give themselves the approver's.
+pub fn may_change_role(
+    actor: &Actor,
+    target_user_id: &str,
+    target_status: AccountStatus,
+) -> Verdict {
+    may_manage_accounts(actor)?;
+    if actor.user_id == target_user_id {
+        return Err(Denied::Forbidden(
+            "you cannot change your own role; ask another sysadmin",
+        ));
+    }
+    not_retired(target_status)
+}
+
+pub fn change_role<T>(
+    actor: &Actor,
+    target_user_id: &str,
+    target_status: AccountStatus,
+    target: T,
+) -> Result<Grant<perm::ManageAccounts, T>, Denied> {
+    may_change_role(actor, target_user_id, target_status)?;
+    Ok(Grant::new(actor, target))
+}
+
+/// 5.(4)①, 6.(2)②: an account is retired by the system staff when its
+/// holder leaves; never one's own (someone must remain to manage accounts).
+pub fn may_retire_account(
+    actor: &Actor,
+    target_user_id: &str,
+    target_status: AccountStatus,
+) -> Verdict {
+    may_manage_accounts(actor)?;
+    if actor.user_id == target_user_id {
+        return Err(Denied::Forbidden("you cannot retire your own account"));
+    }
+    not_retired(target_status)
+}
+
+pub fn retire_account<T>(
+    actor: &Actor,
+    target_user_id: &str,
+    target_status: AccountStatus,
+    target: T,
+) -> Result<Grant<perm::ManageAccounts, T>, Denied> {
+    may_retire_account(actor, target_user_id, target_status)?;
     Ok(Grant::new(actor, target))
 }
 
@@ -1072,20 +1158,74 @@ mod tests {
     }
 
     #[test]
-    fn r07_5_a_suspended_account_starts_no_session() {
-        assert!(may_start_session(true).is_ok());
-        assert!(matches!(
-            may_start_session(false),
-            Err(Denied::Forbidden(_))
-        ));
+    fn r07_5_a_suspended_or_retired_account_starts_no_session() {
+        assert!(may_start_session(AccountStatus::Active).is_ok());
+        for status in [AccountStatus::Disabled, AccountStatus::Retired] {
+            assert!(matches!(
+                may_start_session(status),
+                Err(Denied::Forbidden(_))
+            ));
+        }
     }
 
     #[test]
     fn r07_5_only_the_system_staff_re_enable_but_a_manager_may_suspend() {
         let manager = actor("m", Role::Manager);
-        assert!(may_set_account_enabled(&manager, "v", false).is_ok());
-        assert!(may_set_account_enabled(&manager, "v", true).is_err());
-        assert!(may_set_account_enabled(&actor("s", Role::Sysadmin), "v", true).is_ok());
+        let active = AccountStatus::Active;
+        assert!(may_set_account_enabled(&manager, "v", active, false).is_ok());
+        assert!(may_set_account_enabled(&manager, "v", active, true).is_err());
+        let admin = actor("s", Role::Sysadmin);
+        assert!(may_set_account_enabled(&admin, "v", AccountStatus::Disabled, true).is_ok());
+    }
+
+    #[test]
+    fn r05_4_1_only_another_sysadmin_changes_a_role_or_retires_an_account() {
+        let admin = actor("s", Role::Sysadmin);
+        let active = AccountStatus::Active;
+        assert!(may_change_role(&admin, "v", active).is_ok());
+        assert!(may_retire_account(&admin, "v", active).is_ok());
+        assert!(may_retire_account(&admin, "v", AccountStatus::Disabled).is_ok());
+        assert!(may_change_role(&admin, "s", active).is_err(), "own role");
+        assert!(
+            may_retire_account(&admin, "s", active).is_err(),
+            "own account"
+        );
+        for role in [
+            Role::Manager,
+            Role::Ciso,
+            Role::Approver,
+            Role::Staff,
+            Role::Auditor,
+        ] {
+            assert!(
+                may_change_role(&actor("x", role), "v", active).is_err(),
+                "{role}"
+            );
+            assert!(
+                may_retire_account(&actor("x", role), "v", active).is_err(),
+                "{role}"
+            );
+        }
+    }
+
+    #[test]
+    fn r06_1_8_e_approvers_review_revocations_of_what_they_approved() {
+        for role in [Role::Approver, Role::Ciso] {
+            assert!(may_review_revocations(&actor("a", role)).is_ok(), "{role}");
+        }
+        for role in [Role::Staff, Role::Manager, Role::Sysadmin, Role::Auditor] {
+            assert!(may_review_revocations(&actor("x", role)).is_err(), "{role}");
+        }
+    }
+
+    #[test]
+    fn r06_2_2_a_retired_account_is_never_used_or_changed_again() {
+        let admin = actor("s", Role::Sysadmin);
+        let retired = AccountStatus::Retired;
+        assert!(may_set_account_enabled(&admin, "v", retired, true).is_err());
+        assert!(may_set_account_enabled(&admin, "v", retired, false).is_err());
+        assert!(may_change_role(&admin, "v", retired).is_err());
+        assert!(may_retire_account(&admin, "v", retired).is_err());
     }
 
     #[test]

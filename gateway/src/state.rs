@@ -43,6 +43,8 @@ pub struct AppState {
     pub throttles: Throttles,
     /// Refusal events held back by the throttle, per actor.
     pub suppressed_refusals: crate::http::refusals::Suppressed,
+    /// Uploads running through each inbound request (in memory, per process).
+    pub upload_slots: Arc<crate::service::inbound::UploadSlots>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -87,6 +89,7 @@ impl AppState {
             scanner,
             throttles: Throttles::new(&config_http),
             suppressed_refusals: Default::default(),
+            upload_slots: Default::default(),
         })
     }
 }

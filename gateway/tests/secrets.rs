@@ -21,7 +21,7 @@ fn account_rows_hide_the_password_hash_and_the_totp_seed() {
         must_change_password: false,
         totp_secret_wrapped: SECRET.as_bytes().to_vec(),
         totp_last_step: 0,
-        active: true,
+        status: sekisho_proto::AccountStatus::Active,
         failed_logins: 0,
         locked_until: None,
         created_at: 0,

@@ -182,12 +182,14 @@ impl std::fmt::Debug for NewAccount {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub use crate::vocab::AccountStatus;
+
+/// `POST /api/v1/admin/users/{name}/role`: the account's new role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum AccountStatus {
-    Active,
-    Disabled,
+#[serde(deny_unknown_fields)]
+pub struct ChangeRoleRequest {
+    pub role: Role,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -446,6 +448,30 @@ pub struct ApproveRequest {
 pub struct RejectRequest {
     pub otp: String,
     pub reason: String,
+}
+
+/// `POST /api/v1/transfers/{id}/revoke`: why (a wrong recipient, a wrong
+/// file); shown to the approver who let the transfer out (6.(1)⑧(エ)).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    pub reason: String,
+}
+
+/// A transfer the caller approved that was revoked afterwards.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RevocationView {
+    pub transfer_id: String,
+    pub class: Class,
+    pub purpose: String,
+    pub sender: String,
+    pub approved_at: String,
+    pub revoked_at: String,
+    /// Who revoked it (the sender, or an approver or the CISO).
+    pub revoked_by: Option<String>,
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -26,6 +26,10 @@ vocabulary! {
         UserDisable = "user.disable",
         UserEnable = "user.enable",
         UserLock = "user.lock",
+        /// A sysadmin gave an account another role; its sessions ended.
+        UserRole = "user.role",
+        /// An account closed for good when its holder left or moved.
+        UserRetire = "user.retire",
         /// A wrong one-time code given to confirm an approval or rejection.
         StepUpFail = "stepup.fail",
         /// A request by a logged-in actor that was refused (403, or 404 on
@@ -72,6 +76,9 @@ vocabulary! {
         /// `sekisho-gateway backup` wrote an encrypted archive.
         BackupCreate = "backup.create",
         ClockBackwards = "clock.backwards",
+        /// The configuration a gateway started with: its digest and what
+        /// changed since the previous start (6.(1)④(ア)).
+        ConfigStart = "config.start",
     }
 }
 

@@ -254,6 +254,19 @@ pub fn package_file_name(transfer_id: &str, class: Class, encrypted: bool) -> St
     format!("{}_{}{}", class.label_ja(), transfer_id, suffix)
 }
 
+/// Name of a single file saved on a desk or a medium: its class label in
+/// front (2.(2)①(イ), ②(ア)), so a copy still shows its class. A label that
+/// is already there is replaced, never doubled or contradicted.
+pub fn labelled_file_name(class: Class, name: &str) -> String {
+    let bare = [Class::I, Class::II, Class::III]
+        .iter()
+        // Longest label first: 重要性III_ also starts with 重要性I.
+        .rev()
+        .find_map(|c| name.strip_prefix(&format!("{}_", c.label_ja())))
+        .unwrap_or(name);
+    format!("{}_{bare}", class.label_ja())
+}
+
 /// ASCII fallback for HTTP clients that cannot read RFC 5987 file names.
 pub fn package_file_name_ascii(transfer_id: &str, class: Class, encrypted: bool) -> String {
     let suffix = if encrypted { ".tar.age" } else { ".tar" };
@@ -336,6 +349,30 @@ mod tests {
         assert_ne!(base, content_digest([("b.txt", 3, "aa")]));
         assert_ne!(base, content_digest([("a.txt", 3, "ab")]));
         assert_eq!(base, content_digest([("a.txt", 3, "aa")]));
+    }
+
+    #[test]
+    fn r02_2_1_a_saved_file_carries_its_class_label_once() {
+        assert_eq!(
+            labelled_file_name(Class::II, "見積書.pdf"),
+            "重要性II_見積書.pdf"
+        );
+        assert_eq!(
+            labelled_file_name(Class::II, "重要性II_見積書.pdf"),
+            "重要性II_見積書.pdf"
+        );
+        assert_eq!(
+            labelled_file_name(Class::I, "重要性III_a.txt"),
+            "重要性I_a.txt"
+        );
+        assert_eq!(
+            labelled_file_name(Class::III, "重要性I_a.txt"),
+            "重要性III_a.txt"
+        );
+        assert_eq!(
+            labelled_file_name(Class::I, "重要性Ia.txt"),
+            "重要性I_重要性Ia.txt"
+        );
     }
 
     #[test]

@@ -80,6 +80,19 @@ macro_rules! vocabulary {
 pub(crate) use vocabulary;
 
 vocabulary! {
+    /// Where an account stands (5.(4)①, 6.(2)②).
+    pub enum AccountStatus ("account status") {
+        /// May log in.
+        Active = "active",
+        /// Suspended or switched off; a sysadmin may enable it again.
+        Disabled = "disabled",
+        /// Its holder left or moved: it keeps its history and never logs
+        /// in again (the name stays taken, so records stay unambiguous).
+        Retired = "retired",
+    }
+}
+
+vocabulary! {
     /// Where an inbound file stands (2.(2)④, "Bringing in").
     pub enum InboundState ("inbound file state") {
         /// Scanned clean; its requester must set the class.

@@ -420,6 +420,12 @@ impl Gateway {
         self.launch().expect("start on the restored directory");
     }
 
+    /// Starts a gateway that [`Gateway::stop`] stopped (an operator's
+    /// maintenance window: commands run while it is down).
+    pub fn start_again(&mut self) {
+        self.launch().expect("start the gateway again");
+    }
+
     /// Kills the gateway (SIGKILL: like a power cut) and starts it again.
     pub fn kill_and_restart(&mut self) {
         self.kill();
@@ -611,13 +617,27 @@ impl Gateway {
 
     /// A raw HTTPS client that trusts the gateway's CA.
     pub fn http(&self) -> reqwest::blocking::Client {
+        self.http_builder().build().expect("http client")
+    }
+
+    /// A client that opens a new connection for every request. A refusal
+    /// sent before the request body was read (507, 413) closes the
+    /// connection, and a pooled client may send its next request on it
+    /// before it sees the close (hyper's `IncompleteMessage`): tests that
+    /// provoke such refusals and then go on use this one.
+    pub fn http_without_reuse(&self) -> reqwest::blocking::Client {
+        self.http_builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("http client")
+    }
+
+    fn http_builder(&self) -> reqwest::blocking::ClientBuilder {
         let ca = std::fs::read(&self.ca_file).expect("ca file");
         reqwest::blocking::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("ca pem")])
             .tls_backend_rustls()
             .timeout(Duration::from_secs(120))
-            .build()
-            .expect("http client")
     }
 
     /// The session token the client stored for `account`.

@@ -353,6 +353,29 @@ fn r06_1_4_filters_and_exports_are_safe_for_excel_and_cannot_forge_lines() {
         !text.contains(",=HYPERLINK"),
         "formula reaches Excel:\n{text}"
     );
+    // Someone with write access to the database plants a terminal escape
+    // and a forged line in an event: the CSV still holds one line per
+    // record, and no raw control character reaches whoever opens it.
+    let planted = "\u{1b}[2J\u{1b}[31m\r\n2026-01-01T00:00:00Z,admin,transfer.approve";
+    let changed = sql_execute(
+        &w.gw.database_url,
+        &format!(
+            "UPDATE audit_events SET detail = '{planted}' WHERE seq = \
+             (SELECT MIN(seq) FROM audit_events WHERE action = 'login.fail')"
+        ),
+    )
+    .expect("tamper");
+    assert_eq!(changed, 1);
+    let csv = cli.run(&["audit", "log", "--format", "csv", "--action", "login.fail"]);
+    assert_success(&csv, "audit log csv of a tampered database");
+    let text = String::from_utf8_lossy(&csv.stdout[3..]).to_string();
+    let records: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(records.len(), failures + 1, "{text}");
+    assert!(
+        records.iter().all(|r| !r.chars().any(|c| c.is_control())),
+        "a raw control character in the CSV:\n{text:?}"
+    );
+    assert!(text.contains("\\u{1b}[2J"), "the escape is shown: {text}");
 
     // Staff see none of it.
     assert!(
@@ -402,14 +425,23 @@ fn r06_1_4_retention_pruning_keeps_the_rest_verifiable() {
     let mut w = world();
     traffic(&w);
     pin(&w);
+    // The command, in a maintenance window: the gateway is down, so it is
+    // the command and not the gateway's own hourly pruning that prunes.
     w.gw.reconfigure(&[("audit", "retention_days", "30")]);
+    w.gw.stop().expect("stop");
     w.gw.advance(40 * 86_400);
-    let _ = w.gw.login(&w.auditor);
     let before = stored_events(&w.gw.database_url).expect("events").len();
     let out = w.gw.admin_command(&["audit-prune"]);
     assert_success(&out, "audit-prune");
+    w.gw.start_again();
+    let _ = w.gw.login(&w.auditor);
     let after = stored_events(&w.gw.database_url).expect("events");
-    assert!(after.len() < before, "nothing pruned");
+    assert!(
+        after.len() < before,
+        "nothing pruned: {}\n{}",
+        text(&out),
+        w.gw.log()
+    );
     assert!(after[0].seq > 1);
     let (ok, all, _) = verify(&w);
     assert!(ok, "pruned log no longer verifies:\n{all}");
@@ -451,30 +483,293 @@ fn r06_1_4_events_stream_to_an_outside_collector() {
     assert!(text.contains("login.ok"), "{text}");
 }
 
-#[test]
-fn r09_1_yearly_report_counts_what_happened() {
-    let w = world();
-    traffic(&w);
-    let year = {
-        let events = stored_events(&w.gw.database_url).expect("events");
-        events[0].at[..4].to_string()
-    };
-    let out =
-        w.gw.cli(&w.auditor)
-            .run(&["audit", "report", "--year", &year, "--format", "csv"]);
+/// One transfer of `class` from tanaka to the partner; class II waits for
+/// the approver.
+fn send_one(w: &World, class: &str) -> String {
+    let f = write_file(
+        w.gw.dir.path(),
+        &format!("report-{class}.txt"),
+        class.as_bytes(),
+    );
+    let sent = json_of(&w.gw.cli(&w.staff).run(&[
+        "--json",
+        "send",
+        &f.display().to_string(),
+        "--class",
+        class,
+        "--to",
+        "partner",
+        "--purpose",
+        "yearly report",
+    ]));
+    json_str(&sent["transfer"]["id"]).expect("id")
+}
+
+fn failed_login(w: &World, username: &str) {
+    let response = w
+        .gw
+        .http()
+        .post(format!("{}/api/v1/login", w.gw.internal_url))
+        .json(&serde_json::json!({"username": username, "password": "Wrong-Password-1", "otp": "000000"}))
+        .send()
+        .expect("login");
+    assert_eq!(response.status().as_u16(), 401);
+}
+
+/// Moves the gateway's clock to `rfc3339` (forward only).
+fn move_clock_to(w: &World, rfc3339: &str) {
+    let target =
+        time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+            .expect("time")
+            .unix_timestamp();
+    let now = w.gw.now();
+    assert!(target > now, "the test needs {rfc3339} to be in the future");
+    w.gw.advance(target - now);
+}
+
+fn report(w: &World, args: &[&str]) -> Value {
+    let mut all = vec!["--json", "audit", "report"];
+    all.extend_from_slice(args);
+    let out = w.gw.cli(&w.auditor).run(&all);
     assert_success(&out, "report");
+    serde_json::from_slice(&out.stdout).expect("report json")
+}
+
+/// Every section of the report, as `(section, figure) = value` lines, so a
+/// failed comparison shows all of them.
+fn figures_of(report: &Value) -> Vec<(String, u64)> {
+    let f = &report["figures"];
+    let mut out = Vec::new();
+    for class in ["I", "II", "III"] {
+        for what in ["submitted", "released", "rejected", "revoked", "expired"] {
+            out.push((
+                format!("transfers.{class}.{what}"),
+                f["transfers"][class][what].as_u64().unwrap_or(u64::MAX),
+            ));
+        }
+        out.push((
+            format!("disposals.{class}"),
+            f["disposals"][class].as_u64().unwrap_or(u64::MAX),
+        ));
+    }
+    for what in ["approved", "rejected"] {
+        out.push((
+            format!("decisions.jicho.{what}"),
+            f["decisions_by_approver"]["jicho"][what]
+                .as_u64()
+                .unwrap_or(0),
+        ));
+    }
+    for key in [
+        "downloads",
+        "downloads_refused",
+        "incidents_opened",
+        "incidents_closed",
+        "media_carried_out",
+        "media_overdue",
+        "failed_logins",
+    ] {
+        out.push((key.to_string(), f[key].as_u64().unwrap_or(u64::MAX)));
+    }
+    for key in [
+        "created",
+        "disabled",
+        "enabled",
+        "role_changed",
+        "retired",
+        "locked",
+        "step_up_failed",
+    ] {
+        out.push((
+            format!("accounts.{key}"),
+            f["accounts"][key].as_u64().unwrap_or(u64::MAX),
+        ));
+    }
+    out
+}
+
+fn expect(overrides: &[(&str, u64)]) -> Vec<(String, u64)> {
+    let zero = figures_of(&serde_json::json!({}));
+    zero.into_iter()
+        .map(|(name, _)| {
+            let value = overrides
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(0, |(_, v)| *v);
+            (name, value)
+        })
+        .collect()
+}
+
+#[test]
+fn r09_1_the_yearly_report_counts_the_fiscal_year_in_japan_time() {
+    let w = world_with(GatewayOptions {
+        config_patch: vec![
+            // Links and content outlive the months the clock is moved, so
+            // no expiry or erasure happens at a moment the test cannot pin.
+            ("links".into(), "expiry_hours".into(), "8760".into()),
+        ],
+    });
+    let (_, recipient) = age_identity(w.gw.dir.path(), "partner");
+    assert_success(
+        &w.gw.cli(&w.staff).run(&[
+            "recipient",
+            "add",
+            "partner",
+            "--org",
+            "Partner K.K.",
+            "--email",
+            "p@example.jp",
+            "--age-key",
+            &recipient,
+        ]),
+        "recipient",
+    );
+    let created_accounts = stored_events(&w.gw.database_url)
+        .expect("events")
+        .iter()
+        .filter(|e| e.action == "user.create")
+        .count() as u64;
+
+    // Today (fiscal 2026, calendar 2026): a class II approved, a class III
+    // released and downloaded once, one failed login.
+    let ii = send_one(&w, "II");
+    let code = w.gw.otp(&w.approver.totp_secret);
+    assert_success(
+        &w.gw.cli(&w.approver).run(&["approve", &ii, "--otp", &code]),
+        "approve",
+    );
+    let iii = send_one(&w, "III");
+    let links = json_of(&w.gw.cli(&w.staff).run(&["--json", "link", &iii]));
+    let url = json_str(&links[0]["url"]).expect("url");
+    let download = w.gw.http().post(&url).send().expect("download");
+    assert_eq!(download.status().as_u16(), 200);
+    let _ = download.bytes();
+    failed_login(&w, "nobody");
+
+    // 31 March 2027, 23:30 in Japan (14:30 UTC): still fiscal 2026, but
+    // calendar 2027.
+    move_clock_to(&w, "2027-03-31T14:30:00Z");
+    assert_success(&w.gw.login(&w.staff), "login on 31 March");
+    send_one(&w, "III");
+    failed_login(&w, "tanaka");
+
+    // 1 April 2027, 00:30 in Japan (15:30 UTC on 31 March): fiscal 2027.
+    // A year counted in UTC would put these in fiscal 2026.
+    move_clock_to(&w, "2027-03-31T15:30:00Z");
+    assert_success(&w.gw.login(&w.staff), "login on 1 April");
+    let rejected = send_one(&w, "II");
+    assert_success(&w.gw.login(&w.approver), "approver login on 1 April");
+    let code = w.gw.otp(&w.approver.totp_secret);
+    assert_success(
+        &w.gw.cli(&w.approver).run(&[
+            "reject",
+            &rejected,
+            "--reason",
+            "not needed",
+            "--otp",
+            &code,
+        ]),
+        "reject",
+    );
+    assert_success(&w.gw.login(&w.auditor), "auditor login on 1 April");
+
+    let fiscal_2026 = report(&w, &["--fiscal-year", "2026"]);
+    assert_eq!(fiscal_2026["period"], "fiscal_year");
+    assert_eq!(fiscal_2026["since"], "2026-03-31T15:00:00Z");
+    assert_eq!(fiscal_2026["until"], "2027-03-31T15:00:00Z");
+    assert_eq!(fiscal_2026["status"], "OK");
+    assert_eq!(
+        figures_of(&fiscal_2026),
+        expect(&[
+            ("transfers.II.submitted", 1),
+            ("transfers.II.released", 1),
+            ("transfers.III.submitted", 2),
+            ("transfers.III.released", 2),
+            ("decisions.jicho.approved", 1),
+            ("downloads", 1),
+            ("failed_logins", 2),
+            ("accounts.created", created_accounts),
+        ]),
+        "fiscal 2026"
+    );
+    let fiscal_2027 = report(&w, &["--fiscal-year", "2027"]);
+    assert_eq!(
+        figures_of(&fiscal_2027),
+        expect(&[
+            ("transfers.II.submitted", 1),
+            ("transfers.II.rejected", 1),
+            ("decisions.jicho.rejected", 1),
+        ]),
+        "fiscal 2027"
+    );
+    let calendar_2026 = report(&w, &["--year", "2026"]);
+    assert_eq!(calendar_2026["period"], "calendar_year");
+    assert_eq!(
+        figures_of(&calendar_2026),
+        expect(&[
+            ("transfers.II.submitted", 1),
+            ("transfers.II.released", 1),
+            ("transfers.III.submitted", 1),
+            ("transfers.III.released", 1),
+            ("decisions.jicho.approved", 1),
+            ("downloads", 1),
+            ("failed_logins", 1),
+            ("accounts.created", created_accounts),
+        ]),
+        "calendar 2026"
+    );
+    let calendar_2027 = report(&w, &["--year", "2027"]);
+    assert_eq!(
+        figures_of(&calendar_2027),
+        expect(&[
+            ("transfers.II.submitted", 1),
+            ("transfers.II.rejected", 1),
+            ("transfers.III.submitted", 1),
+            ("transfers.III.released", 1),
+            ("decisions.jicho.rejected", 1),
+            ("failed_logins", 1),
+        ]),
+        "calendar 2027"
+    );
+
+    // Without a year: the fiscal year the auditor's computer is in.
+    let today = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+9));
+    let current = if today.month() >= time::Month::April {
+        today.year()
+    } else {
+        today.year() - 1
+    };
+    let default = report(&w, &[]);
+    assert_eq!(default["period"], "fiscal_year");
+    assert_eq!(default["year"], current);
+
+    // The printable formats say which year they count.
+    let out = w.gw.cli(&w.auditor).run(&[
+        "audit",
+        "report",
+        "--fiscal-year",
+        "2026",
+        "--format",
+        "csv",
+    ]);
+    assert_success(&out, "csv report");
     assert!(out.stdout.starts_with(&[0xEF, 0xBB, 0xBF]));
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(text.contains("transfer"), "{text}");
-    let markdown =
-        w.gw.cli(&w.auditor)
-            .run(&["audit", "report", "--year", &year]);
-    assert_success(&markdown, "markdown report");
-    let md = String::from_utf8_lossy(&markdown.stdout).to_string();
-    assert!(md.contains("II") && md.contains("III"), "{md}");
+    let csv = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(csv.contains("2026 年度 (fiscal year 2026)"), "{csv}");
+    let md = text(
+        &w.gw
+            .cli(&w.auditor)
+            .run(&["audit", "report", "--fiscal-year", "2026"]),
+    );
+    assert!(md.contains("2026 年度"), "{md}");
     assert!(
-        md.to_uppercase().contains("OK"),
-        "verification status missing:\n{md}"
+        w.gw.cli(&w.auditor)
+            .run(&["audit", "report", "--fiscal-year", "2026", "--year", "2026"])
+            .status
+            .code()
+            == Some(2),
+        "both years at once must be refused"
     );
 }
 
@@ -504,4 +799,161 @@ fn postgres_app_role_cannot_update_or_delete_audit_rows() {
     let checkpoint = sql_execute(&app_url, "DELETE FROM audit_checkpoints");
     assert!(checkpoint.is_err(), "the app role could DELETE checkpoints");
     let _ = w.admin;
+}
+
+/// What a start's event says changed, without the listener addresses: the
+/// kit lets the system pick ports at the first start (`127.0.0.1:0`) and
+/// reuses the bound ones after, which is a real change of the effective
+/// configuration but not the one these tests make.
+fn changed_settings(start: &Value) -> Vec<Value> {
+    start["changed"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| {
+            !matches!(
+                c["key"].as_str(),
+                Some("server.listen" | "server.public_listen")
+            )
+        })
+        .collect()
+}
+
+fn config_starts(w: &World) -> Vec<Value> {
+    stored_events(&w.gw.database_url)
+        .expect("events")
+        .iter()
+        .filter(|e| e.action == "config.start")
+        .map(|e| serde_json::from_str(&e.detail).expect("detail"))
+        .collect()
+}
+
+#[test]
+fn r06_1_4_a_the_configuration_of_every_start_and_each_change_is_recorded() {
+    let mut w = world();
+    let first = config_starts(&w);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["first"], true);
+    let digest = json_str(&first[0]["digest"]).expect("digest");
+    assert_eq!(digest.len(), 64, "SHA-256 in hex");
+    assert_eq!(first[0]["settings"]["auth.lockout_threshold"], "5");
+
+    // Someone loosens the lockout for a while, then puts it back.
+    w.gw.reconfigure(&[("auth", "lockout_threshold", "50")]);
+    let starts = config_starts(&w);
+    assert_eq!(starts.len(), 2);
+    let changed = changed_settings(&starts[1]);
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0]["key"], "auth.lockout_threshold");
+    assert_eq!(changed[0]["from"], "5");
+    assert_eq!(changed[0]["to"], "50");
+    assert_ne!(starts[1]["digest"], starts[0]["digest"]);
+
+    // A restart without a change says so; going back is a change again,
+    // and the digest is the first one again.
+    w.gw.restart();
+    let starts = config_starts(&w);
+    assert_eq!(starts.len(), 3);
+    assert_eq!(
+        starts[2]["changed"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        starts[2]
+    );
+    assert_eq!(starts[2]["digest"], starts[1]["digest"]);
+    w.gw.reconfigure(&[("auth", "lockout_threshold", "5")]);
+    let starts = config_starts(&w);
+    assert_eq!(changed_settings(&starts[3])[0]["to"], "5");
+    assert_eq!(starts[3]["settings"], {
+        let mut first_settings = first[0]["settings"].clone();
+        for key in ["server.listen", "server.public_listen"] {
+            first_settings[key] = starts[3]["settings"][key].clone();
+        }
+        first_settings
+    });
+
+    // The events are in the chain, visible to the auditor, and hold no
+    // secret: the database URL is masked like everywhere else.
+    let out = w.gw.cli(&w.auditor).run(&[
+        "audit",
+        "log",
+        "--format",
+        "jsonl",
+        "--action",
+        "config.start",
+    ]);
+    assert_success(&out, "audit log");
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+    for start in &starts {
+        let url = start["settings"]["database.url"].as_str().unwrap_or("");
+        assert!(
+            !url.contains(":secret@") && !url.contains("password="),
+            "{url}"
+        );
+    }
+    let (ok, all, _) = verify(&w);
+    assert!(ok, "{all}");
+}
+
+#[test]
+fn r06_1_4_a_the_gateway_prunes_past_retention_by_itself_and_the_rest_verifies() {
+    let mut w = world();
+    traffic(&w);
+    pin(&w);
+    let mut patches = vec![
+        ("audit", "retention_days", "30".to_string()),
+        ("housekeeping", "interval_seconds", "1".to_string()),
+    ];
+    // On PostgreSQL the gateway runs as the least-privilege role, which may
+    // not delete audit rows: pruning goes through the owner's URL, kept in
+    // a file of its own.
+    let postgres = matches!(test_database(), TestDatabase::Postgres { .. });
+    let owner_url = w.gw.database_url.clone();
+    if postgres {
+        let app_url =
+            w.gw.switch_to_app_role(&format!("sekisho_prune_{}", std::process::id()));
+        assert!(sql_execute(&app_url, "DELETE FROM audit_events WHERE seq = 1").is_err());
+        let secret = w.gw.data_dir().join("audit-prune.url");
+        std::fs::write(&secret, &owner_url).expect("owner url file");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        patches.push((
+            "audit",
+            "prune_database_url_file",
+            "\"audit-prune.url\"".to_string(),
+        ));
+    }
+    let patches: Vec<(&str, &str, &str)> = patches
+        .iter()
+        .map(|(s, k, v)| (*s, *k, v.as_str()))
+        .collect();
+    w.gw.reconfigure(&patches);
+    let before = stored_events(&owner_url).expect("events");
+    assert_eq!(before[0].seq, 1);
+
+    // Nothing is old enough yet; 40 days later the old events go by
+    // themselves, without anyone running a command.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(stored_events(&owner_url).expect("events")[0].seq, 1);
+    w.gw.advance(40 * 86_400);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let pruned = loop {
+        let events = stored_events(&owner_url).expect("events");
+        if let Some(prune) = events.iter().find(|e| e.action == "audit.prune") {
+            break (events[0].seq, prune.clone());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit.prune within 30 s:\n{}",
+            w.gw.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(pruned.0 > 1, "the oldest event is still #1");
+    assert_eq!(pruned.1.actor, "(gateway)");
+    assert_success(&w.gw.login(&w.auditor), "auditor login 40 days later");
+    let (ok, all, _) = verify(&w);
+    assert!(ok, "the pruned log no longer verifies:\n{all}");
 }

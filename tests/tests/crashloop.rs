@@ -395,10 +395,16 @@ fn column(w: &World, sql: &str) -> Vec<String> {
 
 /// Rebuilds the workers' queues from what the database holds now.
 fn queues_from_database(w: &World, ledger: &Ledger) -> Queues {
+    // A send cut by the kill after it was submitted is pending in the
+    // database but unknown to the ledger: once approved, its download could
+    // not be checked, so, like unknown released ones, it is left alone.
     let pending = column(
         w,
         "SELECT id FROM transfers WHERE state = 'pending_approval' ORDER BY id",
-    );
+    )
+    .into_iter()
+    .filter(|id| ledger.files.contains_key(id))
+    .collect();
     let released = column(
         w,
         "SELECT id FROM transfers WHERE state = 'released' ORDER BY id",

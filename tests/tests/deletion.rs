@@ -344,7 +344,12 @@ fn r02_2_3_retention_deletes_on_schedule_without_anyone_asking() {
     });
     let released = send(&w, "III", b"released");
     let revoked = send(&w, "III", b"revoked");
-    assert_success(&w.gw.cli(&w.staff).run(&["revoke", &revoked]), "revoke");
+    assert_success(
+        &w.gw
+            .cli(&w.staff)
+            .run(&["revoke", &revoked, "--reason", "宛先誤り"]),
+        "revoke",
+    );
     // Revoked content goes at the next housekeeping round (closed_days = 0).
     wait_for(
         || state_of(&w, &revoked) == "erased",

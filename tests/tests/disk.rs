@@ -389,7 +389,8 @@ fn a_full_disk_refuses_writes_with_507_and_the_gateway_recovers_without_a_restar
     let mut w = world();
     let api = Api {
         w: &w,
-        http: w.gw.http(),
+        // Refusals of unread upload bodies close their connections.
+        http: w.gw.http_without_reuse(),
     };
     let dir = w.gw.dir.path().to_path_buf();
 

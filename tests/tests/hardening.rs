@@ -819,3 +819,193 @@ fn r07_1_concurrent_requests_raise_no_false_clock_alarm() {
         "event times decrease"
     );
 }
+
+/// An upload link of `staff`'s for an outside party, `--max-mb` well above
+/// the quotas so that the quotas are what is tested.
+fn upload_link(w: &World, staff: &Account) -> String {
+    let created = json_of(&w.gw.cli(staff).run(&[
+        "--json",
+        "inbox",
+        "request",
+        "--from",
+        "Hagi Printing",
+        "--purpose",
+        "見積書の受領",
+        "--max-mb",
+        "100",
+        "--max-files",
+        "20",
+    ]));
+    json_str(&created["url"]).expect("upload link")
+}
+
+fn outsider_upload(w: &World, url: &str, name: &str, size: usize) -> std::process::Output {
+    let home = w.gw.dir.path().join("home-outsider");
+    std::fs::create_dir_all(&home).expect("home");
+    let file = w.gw.dir.path().join(name);
+    std::fs::write(&file, vec![b'q'; size]).expect("file");
+    w.gw.outsider(&home)
+        .run(&["upload", url, &file.display().to_string()])
+}
+
+/// The head of a multipart upload to a link, with a declared length, and
+/// the start of one file part; the caller decides how much body follows.
+fn upload_head(url: &str, declared: u64) -> String {
+    let path = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = &path[path.find('/').unwrap_or(0)..];
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\
+         Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: {declared}\r\n\r\n\
+         --XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+}
+
+fn status_line(tls: &mut Tls, within: Duration) -> String {
+    tls.sock.set_read_timeout(Some(within)).expect("timeout");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        match tls.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn r06_1_7_inbound_uploads_are_bounded_by_quotas_running_uploads_and_declared_length() {
+    let w = world_with(&[
+        ("housekeeping", "interval_seconds", "1"),
+        ("inbound", "quota_per_requester_mb", "2"),
+        ("inbound", "quota_total_mb", "3"),
+        ("inbound", "concurrent_uploads_per_link", "1"),
+    ]);
+    let suzuki = w.gw.user(&w.admin, "suzuki", "staff");
+    let tanaka_link = upload_link(&w, &w.staff);
+    let suzuki_link = upload_link(&w, &suzuki);
+    let public = address_of(&w.gw.public_url);
+    let config = tls_config(&w.gw);
+    const MIB: usize = 1 << 20;
+
+    // A declared length far above the quota is refused before a byte of
+    // the body is sent, and leaves no key share or blob behind. (A link's
+    // own limit is judged the same way: tests/inbound.rs.)
+    let before = store_listing(&w.gw);
+    let mut huge = tls_from(&config, loopback(1), public);
+    huge.write_all(upload_head(&tanaka_link, 10 << 30).as_bytes())
+        .expect("head");
+    huge.flush().expect("flush");
+    let started = Instant::now();
+    let status = status_line(&mut huge, Duration::from_secs(10));
+    assert!(status.contains(" 413 "), "10 GiB declared: {status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the refusal waited for the body: {:?}",
+        started.elapsed()
+    );
+    drop(huge);
+    assert_eq!(store_listing(&w.gw), before, "a refused upload left files");
+
+    // One upload at a time per link: while one is running, another is
+    // told to wait (429 with Retry-After) and nothing of it is kept.
+    let mut running = tls_from(&config, loopback(2), public);
+    running
+        .write_all(upload_head(&tanaka_link, 400_000).as_bytes())
+        .expect("head");
+    running.write_all(&[b'r'; 8192]).expect("some body");
+    running.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(500));
+    let second = outsider_upload(&w, &tanaka_link, "second.bin", 1000);
+    assert_failure(&second, "at most 1 upload");
+    assert_failure(&second, "同時に");
+    let answer =
+        w.gw.http()
+            .post(&tanaka_link)
+            .header("Accept", "application/json")
+            .multipart(reqwest::blocking::multipart::Form::new().part(
+                "file",
+                reqwest::blocking::multipart::Part::bytes(b"x".to_vec()).file_name("x.txt"),
+            ))
+            .send()
+            .expect("second upload");
+    assert_eq!(answer.status().as_u16(), 429);
+    assert_eq!(header(&answer, "retry-after"), "30");
+    let body: Value = answer.json().expect("json");
+    assert_eq!(body["code"], "uploads_in_progress", "{body}");
+    // Once the running upload is gone (the sender gave up), the link takes
+    // uploads again.
+    drop(running);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = outsider_upload(&w, &tanaka_link, "first.bin", 3 * MIB / 2);
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && text(&out).contains("at most 1 upload"),
+            "the link did not take uploads again: {}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The requester's quota: 1.5 MiB stored of 2, so 0.6 MiB more is
+    // refused, on the declared length and with a message that says whose.
+    let over = outsider_upload(&w, &tanaka_link, "over.bin", 6 * MIB / 10);
+    assert_failure(&over, "requester's storage quota");
+    assert_failure(&over, "保存容量");
+    // Another requester has room of their own, until the gateway's total
+    // (3 MiB) is reached: 1.5 + 1.2 stored, 0.4 more does not fit.
+    assert_success(
+        &outsider_upload(&w, &suzuki_link, "suzuki.bin", 12 * MIB / 10),
+        "another requester's upload",
+    );
+    let total = outsider_upload(&w, &suzuki_link, "total.bin", 4 * MIB / 10);
+    assert_failure(&total, "gateway's storage quota");
+
+    // Refusals are evidence; what was accepted is all that is stored.
+    let events = stored_events(&w.gw.database_url).expect("events");
+    let refused: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "inbound.refused")
+        .map(|e| e.detail.clone())
+        .collect();
+    for reason in [
+        "already running",
+        "requester's storage quota",
+        "gateway's storage quota",
+    ] {
+        assert!(
+            refused.iter().any(|d| d.contains(reason)),
+            "no inbound.refused event saying {reason:?}: {refused:?}"
+        );
+    }
+    let listing = store_listing(&w.gw);
+    assert_eq!(listing.shares.len(), 2, "{listing:?}");
+    assert_eq!(listing.blobs.len(), 2, "{listing:?}");
+    assert!(listing.partial_shares.is_empty() && listing.partial_blobs.is_empty());
+
+    // Erasing received content gives the room back: after retention the
+    // files are erased and the same upload is taken.
+    w.gw.advance(31 * 24 * 3600);
+    assert_success(&w.gw.login(&w.staff), "login a month later");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !store_listing(&w.gw).blobs.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "received files were not erased after retention"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let fresh = upload_link(&w, &w.staff);
+    assert_success(
+        &outsider_upload(&w, &fresh, "after.bin", 6 * MIB / 10),
+        "an upload once the quota has room again",
+    );
+}

@@ -238,8 +238,10 @@ fn clean_file_waits_for_its_class_then_only_the_requester_gets_it() {
         &w.gw.cli(&w.staff).run(&["inbox", "get", &id, "-o", &out]),
         "inbox get",
     );
-    let saved = std::fs::read(out_dir.join("見積書.pdf")).expect("saved");
+    // 2.(2)①(イ): the saved copy carries its class in its name.
+    let saved = std::fs::read(out_dir.join("重要性II_見積書.pdf")).expect("saved");
     assert_eq!(saved, content);
+    assert!(!out_dir.join("見積書.pdf").exists());
     assert_failure(
         &w.gw.cli(&w.staff).run(&["inbox", "get", &id, "-o", &out]),
         "already exists",
@@ -458,10 +460,38 @@ fn links_refuse_after_expiry_beyond_limits_and_bad_names() {
         "tab\there.txt",
         "new\nline.txt",
         "",
+        "C:x.txt",
+        "CON",
+        "nul.txt",
+        "COM9.dat",
+        "report.txt.",
+        "report.txt ",
+        "invoice\u{202e}txt.exe",
+        "bom\u{feff}.txt",
+        "a<b>.txt",
+        "\"quoted\".txt",
+        "star*.txt",
     ] {
         let resp = post_form(&w, &url, vec![(bad, b"x".to_vec())], "application/json");
         assert_eq!(resp.status().as_u16(), 400, "{bad:?}");
+        // An empty name or a raw line break never reaches the name check:
+        // the form itself is refused.
+        if !bad.is_empty() && !bad.contains('\n') {
+            let body: serde_json::Value = resp.json().unwrap_or_default();
+            assert_eq!(body["code"], "bad_file_name", "{bad:?}: {body}");
+            let message = body["message"].as_str().unwrap_or_default();
+            assert!(message.contains("rename"), "{bad:?}: {message}");
+        }
     }
+    // The outsider's client refuses such a name before sending anything.
+    let outsider_home = dir.join("home-outsider-names");
+    std::fs::create_dir_all(&outsider_home).expect("home");
+    let device = write_file(dir, "PRN.txt", b"x");
+    let out =
+        w.gw.outsider(&outsider_home)
+            .run(&["upload", &url, &device.display().to_string()]);
+    assert_failure(&out, "'PRN'");
+    assert_failure(&out, "rename it");
     // An unknown link.
     let unknown = format!("{}/u/{}", w.gw.public_url, "A".repeat(43));
     let resp = post_form(
@@ -755,7 +785,7 @@ fn an_unreachable_engine_holds_files_and_a_rescan_releases_them_once_fixed() {
         "get",
     );
     assert_eq!(
-        std::fs::read(out_dir.join("letter.txt")).expect("read"),
+        std::fs::read(out_dir.join("重要性III_letter.txt")).expect("read"),
         content
     );
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sekisho_e2e::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 struct World {
     gw: Gateway,
@@ -407,6 +407,30 @@ fn r02_2_path_tricks_and_oversized_uploads_are_refused() {
         assert_eq!(status, 400, "name {name:?} was accepted: {body}");
         assert_eq!(body["code"], "bad_file_name");
     }
+    // Names that are fine on Linux but unsafe or misleading on a Windows
+    // desk: a drive, a device, a name Windows shortens, a right-to-left
+    // override that shows `invoiceexe.txt`. Each refusal says what to rename.
+    for (name, says) in [
+        ("C:x.txt", "':'"),
+        ("CON", "'CON'"),
+        ("con.txt", "'con'"),
+        ("LPT1.log", "'LPT1'"),
+        ("report.txt.", "ends with a dot or a space"),
+        ("report.txt ", "ends with a dot or a space"),
+        ("invoice\u{202e}txt.exe", "U+202E"),
+        ("zero\u{200b}width.txt", "U+200B"),
+        ("what?.txt", "'?'"),
+        ("a|b.txt", "'|'"),
+    ] {
+        let (status, body) = post(serde_json::json!([{"name": name, "size": 1}]));
+        assert_eq!(status, 400, "name {name:?} was accepted: {body}");
+        assert_eq!(body["code"], "bad_file_name");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(says) && message.contains("rename") && message.contains("名前"),
+            "{name:?}: the refusal must say what to rename, Japanese first: {message}"
+        );
+    }
     let (status, _) = post(serde_json::json!([{"name": "huge.bin", "size": 1u64 << 50}]));
     assert_eq!(status, 413);
 
@@ -429,18 +453,34 @@ fn r02_2_path_tricks_and_oversized_uploads_are_refused() {
     // The client refuses a path trick before sending anything.
     let dir = w.gw.dir.path().join("weird");
     std::fs::create_dir_all(&dir).expect("dir");
-    let bad = write_file(&dir, "tab\tname.txt", b"x");
-    let out = w.gw.cli(&w.staff).run(&[
-        "send",
-        &bad.display().to_string(),
-        "--class",
-        "III",
-        "--to",
-        "printer",
-        "--purpose",
-        "p",
-    ]);
-    assert!(!out.status.success());
+    for (name, says) in [
+        ("tab\tname.txt", "control character"),
+        ("C:x.txt", "':'"),
+        ("AUX.csv", "'AUX'"),
+        ("report.txt.", "ends with a dot"),
+        ("invoice\u{202e}txt.exe", "U+202E"),
+    ] {
+        let bad = write_file(&dir, name, b"x");
+        let out = w.gw.cli(&w.staff).run(&[
+            "send",
+            &bad.display().to_string(),
+            "--class",
+            "III",
+            "--to",
+            "printer",
+            "--purpose",
+            "p",
+        ]);
+        assert_failure(&out, says);
+        assert_failure(&out, "Rename the file");
+    }
+    assert_eq!(stored_blob_count(&w.gw), 0);
+    let listed = json_of(&w.gw.cli(&w.staff).run(&["--json", "list"]));
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(1),
+        "only the transfer made above exists: {listed}"
+    );
 }
 
 #[test]
@@ -703,7 +743,9 @@ fn r06_2_a_user_cannot_read_another_users_transfer_by_id() {
                 .status();
         assert_eq!(status.as_u16(), 404, "{path}");
     }
-    let revoke = w.gw.cli(&colleague).run(&["revoke", &id]);
+    let revoke =
+        w.gw.cli(&colleague)
+            .run(&["revoke", &id, "--reason", "probe"]);
     assert!(!revoke.status.success());
     // A nonexistent id answers exactly the same.
     let status =
@@ -873,7 +915,13 @@ fn r06_1_8_revoked_and_expired_links_deliver_nothing() {
     let first_url = json_str(&links(&w, &w.staff, &first)[0]["url"]).expect("url");
     let second_url = json_str(&links(&w, &w.staff, &second)[0]["url"]).expect("url");
 
-    let revoked = json_of(&w.gw.cli(&w.staff).run(&["--json", "revoke", &first]));
+    let revoked = json_of(&w.gw.cli(&w.staff).run(&[
+        "--json",
+        "revoke",
+        &first,
+        "--reason",
+        "wrong recipient",
+    ]));
     assert_eq!(revoked["state"], "revoked");
     let status = w.gw.http().post(&first_url).send().expect("post").status();
     assert_eq!(status.as_u16(), 410, "revoked link delivered");
@@ -1138,4 +1186,105 @@ fn r02_2_5_a_bundle_is_handled_at_the_highest_class_of_its_files() {
         "p",
     ]);
     assert!(!out.status.success());
+}
+
+#[test]
+fn r06_1_8_e_a_revocation_reaches_the_approver_with_the_senders_reason() {
+    let w = world();
+    add_age_recipient(&w, &w.staff, "printer");
+    let f = write_file(w.gw.dir.path(), "名簿.csv", b"names and addresses");
+    let id = transfer_id(&send(&w, &w.staff, &[&f], "II", "printer"));
+    assert_success(&approve(&w, &w.approver, &id), "approve");
+    let other = transfer_id(&send(&w, &w.staff, &[&f], "III", "printer"));
+
+    // A reason is required, by the client and by the gateway.
+    let no_reason = w.gw.cli(&w.staff).run(&["revoke", &id]);
+    assert!(!no_reason.status.success(), "revoked without a reason");
+    assert!(
+        text(&no_reason).contains("--reason"),
+        "{}",
+        text(&no_reason)
+    );
+    let token = w.gw.token(&w.staff);
+    for body in [json!({"reason": ""}), json!({"reason": "   "}), json!({})] {
+        let response =
+            w.gw.http()
+                .post(format!(
+                    "{}/api/v1/transfers/{id}/revoke",
+                    w.gw.internal_url
+                ))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .expect("revoke");
+        assert!(
+            response.status().is_client_error(),
+            "{body}: {}",
+            response.status()
+        );
+    }
+    let shown = json_of(&w.gw.cli(&w.staff).run(&["--json", "show", &id]));
+    assert_eq!(
+        shown["state"], "released",
+        "a refused revocation changed it"
+    );
+
+    // The sender notices the wrong address and revokes, saying why.
+    let reason = "宛先誤り: 別の印刷会社に送ってしまった";
+    let revoked = json_of(
+        &w.gw
+            .cli(&w.staff)
+            .run(&["--json", "revoke", &id, "--reason", reason]),
+    );
+    assert_eq!(revoked["state"], "revoked");
+    assert_success(
+        &w.gw.cli(&w.staff).run(&[
+            "revoke",
+            &other,
+            "--reason",
+            "class III, nobody approved it",
+        ]),
+        "revoke a class III transfer",
+    );
+
+    // The approver who let it out sees it on their queue, with the reason;
+    // the class III one, which they never approved, is not theirs.
+    let queue = text(&w.gw.cli(&w.approver).run(&["pending"]));
+    assert!(queue.contains(&id) && queue.contains(reason), "{queue}");
+    assert!(!queue.contains(&other), "{queue}");
+    let listed: Value =
+        w.gw.http()
+            .get(format!("{}/api/v1/revocations", w.gw.internal_url))
+            .bearer_auth(w.gw.token(&w.approver))
+            .send()
+            .expect("revocations")
+            .json()
+            .expect("json");
+    let listed = listed.as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["transfer_id"], id.as_str());
+    assert_eq!(listed[0]["reason"], reason);
+    assert_eq!(listed[0]["revoked_by"], w.staff.username.as_str());
+    assert_eq!(listed[0]["class"], "II");
+
+    // Staff cannot read approvers' revocation lists; the event has the reason.
+    let refused =
+        w.gw.http()
+            .get(format!("{}/api/v1/revocations", w.gw.internal_url))
+            .bearer_auth(&token)
+            .send()
+            .expect("revocations");
+    assert_eq!(refused.status().as_u16(), 403);
+    let event = stored_events(&w.gw.database_url)
+        .expect("events")
+        .into_iter()
+        .find(|e| e.action == "transfer.revoke" && e.object == format!("transfer:{id}"))
+        .expect("transfer.revoke event");
+    assert!(event.detail.contains(reason), "{}", event.detail);
+
+    // After the window (30 days) it leaves the queue.
+    w.gw.advance(31 * 24 * 3600);
+    assert_success(&w.gw.login(&w.approver), "login a month later");
+    let queue = text(&w.gw.cli(&w.approver).run(&["pending"]));
+    assert!(!queue.contains(reason), "{queue}");
 }

@@ -541,7 +541,11 @@ fn transfer_routes() -> Vec<Route> {
             "/transfers/{id}/reject",
             otp_json(json!({"reason": "probe"})),
         ),
-        route(Method::POST, "/transfers/{id}/revoke", Body::None),
+        route(
+            Method::POST,
+            "/transfers/{id}/revoke",
+            Body::Json(json!({"reason": "probe"})),
+        ),
         route(Method::GET, "/transfers/{id}/links", Body::None),
         route(
             Method::POST,

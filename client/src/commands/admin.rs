@@ -1,12 +1,12 @@
-//! `admin user add|disable|enable|list`: account management for system
-//! administrators.
+//! `admin user add|disable|enable|role|retire|list`: account management
+//! for system administrators.
 //!
 //! The gateway decides who may do this; the client's job is to show the
 //! one-time credentials of a new account clearly, once, with the warning
 //! that they cannot be shown again.
 
 use anyhow::{Context, Result};
-use sekisho_proto::{AccountStatus, CreateUserRequest, NewAccount, UserSummary};
+use sekisho_proto::{AccountStatus, ChangeRoleRequest, CreateUserRequest, NewAccount, UserSummary};
 
 use sekisho_proto::Role;
 
@@ -38,6 +38,20 @@ pub enum UserCommand {
     },
     /// Allow a disabled account to log in again.
     Enable {
+        /// User name.
+        name: String,
+    },
+    /// Give an account the role of its holder's new post; its sessions end.
+    Role {
+        /// User name.
+        name: String,
+        /// One of ciso, approver, manager, sysadmin, auditor, staff.
+        #[arg(long, value_name = "ROLE", value_parser = values::role)]
+        role: Role,
+    },
+    /// Close an account for good when its holder leaves: it keeps its
+    /// history and can never log in again.
+    Retire {
         /// User name.
         name: String,
     },
@@ -99,6 +113,35 @@ pub fn run(cfg: &Config, cmd: Command) -> Result<()> {
             println!("Account {} is enabled again and may log in.", user.username);
             Ok(())
         }
+        UserCommand::Role { name, role } => {
+            let user: UserSummary = api
+                .post(
+                    api.url(&["admin", "users", name.trim(), "role"])?,
+                    &ChangeRoleRequest { role },
+                )
+                .with_context(|| format!("the role of {} was not changed", name.trim()))?;
+            if cfg.json {
+                return print_json(&user);
+            }
+            println!(
+                "Account {} now has the role {}; its sessions have ended, so it logs in again with the new role.",
+                user.username, user.role
+            );
+            Ok(())
+        }
+        UserCommand::Retire { name } => {
+            let user: UserSummary = api
+                .post_empty(api.url(&["admin", "users", name.trim(), "retire"])?)
+                .with_context(|| format!("the account {} was not retired", name.trim()))?;
+            if cfg.json {
+                return print_json(&user);
+            }
+            println!(
+                "Account {} is retired: it keeps its history, its sessions have ended, and it can never log in again.",
+                user.username
+            );
+            Ok(())
+        }
         UserCommand::List => {
             let users: Vec<UserSummary> = api.get(api.url(&["admin", "users"])?)?;
             if cfg.json {
@@ -123,6 +166,7 @@ pub fn run(cfg: &Config, cmd: Command) -> Result<()> {
                     match u.status {
                         AccountStatus::Active => "有効 active".to_string(),
                         AccountStatus::Disabled => "無効 disabled".to_string(),
+                        AccountStatus::Retired => "廃止 retired".to_string(),
                     },
                     if u.must_change_password { "yes" } else { "no" }.to_string(),
                     u.locked_until

@@ -199,7 +199,14 @@ fn get(cfg: &Config, id: &str, dir: &Path) -> Result<()> {
         .into_iter()
         .find(|f| f.id == id)
         .with_context(|| format!("no file {id} was received for you"))?;
-    names::check_file_name(&file.name).map_err(|why| {
+    // The class travels with the copy (2.(2)①(イ)): 重要性II_見積書.pdf. A
+    // file without a class is refused by the gateway below, before a byte.
+    let saved_name = match file.class.and_then(|c| c.class()) {
+        Some(class) => sekisho_proto::labelled_file_name(class, &file.name),
+        None => file.name.clone(),
+    };
+    // One plain name inside DIR, whatever the gateway sent.
+    let target = names::join_one(dir, &saved_name).map_err(|why| {
         anyhow::anyhow!(
             "the file's name '{}' cannot be used here: {why}",
             file.name.escape_debug()
@@ -207,7 +214,6 @@ fn get(cfg: &Config, id: &str, dir: &Path) -> Result<()> {
     })?;
     // The gateway's refusal (class not set, quarantined, held) comes first.
     let mut response = api.get_stream(api.url(&["inbox", "files", id, "content"])?)?;
-    let target = dir.join(&file.name);
     if target.symlink_metadata().is_ok() {
         bail!(
             "{} already exists; nothing was overwritten. Choose another folder",

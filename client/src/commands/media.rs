@@ -294,7 +294,9 @@ fn write(cfg: &Config, checkout: &str, to: &Path) -> Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(transfer.class);
     let name = package_file_name(checkout, class, encrypted);
-    let target = to.join(&name);
+    let target = sekisho_proto::names::join_one(to, &name).map_err(|why| {
+        anyhow::anyhow!("the package name {name} cannot be written on the medium: {why}")
+    })?;
     if target.exists() {
         bail!(
             "{} already exists on the medium; nothing was overwritten",

@@ -3,16 +3,22 @@
 //! described in full with the command that decides it.
 
 use anyhow::Result;
+use sekisho_proto::{RevocationView, Role, UserInfo};
 
 use super::list::{self, Scope};
 use crate::config::Config;
-use crate::output::print_json;
+use crate::output::{print_json, short_time};
 
 pub fn run(cfg: &Config) -> Result<()> {
     let (api, _session) = super::logged_in(cfg)?;
     let transfers = list::fetch(&api, Scope::Pending)?;
     if cfg.json {
         return print_json(&transfers);
+    }
+    let me: UserInfo = api.get(api.url(&["whoami"])?)?;
+    if matches!(me.role, Role::Approver | Role::Ciso) {
+        let revoked: Vec<RevocationView> = api.get(api.url(&["revocations"])?)?;
+        print!("{}", describe_revocations(&revoked));
     }
     for d in super::media::pending_disposals(&api)? {
         print!("{}", super::media::describe_disposal(&d));
@@ -49,4 +55,30 @@ pub fn run(cfg: &Config) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// 6.(1)⑧(エ): what the approver let out and was revoked since (30 days).
+fn describe_revocations(revoked: &[RevocationView]) -> String {
+    if revoked.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "承認した送信のうち取り消されたもの（30日以内） / Transfers you approved that were revoked (last 30 days): {}\n",
+        revoked.len()
+    );
+    for r in revoked {
+        out.push_str(&format!(
+            "  {} {} {} (sender {}; approved {}, revoked {} by {})\n    reason: {}\n",
+            r.transfer_id,
+            r.class.label_ja(),
+            r.purpose,
+            r.sender,
+            short_time(&r.approved_at),
+            short_time(&r.revoked_at),
+            r.revoked_by.as_deref().unwrap_or("-"),
+            r.reason.as_deref().unwrap_or("(none given)"),
+        ));
+    }
+    out.push_str(&format!("{}\n", "-".repeat(60)));
+    out
 }

@@ -13,7 +13,8 @@ use sekisho_proto::{Class, Role};
 /// A required sentence (purpose, reason, note): trimmed, never blank.
 pub fn non_blank(s: &str) -> Result<String, String> {
     let trimmed = s.trim();
-    if trimmed.is_empty() {
+    // The gateway's own test, so a zero-width space is refused here first.
+    if sekisho_proto::names::is_blank(trimmed) {
         Err("it must not be blank; write a short sentence".to_string())
     } else {
         Ok(trimmed.to_string())

@@ -337,6 +337,18 @@ pub async fn latest_checkpoint_seq(conn: &mut AnyConnection) -> Result<i64> {
     })
 }
 
+/// The newest event of `action`, if any.
+pub async fn last_of(conn: &mut AnyConnection, action: Action) -> Result<Option<AuditEvent>> {
+    let row = sqlx::query(
+        "SELECT seq, at, actor, action, object, class, outcome, source, detail, prev_hash, hash \
+         FROM audit_events WHERE action = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(action.as_str())
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(event_from_row).transpose()
+}
+
 /// The current head: (seq, hash) of the last event, if any.
 pub async fn current_head(conn: &mut AnyConnection) -> Result<(i64, String)> {
     let h = head(conn).await?;

@@ -221,6 +221,31 @@ pub async fn files_of_owner(conn: &mut AnyConnection, owner_id: &str) -> Result<
     rows.iter().map(file_from).collect()
 }
 
+/// Bytes of inbound content still stored (not yet erased), of requests
+/// `owner_id` made, or of all requests. What the quotas count.
+pub async fn stored_bytes(conn: &mut AnyConnection, owner_id: Option<&str>) -> Result<u64> {
+    // CAST: PostgreSQL sums BIGINT as NUMERIC, which the Any driver cannot read.
+    let base = "SELECT CAST(COALESCE(SUM(f.size), 0) AS BIGINT) AS n FROM inbound_files f \
+         JOIN upload_requests r ON r.id = f.request_id WHERE f.state <> $1";
+    let row = match owner_id {
+        Some(owner) => {
+            sqlx::query(sqlx::AssertSqlSafe(format!("{base} AND r.owner_id = $2")))
+                .bind(InboundState::Erased.as_str())
+                .bind(owner)
+                .fetch_one(conn)
+                .await?
+        }
+        None => {
+            sqlx::query(base)
+                .bind(InboundState::Erased.as_str())
+                .fetch_one(conn)
+                .await?
+        }
+    };
+    let n: i64 = row.try_get("n")?;
+    Ok(n.max(0) as u64)
+}
+
 /// Files waiting for a manager's classification.
 pub async fn files_in_state(conn: &mut AnyConnection, state: InboundState) -> Result<Vec<FileRow>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

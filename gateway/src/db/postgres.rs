@@ -19,6 +19,17 @@ impl Backend for PostgresBackend {
         &MIGRATOR
     }
 
+    /// Every write transaction first takes one transaction-level advisory
+    /// lock, so writers are serialised across processes as they are within
+    /// one (`Db::write`'s mutex): a maintenance command, the audit pruning
+    /// connection of the owner role or another gateway process can never
+    /// append to the audit chain at the same time and fork it. Taken first,
+    /// before any row lock, so it cannot be part of a deadlock; released by
+    /// COMMIT or ROLLBACK.
+    fn begin_statement(&self) -> &'static str {
+        "BEGIN; SELECT pg_advisory_xact_lock(5301203)"
+    }
+
     fn overwrite_before_delete(&self) -> bool {
         // PostgreSQL keeps old row versions until VACUUM; overwriting first
         // leaves only zeros in the version that dies with the DELETE.

@@ -190,6 +190,69 @@ pub async fn set_state(
     Ok(done.rows_affected() == 1)
 }
 
+/// Why and by whom a transfer was revoked (in the revoking transaction).
+pub async fn set_revocation(
+    conn: &mut AnyConnection,
+    id: &str,
+    reason: &str,
+    by_username: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE transfers SET revoke_reason = $1, revoked_by = $2 WHERE id = $3")
+        .bind(reason)
+        .bind(by_username)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub struct RevocationRow {
+    pub transfer_id: String,
+    pub class: String,
+    pub purpose: String,
+    pub sender: String,
+    pub approved_at: i64,
+    pub revoked_at: i64,
+    pub revoked_by: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Transfers `approver` approved that were revoked at or after `since`,
+/// newest first.
+pub async fn revocations_approved_by(
+    conn: &mut AnyConnection,
+    approver: &str,
+    since: i64,
+) -> Result<Vec<RevocationRow>> {
+    let rows = sqlx::query(
+        "SELECT t.id, t.class, t.purpose, u.username AS sender, d.decided_at, t.revoked_at, \
+         t.revoked_by, t.revoke_reason FROM transfers t \
+         JOIN decisions d ON d.transfer_id = t.id JOIN users u ON u.id = t.sender_id \
+         WHERE d.by_user = $1 AND d.decision = $2 AND t.state = $3 AND t.revoked_at >= $4 \
+         ORDER BY t.revoked_at DESC, t.id",
+    )
+    .bind(approver)
+    .bind(decision_str(Decision::Approved))
+    .bind(TransferState::Revoked.as_str())
+    .bind(since)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(RevocationRow {
+                transfer_id: row.try_get("id")?,
+                class: row.try_get("class")?,
+                purpose: row.try_get("purpose")?,
+                sender: row.try_get("sender")?,
+                approved_at: row.try_get("decided_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+                revoked_by: row.try_get("revoked_by")?,
+                reason: row.try_get("revoke_reason")?,
+            })
+        })
+        .collect()
+}
+
 pub async fn set_content_digest(conn: &mut AnyConnection, id: &str, digest: &str) -> Result<()> {
     sqlx::query("UPDATE transfers SET content_digest = $1 WHERE id = $2")
         .bind(digest)

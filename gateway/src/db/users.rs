@@ -1,7 +1,7 @@
 //! Accounts and sessions.
 
 use anyhow::{Context, Result};
-use sekisho_proto::Role;
+use sekisho_proto::{AccountStatus, Role};
 use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -15,7 +15,7 @@ pub struct UserRow {
     pub must_change_password: bool,
     pub totp_secret_wrapped: Vec<u8>,
     pub totp_last_step: i64,
-    pub active: bool,
+    pub status: AccountStatus,
     pub failed_logins: i64,
     pub locked_until: Option<i64>,
     pub created_at: i64,
@@ -36,7 +36,7 @@ impl std::fmt::Debug for UserRow {
                 &format_args!("<{} bytes>", self.totp_secret_wrapped.len()),
             )
             .field("totp_last_step", &self.totp_last_step)
-            .field("active", &self.active)
+            .field("status", &self.status)
             .field("failed_logins", &self.failed_logins)
             .field("locked_until", &self.locked_until)
             .field("created_at", &self.created_at)
@@ -60,7 +60,9 @@ fn user_from_row(row: &AnyRow) -> Result<UserRow> {
         must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
         totp_secret_wrapped: row.try_get("totp_secret_wrapped")?,
         totp_last_step: row.try_get("totp_last_step")?,
-        active: status == "active",
+        status: status
+            .parse()
+            .map_err(|e| anyhow::anyhow!("stored account has a bad status: {e}"))?,
         failed_logins: row.try_get("failed_logins")?,
         locked_until: row.try_get("locked_until")?,
         created_at: row.try_get("created_at")?,
@@ -182,14 +184,23 @@ pub async fn set_password(
     Ok(())
 }
 
-pub async fn set_active(conn: &mut AnyConnection, id: &str, active: bool) -> Result<()> {
+pub async fn set_status(conn: &mut AnyConnection, id: &str, status: AccountStatus) -> Result<()> {
     sqlx::query(
         "UPDATE users SET status = $1, failed_logins = 0, locked_until = NULL WHERE id = $2",
     )
-    .bind(if active { "active" } else { "disabled" })
+    .bind(status.as_str())
     .bind(id)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+pub async fn set_role(conn: &mut AnyConnection, id: &str, role: Role) -> Result<()> {
+    sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+        .bind(role.as_str())
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

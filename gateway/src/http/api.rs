@@ -22,9 +22,10 @@ use sekisho_proto::media::{
 };
 use sekisho_proto::{
     ApproveRequest, AuditCheckpoint, AuditFilter, AuditKey, AuditPage, ChangePasswordRequest,
-    CreateRecipientRequest, CreateTransferRequest, CreateUserRequest, FileEntry, Health, LinkView,
-    LoginRequest, LoginResponse, NewAccount, RecipientView, RejectRequest, SubmitRequest,
-    SubmitResponse, TransferCreated, TransferSummary, TransferView, UserInfo, UserSummary,
+    ChangeRoleRequest, CreateRecipientRequest, CreateTransferRequest, CreateUserRequest, ErrorBody,
+    FileEntry, Health, LinkView, LoginRequest, LoginResponse, NewAccount, RecipientView,
+    RejectRequest, RevocationView, RevokeRequest, SubmitRequest, SubmitResponse, TransferCreated,
+    TransferSummary, TransferView, UserInfo, UserSummary,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -32,7 +33,7 @@ use utoipa_axum::router::UtoipaMethodRouterExt;
 use utoipa_axum::routes;
 
 use super::client_addr::ClientAddr;
-use super::extract::Authed;
+use super::extract::{Authed, DeclaredLength};
 use super::openapi::{self as doc, Documented};
 use super::throttling;
 use crate::error::{AppError, AppResult};
@@ -55,6 +56,8 @@ pub fn routes() -> Documented {
         .routes(routes!(list_users, create_user))
         .routes(routes!(disable_user))
         .routes(routes!(enable_user))
+        .routes(routes!(change_user_role))
+        .routes(routes!(retire_user))
         .routes(routes!(list_recipients, create_recipient))
         .routes(routes!(list_transfers, create_transfer))
         .routes(routes!(show_transfer))
@@ -63,6 +66,7 @@ pub fn routes() -> Documented {
         .routes(routes!(approve_transfer))
         .routes(routes!(reject_transfer))
         .routes(routes!(revoke_transfer))
+        .routes(routes!(list_revocations))
         .routes(routes!(transfer_links))
         .routes(routes!(record_written))
         .routes(routes!(list_disposals, request_disposal))
@@ -340,6 +344,69 @@ async fn enable_user(
 ) -> AppResult<Json<UserSummary>> {
     Ok(Json(
         accounts::set_enabled(&state, &authed.actor, &name, true, &origin).await?,
+    ))
+}
+
+/// Give an account another role and end its sessions (sysadmin)
+///
+/// When someone moves to another post (5.(4)①, 6.(2)②). Never one's own
+/// role; a retired account cannot be changed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{name}/role",
+    tag = doc::TAG_ACCOUNTS,
+    security(("bearer" = [])),
+    params(("name", description = "The account's user name")),
+    request_body = ChangeRoleRequest,
+    responses(
+        (status = 200, description = "The account with its new role", body = UserSummary),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn change_user_role(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(name): Path<String>,
+    Json(request): Json<ChangeRoleRequest>,
+) -> AppResult<Json<UserSummary>> {
+    Ok(Json(
+        accounts::change_role(&state, &authed.actor, &name, request.role, &origin).await?,
+    ))
+}
+
+/// Retire an account for good: it keeps its history and never logs in again (sysadmin)
+///
+/// When its holder leaves or moves away (5.(4)①, 6.(2)②). Never one's own.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{name}/retire",
+    tag = doc::TAG_ACCOUNTS,
+    security(("bearer" = [])),
+    params(("name", description = "The account's user name")),
+    responses(
+        (status = 200, description = "The account, now retired", body = UserSummary),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn retire_user(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(name): Path<String>,
+) -> AppResult<Json<UserSummary>> {
+    Ok(Json(
+        accounts::retire(&state, &authed.actor, &name, &origin).await?,
     ))
 }
 
@@ -623,6 +690,7 @@ async fn reject_transfer(
     tag = doc::TAG_TRANSFERS,
     security(("bearer" = [])),
     params(("id", description = "The transfer's id")),
+    request_body = RevokeRequest,
     responses(
         (status = 200, description = "Revoked; its links no longer work", body = TransferView),
         (status = 400, response = doc::BadRequest),
@@ -630,6 +698,8 @@ async fn reject_transfer(
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
         (status = 409, response = doc::Conflict),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
         (status = 500, response = doc::Internal),
     )
 )]
@@ -638,9 +708,45 @@ async fn revoke_transfer(
     origin: Origin,
     authed: Authed,
     Path(id): Path<String>,
+    Json(request): Json<RevokeRequest>,
 ) -> AppResult<Json<TransferView>> {
     Ok(Json(
-        transfers::revoke(&state, &authed.actor, &id, &origin).await?,
+        transfers::revoke(&state, &authed.actor, &id, request, &origin).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RevocationsQuery {
+    /// How many days back (1 to 366; 30 when not given).
+    days: Option<u32>,
+}
+
+/// Transfers the caller approved that were revoked since (approver, CISO)
+///
+/// 6.(1)⑧(エ): a misdirected send reaches the approver who let it out, with
+/// who revoked it and why.
+#[utoipa::path(
+    get,
+    path = "/api/v1/revocations",
+    tag = doc::TAG_TRANSFERS,
+    security(("bearer" = [])),
+    params(RevocationsQuery),
+    responses(
+        (status = 200, description = "Newest first", body = Vec<RevocationView>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn list_revocations(
+    State(state): State<Shared>,
+    authed: Authed,
+    Query(query): Query<RevocationsQuery>,
+) -> AppResult<Json<Vec<RevocationView>>> {
+    Ok(Json(
+        transfers::revocations(&state, &authed.actor, query.days).await?,
     ))
 }
 
@@ -1300,7 +1406,8 @@ async fn create_intake(
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
         (status = 410, response = doc::Gone),
-        (status = 413, response = doc::TooLarge),
+        (status = 413, description = "More bytes than the intake, or an inbound storage quota, allows (code quota_full)", body = ErrorBody),
+        (status = 429, description = "Uploads already running through this intake (code uploads_in_progress; Retry-After)", body = ErrorBody),
         (status = 500, response = doc::Internal),
     )
 )]
@@ -1309,10 +1416,11 @@ async fn intake_files(
     origin: Origin,
     authed: Authed,
     Path(id): Path<String>,
+    DeclaredLength(declared): DeclaredLength,
     multipart: Multipart,
 ) -> AppResult<Json<UploadAnswer>> {
     Ok(Json(
-        inbound::receive_intake(state, &authed.actor, &id, multipart, &origin).await?,
+        inbound::receive_intake(state, &authed.actor, &id, multipart, declared, &origin).await?,
     ))
 }
 

@@ -77,3 +77,21 @@ impl FromRequestParts<Shared> for Origin {
         Ok(Origin(address))
     }
 }
+
+/// The body length a request declares in `Content-Length`, if any: an
+/// upload that cannot fit is refused on it before a byte is read.
+pub struct DeclaredLength(pub Option<u64>);
+
+impl<S: Sync> FromRequestParts<S> for DeclaredLength {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(DeclaredLength(
+            parts
+                .headers
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok()),
+        ))
+    }
+}

@@ -18,6 +18,7 @@ use sekisho_proto::{ErrorBody, HEADER_CLASS, HEADER_CONTENT_DIGEST, HEADER_ENCRY
 use utoipa_axum::router::UtoipaMethodRouterExt;
 use utoipa_axum::routes;
 
+use super::extract::DeclaredLength;
 use super::openapi::{self as doc, Documented};
 use crate::error::AppError;
 use crate::service::{Origin, delivery, inbound};
@@ -303,12 +304,13 @@ fn wants_html(headers: &HeaderMap) -> bool {
             content((UploadAnswer = "application/json"), (String = "text/html"))),
         (status = 400, description = "Not a usable multipart upload, or a file name refused",
             content((ErrorBody = "application/json"), (String = "text/html"))),
-        (status = 429, response = doc::TooManyRequests),
+        (status = 429, description = "Too many requests from this address (code throttled), or uploads already running through this link (code uploads_in_progress); Retry-After says when to try again",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 404, description = "No such link",
             content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 410, description = "The link expired, was withdrawn or is used up",
             content((ErrorBody = "application/json"), (String = "text/html"))),
-        (status = 413, description = "More files or bytes than the link allows",
+        (status = 413, description = "More files or bytes than the link allows (judged on the declared Content-Length before the body is read), or an inbound storage quota is full (code quota_full)",
             content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 500, response = doc::Internal),
     )
@@ -318,10 +320,11 @@ async fn upload(
     origin: Origin,
     Path(token): Path<String>,
     headers: HeaderMap,
+    DeclaredLength(declared): DeclaredLength,
     multipart: Multipart,
 ) -> Response {
     let html = wants_html(&headers);
-    match inbound::receive_by_link(state, &token, multipart, &origin).await {
+    match inbound::receive_by_link(state, &token, multipart, declared, &origin).await {
         Ok(answer) if html => {
             let rows: String = answer
                 .files

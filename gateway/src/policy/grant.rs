@@ -118,6 +118,8 @@ pub mod perm {
         Rescan;
         ViewScanStatus;
         ListAllTransfers;
+        /// See revocations of transfers one approved.
+        ReviewRevocations;
     }
 }
 

@@ -186,13 +186,17 @@ pub async fn login(
     let Some(step) = step.filter(|_| password_ok) else {
         return Err(refuse_bad_credentials(state, &user, password_ok, origin).await);
     };
-    if let Err(refusal) = policy::may_start_session(user.active) {
+    if let Err(refusal) = policy::may_start_session(user.status) {
+        let reason = match user.status {
+            AccountStatus::Retired => "account retired",
+            _ => "account disabled",
+        };
         log_login(
             state,
             &user.username,
             Outcome::Denied,
             Action::LoginFail,
-            "account disabled",
+            reason,
             origin,
             None,
         )
@@ -358,7 +362,11 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> AppResult<Actor> {
     let mut conn = state.db.read().await?;
     let found = users::session_user(&mut conn, &token::hash(bearer)).await?;
     match found {
-        Some(s) if s.expires_at > state.clock.now_ms() && s.user.active => Ok(actor_of(&s.user)),
+        Some(s)
+            if s.expires_at > state.clock.now_ms() && s.user.status == AccountStatus::Active =>
+        {
+            Ok(actor_of(&s.user))
+        }
         _ => Err(ended()),
     }
 }
@@ -470,11 +478,7 @@ pub fn summary(user: &UserRow, now_ms: i64) -> UserSummary {
     UserSummary {
         username: user.username.clone(),
         role: user.role,
-        status: if user.active {
-            AccountStatus::Active
-        } else {
-            AccountStatus::Disabled
-        },
+        status: user.status,
         must_change_password: user.must_change_password,
         locked_until: user.locked_until.filter(|t| *t > now_ms).map(format_ms),
         created_at: format_ms(user.created_at),
@@ -506,12 +510,17 @@ pub async fn set_enabled(
     let user = users::by_name(tx.conn(), username).await?;
     let Some(user) = user else {
         // The same refusal as for a real account, so names cannot be probed.
-        policy::may_set_account_enabled(actor, "", enable)?;
+        policy::may_set_account_enabled(actor, "", AccountStatus::Active, enable)?;
         return Err(AppError::NotFound);
     };
-    let grant = policy::set_account_enabled(actor, &user.id, enable, &user)?;
+    let grant = policy::set_account_enabled(actor, &user.id, user.status, enable, &user)?;
     let user = grant.object();
-    users::set_active(tx.conn(), &user.id, enable).await?;
+    let status = if enable {
+        AccountStatus::Active
+    } else {
+        AccountStatus::Disabled
+    };
+    users::set_status(tx.conn(), &user.id, status).await?;
     let sessions_ended = if enable {
         0
     } else {
@@ -531,6 +540,103 @@ pub async fn set_enabled(
             outcome: Outcome::Ok,
             source: origin.0.clone(),
             detail: json!({ "by_role": actor.role.as_str(), "sessions_ended": sessions_ended }),
+        },
+    )
+    .await?;
+    let updated = users::by_id(tx.conn(), &user.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(summary(&updated, now))
+}
+
+/// 5.(4)①, 6.(2)②: someone moved to another post. Their sessions end in
+/// the same transaction, so no session carries the old role's rights on.
+pub async fn change_role(
+    state: &AppState,
+    actor: &Actor,
+    username: &str,
+    role: sekisho_proto::Role,
+    origin: &Origin,
+) -> AppResult<UserSummary> {
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    let Some(user) = users::by_name(tx.conn(), username).await? else {
+        policy::may_change_role(actor, "", AccountStatus::Active)?;
+        return Err(AppError::NotFound);
+    };
+    let grant = policy::change_role(actor, &user.id, user.status, &user)?;
+    let user = grant.object();
+    if user.role == role {
+        return Err(AppError::Conflict(
+            "same_role",
+            format!(
+                "{} はすでに {} です。{username} already has the role {}; nothing was changed",
+                username,
+                role.as_str(),
+                role.as_str()
+            ),
+        ));
+    }
+    users::set_role(tx.conn(), &user.id, role).await?;
+    let sessions_ended = users::delete_sessions_of(tx.conn(), &user.id).await?;
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: actor.username.clone(),
+            action: Action::UserRole,
+            object: ObjectRef::User(username.to_string()),
+            outcome: Outcome::Ok,
+            source: origin.0.clone(),
+            detail: json!({
+                "from": user.role.as_str(),
+                "to": role.as_str(),
+                "sessions_ended": sessions_ended,
+            }),
+        },
+    )
+    .await?;
+    let updated = users::by_id(tx.conn(), &user.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(summary(&updated, now))
+}
+
+/// 5.(4)①, 6.(2)②: the holder left or moved for good. The account keeps
+/// its history (its name stays taken), its sessions end, and it never logs
+/// in again: no command turns a retired account back on.
+pub async fn retire(
+    state: &AppState,
+    actor: &Actor,
+    username: &str,
+    origin: &Origin,
+) -> AppResult<UserSummary> {
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    let Some(user) = users::by_name(tx.conn(), username).await? else {
+        policy::may_retire_account(actor, "", AccountStatus::Active)?;
+        return Err(AppError::NotFound);
+    };
+    let grant = policy::retire_account(actor, &user.id, user.status, &user)?;
+    let user = grant.object();
+    users::set_status(tx.conn(), &user.id, AccountStatus::Retired).await?;
+    let sessions_ended = users::delete_sessions_of(tx.conn(), &user.id).await?;
+    audit::append(
+        tx.conn(),
+        now,
+        Record {
+            actor: actor.username.clone(),
+            action: Action::UserRetire,
+            object: ObjectRef::User(username.to_string()),
+            outcome: Outcome::Ok,
+            source: origin.0.clone(),
+            detail: json!({
+                "role": user.role.as_str(),
+                "was": user.status.as_str(),
+                "sessions_ended": sessions_ended,
+            }),
         },
     )
     .await?;

@@ -2,6 +2,7 @@
 //! and retention pruning. Verification happens on the auditor's machine
 //! (the client); the gateway only serves and signs.
 
+use anyhow::Context as _;
 use sekisho_proto::audit::{Action, ObjectRef};
 use sekisho_proto::vocab::Outcome;
 use sekisho_proto::{AuditCheckpoint, AuditFilter, AuditKey, AuditPage};
@@ -142,9 +143,70 @@ pub async fn periodic_checkpoint(state: &AppState) -> anyhow::Result<()> {
 /// is covered by a signed checkpoint first, so the remaining log still
 /// verifies from that anchor. Returns how many events were removed.
 pub async fn prune(state: &AppState, retention_days: u32) -> anyhow::Result<u64> {
+    match &state.config.audit.prune_database_url_file {
+        None => prune_on(state, &state.db, retention_days).await,
+        Some(file) => {
+            let url = owner_url(&state.dir.join(file))?;
+            let owner = crate::db::Db::connect(url.expose()).await?;
+            let pruned = prune_on(state, &owner, retention_days).await;
+            owner.close().await;
+            pruned
+        }
+    }
+}
+
+/// The owner's URL from `audit.prune_database_url_file`. The file holds a
+/// password that may delete the audit log, so it must be the gateway
+/// user's alone.
+fn owner_url(path: &std::path::Path) -> anyhow::Result<crate::config::DatabaseUrl> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).with_context(|| {
+        format!(
+            "cannot read audit.prune_database_url_file {}; create it with the owner's postgres:// URL",
+            path.display()
+        )
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        anyhow::bail!(
+            "{} may be read by other users (mode {mode:o}); it holds the database owner's password. Fix: chmod 600 {}",
+            path.display(),
+            path.display()
+        );
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let url = text.trim();
+    if url.is_empty() {
+        anyhow::bail!(
+            "{} is empty; write the owner's postgres:// URL into it",
+            path.display()
+        );
+    }
+    Ok(crate::config::DatabaseUrl::new(url))
+}
+
+/// How often the gateway looks for events past their retention.
+pub const PRUNE_EVERY_MS: i64 = 3_600_000;
+
+/// Housekeeping: prunes when the retention period allows it. A failure
+/// (the owner's URL missing, the database refusing) is retried next time.
+pub async fn scheduled_prune(state: &AppState) -> anyhow::Result<u64> {
+    let days = state.config.audit.retention_days;
+    if days == 0 {
+        return Ok(0);
+    }
+    prune(state, days).await
+}
+
+async fn prune_on(
+    state: &AppState,
+    db: &crate::db::Db,
+    retention_days: u32,
+) -> anyhow::Result<u64> {
     let now = state.clock.now_ms();
     let cutoff = now - i64::from(retention_days) * 86_400_000;
-    let mut tx = state.db.write().await?;
+    let mut tx = db.write().await?;
     let Some(last) = audit::last_seq_before(tx.conn(), cutoff).await? else {
         return Ok(0);
     };

@@ -27,9 +27,22 @@ pub async fn run(state: Shared) {
         state.config.audit.checkpoint_interval_seconds,
     ));
     checkpoint_interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // On the injected clock, so a test that moves time sees the prune.
+    let mut last_prune: Option<i64> = None;
     loop {
         tokio::select! {
-            _ = sweep_interval.tick() => round(&state).await,
+            _ = sweep_interval.tick() => {
+                round(&state).await;
+                let now = state.clock.now_ms();
+                if last_prune.is_none_or(|at| now - at >= super::audit::PRUNE_EVERY_MS) {
+                    last_prune = Some(now);
+                    match super::audit::scheduled_prune(&state).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!("audit retention: pruned {n} events past audit.retention_days"),
+                        Err(e) => tracing::error!("audit retention: cannot prune, will retry in an hour: {e:#}"),
+                    }
+                }
+            }
             _ = checkpoint_interval.tick() => {
                 if let Err(e) = super::audit::periodic_checkpoint(&state).await {
                     tracing::error!("cannot sign an audit checkpoint, will retry: {e:#}");

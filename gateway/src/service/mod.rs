@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod audit_export;
+pub mod config_record;
 pub mod deletion;
 pub mod delivery;
 pub mod housekeeping;
@@ -27,7 +28,9 @@ pub fn check_text(
     value: &str,
     max_chars: usize,
 ) -> Result<(), crate::error::AppError> {
-    if value.trim().is_empty() {
+    // Blank includes text that renders as nothing (zero-width spaces), not
+    // only what `trim` removes: such a purpose states nothing.
+    if sekisho_proto::names::is_blank(value) {
         return Err(crate::error::AppError::invalid(
             "missing_field",
             format!("{field} must not be empty"),

@@ -86,15 +86,19 @@ pub(super) fn starts_like_formula(text: &str) -> bool {
 }
 
 /// One RFC 4180 cell: always quoted, quotes doubled, and a leading `'` on
-/// anything that starts like a formula so Excel shows it as text. Line
-/// breaks stay inside the quotes, where they cannot start a new row.
+/// anything that starts like a formula so Excel shows it as text. Control
+/// and invisible characters are written as [`visible`] escapes: a row is
+/// one line whatever the database holds (a tampered row cannot forge lines
+/// or send terminal escapes to whoever runs `cat` on the file), and the
+/// escape is reversible, so nothing is lost.
 pub fn csv_cell(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 3);
+    let shown = visible(text);
+    let mut out = String::with_capacity(shown.len() + 3);
     out.push('"');
     if starts_like_formula(text) {
         out.push('\'');
     }
-    for c in text.chars() {
+    for c in shown.chars() {
         if c == '"' {
             out.push('"');
         }
@@ -289,13 +293,21 @@ pub(crate) mod tests {
                 !cell.starts_with(['=', '+', '-', '@', '\t', '\r', '＝']),
                 "{cell:?}"
             );
+            assert!(
+                !cell
+                    .chars()
+                    .any(|c| c.is_control() || is_invisible_format(c)),
+                "{input:?} -> {cell:?}"
+            );
             let original = if cell.starts_with('\'') && starts_like_formula(input) {
                 &cell[1..]
             } else {
                 cell.as_str()
             };
-            assert_eq!(original, *input);
+            assert_eq!(original, visible(input));
         }
+        assert_eq!(csv_cell("a\r\nforged"), "\"a\\r\\nforged\"");
+        assert_eq!(csv_cell("\u{1b}[2J"), "\"\\u{1b}[2J\"");
         assert_eq!(csv_cell("=1+1"), "\"'=1+1\"");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_cell("名簿"), "\"名簿\"");

@@ -367,7 +367,7 @@ mod tests {
     }
 
     #[test]
-    fn csv_is_excel_safe_and_reads_back_exactly() -> Result<()> {
+    fn csv_is_excel_safe_one_line_per_row_and_reads_back_escaped() -> Result<()> {
         let events = hostile_events();
         let text = render(Format::Csv, &events)?;
         let body = text.strip_prefix(UTF8_BOM).context("no byte-order mark")?;
@@ -382,13 +382,20 @@ mod tests {
                     "{cell:?}"
                 );
             }
+            for cell in row {
+                assert!(
+                    !cell.chars().any(|c| c.is_control()),
+                    "a raw control character in a CSV cell: {cell:?}"
+                );
+            }
+            let actor = visible(&event.actor);
             let expected = if starts_like_formula(&event.actor) {
-                format!("'{}", event.actor)
+                format!("'{actor}")
             } else {
-                event.actor.clone()
+                actor.into_owned()
             };
             assert_eq!(row[2], expected);
-            assert_eq!(row[8], event.detail);
+            assert_eq!(row[8], visible(&event.detail));
         }
         Ok(())
     }

@@ -5,7 +5,9 @@
 //! are handled here, with the `time` crate the gateway already uses, so the
 //! client and the gateway agree on what a time means. A plain date means
 //! 00:00:00 UTC of that day, and a range's end is exclusive, so
-//! `--since 2026-04-01 --until 2026-05-01` is exactly April.
+//! `--since 2026-04-01 --until 2026-05-01` is exactly April. The yearly
+//! report's years are different: the body's years, fiscal (年度) or
+//! calendar, begin at midnight Japan time.
 
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -46,19 +48,67 @@ pub fn now() -> String {
     rfc3339(t.replace_nanosecond(0).unwrap_or(t))
 }
 
-/// 1 January 00:00 UTC of `year` and of the year after (exclusive end).
-pub fn year_bounds(year: i32) -> Result<(OffsetDateTime, OffsetDateTime), String> {
+/// Japan Standard Time: the body's year and fiscal year are counted in it.
+pub const JST: UtcOffset = match UtcOffset::from_hms(9, 0, 0) {
+    Ok(offset) => offset,
+    Err(_) => UtcOffset::UTC,
+};
+
+/// Which year a yearly report covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum YearKind {
+    /// 年度: 1 April to 31 March, Japan time (what 毎年度 in 9.(1) means).
+    FiscalYear,
+    /// 1 January to 31 December, Japan time.
+    CalendarYear,
+}
+
+/// The start of `year`'s period and of the next one (exclusive end), at
+/// midnight Japan time.
+pub fn year_bounds(kind: YearKind, year: i32) -> Result<(OffsetDateTime, OffsetDateTime), String> {
+    let month = match kind {
+        YearKind::FiscalYear => time::Month::April,
+        YearKind::CalendarYear => time::Month::January,
+    };
     let start = |y: i32| {
-        Date::from_ordinal_date(y, 1)
-            .map(|d| d.midnight().assume_utc())
+        Date::from_calendar_date(y, month, 1)
+            .map(|d| d.midnight().assume_offset(JST))
             .map_err(|_| format!("{year} is not a year Sekisho can report on"))
     };
     Ok((start(year)?, start(year + 1)?))
 }
 
+/// The fiscal year (年度) `at` falls in, in Japan time: 2027-03-31 is in
+/// fiscal 2026, 2027-04-01 in fiscal 2027.
+pub fn fiscal_year_of(at: OffsetDateTime) -> i32 {
+    let local = at.to_offset(JST);
+    if local.month() >= time::Month::April {
+        local.year()
+    } else {
+        local.year() - 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r09_1_a_fiscal_year_runs_april_to_march_in_japan_time() -> Result<(), String> {
+        let (since, until) = year_bounds(YearKind::FiscalYear, 2026)?;
+        assert_eq!(rfc3339(since), "2026-03-31T15:00:00Z");
+        assert_eq!(rfc3339(until), "2027-03-31T15:00:00Z");
+        let (since, until) = year_bounds(YearKind::CalendarYear, 2026)?;
+        assert_eq!(rfc3339(since), "2025-12-31T15:00:00Z");
+        assert_eq!(rfc3339(until), "2026-12-31T15:00:00Z");
+        let at = |text: &str| parse_bound(text);
+        assert_eq!(fiscal_year_of(at("2027-03-31T14:59:59Z")?), 2026);
+        assert_eq!(fiscal_year_of(at("2027-03-31T15:00:00Z")?), 2027);
+        assert_eq!(fiscal_year_of(at("2026-12-02T00:00:00Z")?), 2026);
+        assert_eq!(fiscal_year_of(at("2026-01-10T00:00:00Z")?), 2025);
+        Ok(())
+    }
 
     #[test]
     fn a_date_means_midnight_utc() {
@@ -100,9 +150,9 @@ mod tests {
 
     #[test]
     fn a_year_runs_to_the_next_new_year() -> Result<(), String> {
-        let (start, end) = year_bounds(2028)?;
-        assert_eq!(rfc3339(start), "2028-01-01T00:00:00Z");
-        assert_eq!(rfc3339(end), "2029-01-01T00:00:00Z");
+        let (start, end) = year_bounds(YearKind::CalendarYear, 2028)?;
+        assert_eq!(rfc3339(start), "2027-12-31T15:00:00Z");
+        assert_eq!(rfc3339(end), "2028-12-31T15:00:00Z");
         assert_eq!((end - start).whole_days(), 366);
         Ok(())
     }

@@ -7,14 +7,17 @@
 //! held. One module per job:
 //! - [`requests`]: upload links handed to outside parties, and media intakes;
 //! - [`upload`]: receiving files through either, all or nothing;
+//! - [`limits`]: the storage quotas and the uploads running per request;
 //! - [`files`]: what staff do with received files (list, classify, read,
 //!   rescan).
 
 mod files;
+mod limits;
 mod requests;
 mod upload;
 
 pub use files::{classify, content, list, load, rescan};
+pub use limits::UploadSlots;
 pub use requests::{RequestPage, create_intake, create_request, page};
 pub use upload::{FILE_FIELD, receive_by_link, receive_intake};
 

@@ -4,6 +4,8 @@
 //! stored and scanned first, then recorded in one transaction, and a refused
 //! upload leaves nothing behind.
 
+use std::time::Duration;
+
 use axum::extract::Multipart;
 use sekisho_proto::audit::{Action, ObjectRef};
 use sekisho_proto::inbound::{UploadAnswer, UploadOutcome};
@@ -11,6 +13,7 @@ use sekisho_proto::names;
 use sekisho_proto::vocab::{Outcome, UploadOutcomeKind};
 use serde_json::json;
 
+use super::limits::{self, Bound, Room};
 use super::requests::{find, unusable};
 use crate::db::audit::{self, Record};
 use crate::db::inbound::{self as store, FileRow, RequestRow};
@@ -67,10 +70,12 @@ async fn log_refusal(
 }
 
 /// `POST /u/{token}`: an outside party uploads through their link.
+/// `declared` is the request's `Content-Length`, when it gave one.
 pub async fn receive_by_link(
     state: Shared,
     token_text: &str,
     mut multipart: Multipart,
+    declared: Option<u64>,
     origin: &Origin,
 ) -> AppResult<UploadAnswer> {
     let r = match find(&state, token_text).await {
@@ -86,25 +91,39 @@ pub async fn receive_by_link(
         log_refusal(&state, &r, &uploader, &reason, origin).await?;
         return Err(AppError::Gone(reason));
     }
-    receive(state, r, uploader, multipart, origin).await
+    receive(state, r, uploader, multipart, declared, origin).await
 }
 
 /// Bytes of a refused upload read (and dropped) before answering.
-const DRAIN_BEFORE_REFUSING: usize = 1 << 20;
+const DRAIN_BEFORE_REFUSING: usize = 4 << 20;
+/// How long the draining waits for the next bytes, and in all: a client
+/// that declared a body and sends nothing gets its refusal at once.
+const DRAIN_IDLE: Duration = Duration::from_millis(500);
+const DRAIN_TOTAL: Duration = Duration::from_secs(3);
 
-/// Reads a small refused upload to its end before the refusal is sent: a
-/// server that closes a connection with unread request bytes makes the
-/// sender's TCP stack reset it, and the sender's browser or curl then shows
-/// "connection reset" instead of our message. Larger uploads are cut at
-/// the bound (they get the reset; reading gigabytes for nothing is worse).
+/// Reads a refused upload to its end, within bounds, before the refusal is
+/// sent: a server that closes a connection with unread request bytes makes
+/// its TCP stack reset it, and the sender's browser or curl then shows
+/// "connection reset" instead of our message. Larger or slower uploads are
+/// cut at the bound (they get the reset; reading gigabytes for nothing is
+/// worse). Nothing read is kept.
 async fn drain_before_refusing(multipart: &mut Multipart) {
+    let started = tokio::time::Instant::now();
     let mut read = 0usize;
-    while let Ok(Some(mut field)) = multipart.next_field().await {
-        while let Ok(Some(chunk)) = field.chunk().await {
+    let within = |started: tokio::time::Instant| {
+        DRAIN_IDLE.min(DRAIN_TOTAL.saturating_sub(started.elapsed()))
+    };
+    while let Ok(Ok(Some(mut field))) =
+        tokio::time::timeout(within(started), multipart.next_field()).await
+    {
+        while let Ok(Ok(Some(chunk))) = tokio::time::timeout(within(started), field.chunk()).await {
             read += chunk.len();
             if read > DRAIN_BEFORE_REFUSING {
                 return;
             }
+        }
+        if started.elapsed() >= DRAIN_TOTAL {
+            return;
         }
     }
 }
@@ -115,6 +134,7 @@ pub async fn receive_intake(
     actor: &Actor,
     id: &str,
     multipart: Multipart,
+    declared: Option<u64>,
     origin: &Origin,
 ) -> AppResult<UploadAnswer> {
     policy::may_request_inbound(actor)?;
@@ -132,7 +152,15 @@ pub async fn receive_intake(
         return Err(AppError::Gone(reason));
     }
     let uploader = grant.actor().username.clone();
-    receive(state, grant.into_object(), uploader, multipart, origin).await
+    receive(
+        state,
+        grant.into_object(),
+        uploader,
+        multipart,
+        declared,
+        origin,
+    )
+    .await
 }
 
 struct Part {
@@ -146,16 +174,49 @@ fn discard_all(state: &Shared, received: &[Part]) {
     }
 }
 
+/// The refusal's text for the audit event.
+fn refusal_reason(refusal: &AppError) -> String {
+    match refusal {
+        AppError::Invalid(_, m) | AppError::TooLarge(m) | AppError::QuotaFull(m) => m.clone(),
+        AppError::UploadsInProgress(limit) => {
+            format!("{limit} upload(s) were already running through this request")
+        }
+        _ => "the upload failed".to_string(),
+    }
+}
+
 async fn receive(
     state: Shared,
     r: RequestRow,
     uploader: String,
     mut multipart: Multipart,
+    declared: Option<u64>,
     origin: &Origin,
 ) -> AppResult<UploadAnswer> {
-    let mut received: Vec<Part> = Vec::new();
     let files_left = r.max_files - r.files_received;
     let bytes_left = (r.max_bytes - r.bytes_received).max(0) as u64;
+    // Held until this function returns, whatever the outcome.
+    let _slot = match state.upload_slots.take(&r.id, &state.config.inbound) {
+        Ok(slot) => slot,
+        Err(busy) => {
+            drain_before_refusing(&mut multipart).await;
+            log_refusal(&state, &r, &uploader, &refusal_reason(&busy), origin).await?;
+            return Err(busy);
+        }
+    };
+    let (requester_room, gateway_room) = {
+        let mut conn = state.db.read().await?;
+        limits::quota_room(&state, &mut conn, &r.owner_id).await?
+    };
+    let room = Room::tightest(bytes_left, requester_room, gateway_room);
+    // Nothing is stored or given a key when the declared length cannot
+    // fit: the refusal goes out after at most a bounded drain.
+    if let Err(refusal) = room.admit_declared(declared, files_left) {
+        drain_before_refusing(&mut multipart).await;
+        log_refusal(&state, &r, &uploader, &refusal_reason(&refusal), origin).await?;
+        return Err(refusal);
+    }
+    let mut received: Vec<Part> = Vec::new();
     let per_file = state.config.limits.max_file_bytes;
     let mut total: u64 = 0;
     let refusal = loop {
@@ -198,11 +259,12 @@ async fn receive(
             match field.chunk().await {
                 Ok(Some(chunk)) => {
                     total += chunk.len() as u64;
-                    if total > bytes_left || ingest.received + chunk.len() as u64 > per_file {
-                        failure = Some(AppError::TooLarge(
-                            "ファイルの合計サイズが上限を超えました。The files are larger than this link allows."
-                                .into(),
-                        ));
+                    if total > room.bytes {
+                        failure = Some(room.bound.refusal());
+                        break;
+                    }
+                    if ingest.received + chunk.len() as u64 > per_file {
+                        failure = Some(Bound::Link.refusal());
                         break;
                     }
                     if !ingest.push(&chunk).await {
@@ -242,17 +304,16 @@ async fn receive(
     if let Some(refusal) = refusal {
         discard_all(&state, &received);
         drain_before_refusing(&mut multipart).await;
-        let reason = match &refusal {
-            AppError::Invalid(_, m) | AppError::TooLarge(m) => m.clone(),
-            _ => "the upload failed".to_string(),
-        };
-        log_refusal(&state, &r, &uploader, &reason, origin).await?;
+        log_refusal(&state, &r, &uploader, &refusal_reason(&refusal), origin).await?;
         return Err(refusal);
     }
     match record(&state, &r, &uploader, &received, origin).await {
         Ok(answer) => Ok(answer),
         Err(e) => {
             discard_all(&state, &received);
+            if matches!(e, AppError::QuotaFull(_)) {
+                log_refusal(&state, &r, &uploader, &refusal_reason(&e), origin).await?;
+            }
             Err(e)
         }
     }
@@ -304,6 +365,14 @@ async fn record(
             "このリンクの上限に達しました。This link has received as many files as it allows."
                 .into(),
         ));
+    }
+    // Two uploads that each fitted alone cannot both take the last room.
+    let (requester_room, gateway_room) = limits::quota_room(state, tx.conn(), &r.owner_id).await?;
+    if bytes > requester_room {
+        return Err(Bound::Requester.refusal());
+    }
+    if bytes > gateway_room {
+        return Err(Bound::Gateway.refusal());
     }
     let mut outcomes = Vec::new();
     for item in received {

@@ -122,7 +122,7 @@ fn bundle_class(request: &CreateTransferRequest) -> AppResult<Class> {
 /// 2.(2)⑤(ア): files leave for business use only, so the use is stated.
 fn check_purpose(purpose: Option<&str>) -> AppResult<&str> {
     let purpose = purpose.map(str::trim).unwrap_or("");
-    if purpose.is_empty() {
+    if sekisho_proto::names::is_blank(purpose) {
         return Err(AppError::invalid(
             "purpose_missing",
             "say what the files are for: add --purpose \"...\" (policy 2.(2)⑤(ア): business use only)",

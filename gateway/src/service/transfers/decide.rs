@@ -7,7 +7,7 @@
 
 use sekisho_proto::audit::Action;
 use sekisho_proto::{
-    ApproveRequest, Decision, LinkState, RejectRequest, TransferState, TransferView,
+    ApproveRequest, Decision, LinkState, RejectRequest, RevokeRequest, TransferState, TransferView,
 };
 use serde_json::json;
 
@@ -173,10 +173,12 @@ pub async fn revoke(
     state: &AppState,
     actor: &Actor,
     id: &str,
+    request: RevokeRequest,
     origin: &Origin,
 ) -> AppResult<TransferView> {
     let grant = policy::revoke(actor, load(state, id).await?)?;
-    close_links(state, grant, origin).await?;
+    check_text("the reason", &request.reason, 1000)?;
+    close_links(state, grant, request.reason.trim(), origin).await?;
     super::view(state, actor, id).await
 }
 
@@ -185,6 +187,7 @@ pub async fn revoke(
 async fn close_links(
     state: &AppState,
     grant: Grant<perm::Revoke, TransferRow>,
+    reason: &str,
     origin: &Origin,
 ) -> AppResult<()> {
     let now = state.clock.now_ms();
@@ -200,10 +203,12 @@ async fn close_links(
     for open in [LinkState::Active, LinkState::Exhausted] {
         closed += store::set_links_state(tx.conn(), &transfer.id, open, LinkState::Revoked).await?;
     }
+    store::set_revocation(tx.conn(), &transfer.id, reason, &grant.actor().username).await?;
     let detail = json!({
         "previous_state": transfer.state.as_str(),
         "links_closed": closed,
         "sender": transfer.sender_name,
+        "reason": reason,
     });
     audit::append(
         tx.conn(),

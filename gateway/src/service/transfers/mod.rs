@@ -18,11 +18,13 @@
 mod create;
 mod decide;
 mod links;
+mod revocations;
 mod upload;
 
 pub use create::create;
 pub use decide::{approve, reject, revoke};
 pub use links::{effective_link_state, links};
+pub use revocations::revocations;
 pub use upload::{submit, upload};
 
 use sekisho_proto::audit::{Action, ObjectRef};

@@ -10,6 +10,7 @@ pub fn render(report: &Report<'_>) -> String {
     let mut s = String::from(UTF8_BOM);
     s.push_str(&csv_row(&["section", "metric", "value"]));
     let status = [
+        ("period", report.period_label()),
         ("year", report.year.to_string()),
         ("since", report.since.clone()),
         ("until", report.until.clone()),

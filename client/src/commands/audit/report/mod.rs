@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 
 use super::files::Sink;
-use super::times::{rfc3339, year_bounds};
+use super::times::{YearKind, fiscal_year_of, rfc3339, year_bounds};
 use super::verify::verify_gateway;
 use crate::config::Config;
 use model::{Report, Status};
@@ -33,10 +33,15 @@ use tally::Tally;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The calendar year to report on (1 January to 31 December, UTC).
+    /// The fiscal year (年度) to report on: 1 April YYYY to 31 March YYYY+1,
+    /// Japan time. The default is the current fiscal year.
+    #[arg(long, value_name = "YYYY", conflicts_with = "year",
+          value_parser = clap::value_parser!(i32).range(2000..=9998))]
+    pub fiscal_year: Option<i32>,
+    /// A calendar year instead: 1 January to 31 December, Japan time.
     #[arg(long, value_name = "YYYY",
           value_parser = clap::value_parser!(i32).range(2000..=9998))]
-    pub year: i32,
+    pub year: Option<i32>,
     /// markdown (default), csv (opens in Excel) or html (one printable page).
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<Format>,
@@ -60,7 +65,15 @@ pub fn run(cfg: &Config, args: Args) -> Result<()> {
             "--json asks for JSON but --format asks for something else; give only one of them"
         ),
     };
-    let (since, until) = year_bounds(args.year).map_err(anyhow::Error::msg)?;
+    let (kind, year) = match (args.fiscal_year, args.year) {
+        (_, Some(year)) => (YearKind::CalendarYear, year),
+        (Some(year), None) => (YearKind::FiscalYear, year),
+        (None, None) => (
+            YearKind::FiscalYear,
+            fiscal_year_of(time::OffsetDateTime::now_utc()),
+        ),
+    };
+    let (since, until) = year_bounds(kind, year).map_err(anyhow::Error::msg)?;
     let (api, session) = crate::commands::logged_in(cfg)?;
     // A name already taken is refused before the long download.
     let mut sink = Sink::open(args.output.as_deref())?;
@@ -74,7 +87,8 @@ pub fn run(cfg: &Config, args: Args) -> Result<()> {
         eprintln!("warning: {warning}");
     }
     let report = Report {
-        year: args.year,
+        period: kind,
+        year,
         since: rfc3339(since),
         until: rfc3339(until),
         gateway: &session.gateway,
@@ -99,7 +113,11 @@ pub fn run(cfg: &Config, args: Args) -> Result<()> {
         .context("could not write the report")?;
     sink.finish()?;
     if let Some(path) = &args.output {
-        eprintln!("Report for {} written to {}.", args.year, path.display());
+        eprintln!(
+            "Report for {} written to {}.",
+            report.period_label(),
+            path.display()
+        );
     }
     if verification.verified {
         Ok(())

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use super::super::times::YearKind;
 use super::super::verify::Verification;
 use super::tally::{ClassCounts, UNKNOWN_CLASS, YearFigures};
 
@@ -85,6 +86,7 @@ impl Status {
 /// output of `audit report --json`.
 #[derive(Serialize)]
 pub struct Report<'a> {
+    pub period: YearKind,
     pub year: i32,
     pub since: String,
     pub until: String,
@@ -357,6 +359,12 @@ impl Report<'_> {
                     "enabled",
                     vec![n(a.enabled)],
                 ),
+                row(
+                    "役割の変更 (Role changed, user.role)",
+                    "role_changed",
+                    vec![n(a.role_changed)],
+                ),
+                row("廃止 (Retired, user.retire)", "retired", vec![n(a.retired)]),
                 row("ロック (Locked, user.lock)", "locked", vec![n(a.locked)]),
                 row(
                     "パスワード変更 (Password changed)",
@@ -508,10 +516,22 @@ impl Report<'_> {
         ]
     }
 
+    /// `2026 年度 (fiscal year 2026)` or `2026 年 (calendar year 2026)`.
+    pub fn period_label(&self) -> String {
+        match self.period {
+            YearKind::FiscalYear => {
+                format!("{} 年度 (fiscal year {})", self.year, self.year)
+            }
+            YearKind::CalendarYear => {
+                format!("{} 年 (calendar year {})", self.year, self.year)
+            }
+        }
+    }
+
     pub fn title(&self) -> String {
         format!(
-            "関所 監査ログ 年次自己点検報告 {} 年 (Sekisho yearly audit self-inspection report, {})",
-            self.year, self.year
+            "関所 監査ログ 年次自己点検報告 {} (Sekisho yearly audit self-inspection report)",
+            self.period_label()
         )
     }
 
@@ -584,9 +604,10 @@ pub mod tests {
 
     pub fn report<'a>(figures: &'a YearFigures, v: &'a Verification) -> Report<'a> {
         Report {
+            period: YearKind::FiscalYear,
             year: 2026,
-            since: "2026-01-01T00:00:00Z".into(),
-            until: "2027-01-01T00:00:00Z".into(),
+            since: "2026-03-31T15:00:00Z".into(),
+            until: "2027-03-31T15:00:00Z".into(),
             gateway: "https://gw.example.lg.jp:8443",
             generated_at: "2027-01-05T00:00:00Z".into(),
             generated_by: "kansa",

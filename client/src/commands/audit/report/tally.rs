@@ -44,6 +44,10 @@ pub struct AccountChanges {
     pub created: u64,
     pub disabled: u64,
     pub enabled: u64,
+    /// Roles changed when someone moved (user.role).
+    pub role_changed: u64,
+    /// Accounts closed for good (user.retire).
+    pub retired: u64,
     pub locked: u64,
     pub password_changed: u64,
     pub password_change_refused: u64,
@@ -189,6 +193,8 @@ impl Tally {
             Action::UserCreate if ok => f.accounts.created += 1,
             Action::UserDisable if ok => f.accounts.disabled += 1,
             Action::UserEnable if ok => f.accounts.enabled += 1,
+            Action::UserRole if ok => f.accounts.role_changed += 1,
+            Action::UserRetire if ok => f.accounts.retired += 1,
             Action::UserLock => f.accounts.locked += 1,
             Action::StepUpFail => f.accounts.step_up_failed += 1,
             Action::AccessRefused => f.accounts.access_refused += 1,
@@ -212,7 +218,9 @@ impl Tally {
             | Action::MediaCheckout
             | Action::UserCreate
             | Action::UserDisable
-            | Action::UserEnable => {}
+            | Action::UserEnable
+            | Action::UserRole
+            | Action::UserRetire => {}
             // Known actions that no table of the yearly report counts
             // (policy 9.(1) asks for the figures above). Listed one by one
             // so that a new action is a decision, not an omission.
@@ -244,7 +252,8 @@ impl Tally {
             | Action::AuditCheckpoint
             | Action::AuditPrune
             | Action::BackupCreate
-            | Action::ClockBackwards => {}
+            | Action::ClockBackwards
+            | Action::ConfigStart => {}
         }
     }
 
@@ -479,6 +488,8 @@ pub mod tests {
                 created: 1,
                 disabled: 1,
                 enabled: 1,
+                role_changed: 0,
+                retired: 0,
                 locked: 1,
                 password_changed: 1,
                 password_change_refused: 1,
