@@ -50,6 +50,13 @@ fn valid_id(id: &str) -> io::Result<()> {
     }
 }
 
+/// Where a committed blob `id` lives under a store folder `root`; backups
+/// read the store through this instead of knowing the layout themselves.
+pub fn committed_path(root: &Path, id: &str) -> PathBuf {
+    let shard = id.get(..2).unwrap_or("00");
+    root.join("objects").join(shard).join(id)
+}
+
 impl LocalDisk {
     pub fn open(root: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(root.join("objects"))?;
@@ -60,8 +67,7 @@ impl LocalDisk {
     }
 
     fn final_path(&self, id: &str) -> PathBuf {
-        let shard = id.get(..2).unwrap_or("00");
-        self.root.join("objects").join(shard).join(id)
+        committed_path(&self.root, id)
     }
 }
 

@@ -41,6 +41,18 @@ pub struct Config {
     /// Malware scanning (engines, archive bounds) and whether outbound files
     /// are scanned too.
     pub scan: crate::scan::ScanConfig,
+    /// Who can open backups (`sekisho-gateway backup`).
+    pub backup: BackupConfig,
+}
+
+/// `[backup]`: the age recipients every backup archive is encrypted to. Only
+/// public keys live here; the matching identities are kept off the server,
+/// so a copy of the server (or of its backups) alone opens no backup.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// `age1...` public keys; `backup` refuses to run while this is empty.
+    pub recipients: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -265,7 +265,8 @@ pub struct KeyShares {
 }
 
 impl KeyShares {
-    fn path(&self, object_id: &str) -> Result<PathBuf> {
+    /// Where the share of `object_id` lives (backups copy it from there).
+    pub fn path(&self, object_id: &str) -> Result<PathBuf> {
         anyhow::ensure!(
             !object_id.is_empty() && object_id.bytes().all(|b| b.is_ascii_hexdigit()),
             "invalid object id"

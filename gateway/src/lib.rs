@@ -18,6 +18,7 @@
 #![deny(clippy::unreachable, clippy::todo, clippy::unimplemented)]
 
 pub mod auth;
+pub mod backup;
 pub mod blob;
 pub mod clock;
 pub mod config;
@@ -122,6 +123,10 @@ pub async fn serve_on(
 
     service::housekeeping::recover(&state).await?;
     erase_orphan_key_shares(&state).await?;
+    let leftovers = backup::discard_leftover_snapshots(&state.dir)?;
+    if leftovers > 0 {
+        tracing::info!("recovery: removed {leftovers} database snapshots of interrupted backups");
+    }
     let changed = service::config_record::record_start(&state).await?;
     tracing::info!(
         "configuration recorded (config.start): {changed} setting(s) changed since the last start"

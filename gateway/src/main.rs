@@ -113,6 +113,47 @@ enum Command {
         #[command(flatten)]
         database: DatabaseArg,
     },
+    /// Write one encrypted archive (to `[backup] recipients`) of a
+    /// consistent snapshot of DIR while the gateway serves:
+    /// `backup --dir DIR -o FILE`. `backup verify FILE --identity KEY`
+    /// checks an archive without restoring it.
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        action: Option<BackupAction>,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The archive to write (must not exist yet).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+    /// Rebuild a data directory from a backup into NEW (new or empty); the
+    /// archive is checked completely before anything is written.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        dir: PathBuf,
+        /// The age identity file matching a `[backup]` recipient, kept off the server.
+        #[arg(long)]
+        identity: PathBuf,
+        /// PostgreSQL backups: the new, empty database to restore into.
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupAction {
+    /// Decrypt FILE and check every member against its manifest.
+    Verify {
+        file: PathBuf,
+        /// The age identity file matching a `[backup]` recipient.
+        #[arg(long)]
+        identity: PathBuf,
+    },
 }
 
 fn print_init(
@@ -292,6 +333,63 @@ async fn run(cli: Cli) -> Result<()> {
             state.db.close().await;
             println!(
                 "Removed {removed} audit events older than {days} days; the rest still verifies from a signed checkpoint."
+            );
+            Ok(())
+        }
+        Command::Backup {
+            action: Some(BackupAction::Verify { file, identity }),
+            ..
+        } => {
+            let manifest = sekisho_gateway::backup::verify(&file, &identity)?;
+            println!(
+                "The backup {} is intact: {} members match its manifest (snapshot {}, {} objects erased while it was taken).",
+                file.display(),
+                manifest.members.len(),
+                manifest.created_at,
+                manifest.erased_while_copying.len()
+            );
+            Ok(())
+        }
+        Command::Backup {
+            action: None,
+            dir,
+            output,
+            database,
+        } => {
+            let (Some(dir), Some(output)) = (dir, output) else {
+                anyhow::bail!(
+                    "--dir と -o を指定してください。 Give both --dir DIR and -o FILE (or `backup verify FILE --identity KEY`)"
+                );
+            };
+            let state = AppState::open(&dir, &database.overrides()).await?;
+            let written = sekisho_gateway::backup::create(&state, &output).await;
+            state.db.close().await;
+            let written = written?;
+            println!(
+                "Backup written to {}: {} members, snapshot {}; keep it away from this server and no longer than the retention period.",
+                written.file.display(),
+                written.manifest.members.len() + 1,
+                written.manifest.created_at
+            );
+            Ok(())
+        }
+        Command::Restore {
+            from,
+            dir,
+            identity,
+            database,
+        } => {
+            let url = database.database_url.map(DatabaseUrl::new);
+            let manifest = tokio::task::spawn_blocking({
+                let dir = dir.clone();
+                move || sekisho_gateway::backup::restore(&from, &identity, &dir, url.as_ref())
+            })
+            .await??;
+            println!(
+                "Restored into {} (snapshot {}); start it with `sekisho-gateway serve --dir {}`.",
+                dir.display(),
+                manifest.created_at,
+                dir.display()
             );
             Ok(())
         }

@@ -73,6 +73,8 @@ vocabulary! {
         DeletionDone = "deletion.done",
         AuditCheckpoint = "audit.checkpoint",
         AuditPrune = "audit.prune",
+        /// `sekisho-gateway backup` wrote an encrypted archive.
+        BackupCreate = "backup.create",
         ClockBackwards = "clock.backwards",
         /// The configuration a gateway started with: its digest and what
         /// changed since the previous start (6.(1)④(ア)).

@@ -75,8 +75,9 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// Creates an empty PostgreSQL database for one gateway and returns its URL.
-fn create_pg_database(admin_url: &str) -> Result<String> {
+/// Creates an empty PostgreSQL database for one gateway (or a restore) and
+/// returns its URL.
+pub fn create_pg_database(admin_url: &str) -> Result<String> {
     let name = format!("sekisho_test_{}", uuid_like());
     runtime().block_on(async {
         use sqlx::Connection;
@@ -403,6 +404,20 @@ impl Gateway {
             panic!("{e:#}\n--- gateway log ---\n{}", self.log());
         }
         self.launch().expect("restart gateway");
+    }
+
+    /// Stops the gateway, puts `restored` (a directory `sekisho-gateway
+    /// restore` wrote) where the data directory was, keeping the old one as
+    /// `data-replaced`, and starts the gateway on it with the same ports, so
+    /// clients' sessions in the restored database still reach it.
+    pub fn replace_data_dir(&mut self, restored: &Path) {
+        if let Err(e) = self.stop() {
+            panic!("{e:#}\n--- gateway log ---\n{}", self.log());
+        }
+        let aside = self.dir.path().join("data-replaced");
+        std::fs::rename(self.data_dir(), &aside).expect("move the data directory aside");
+        std::fs::rename(restored, self.data_dir()).expect("move the restored directory in");
+        self.launch().expect("start on the restored directory");
     }
 
     /// Starts a gateway that [`Gateway::stop`] stopped (an operator's

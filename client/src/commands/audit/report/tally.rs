@@ -251,6 +251,7 @@ impl Tally {
             | Action::DeletionErase
             | Action::AuditCheckpoint
             | Action::AuditPrune
+            | Action::BackupCreate
             | Action::ClockBackwards
             | Action::ConfigStart => {}
         }
