@@ -526,24 +526,52 @@ pub async fn set_enabled(
     } else {
         users::delete_sessions_of(tx.conn(), &user.id).await?
     };
+    let action = if enable {
+        Action::UserEnable
+    } else {
+        Action::UserDisable
+    };
+    let detail = json!({ "by_role": actor.role.as_str(), "sessions_ended": sessions_ended });
+    let change = AccountChange {
+        actor,
+        action,
+        detail,
+        origin,
+    };
+    finish(tx, now, &user.id, username, change).await
+}
+
+/// What an account change records about itself.
+struct AccountChange<'a> {
+    actor: &'a Actor,
+    action: Action,
+    detail: serde_json::Value,
+    origin: &'a Origin,
+}
+
+/// The end every account change shares: its audit event in the same
+/// transaction, then the account as it is now.
+async fn finish(
+    mut tx: crate::db::WriteTx<'_>,
+    now: i64,
+    user_id: &str,
+    username: &str,
+    change: AccountChange<'_>,
+) -> AppResult<UserSummary> {
     audit::append(
         tx.conn(),
         now,
         Record {
-            actor: actor.username.clone(),
-            action: if enable {
-                Action::UserEnable
-            } else {
-                Action::UserDisable
-            },
+            actor: change.actor.username.clone(),
+            action: change.action,
             object: ObjectRef::User(username.to_string()),
             outcome: Outcome::Ok,
-            source: origin.0.clone(),
-            detail: json!({ "by_role": actor.role.as_str(), "sessions_ended": sessions_ended }),
+            source: change.origin.0.clone(),
+            detail: change.detail,
         },
     )
     .await?;
-    let updated = users::by_id(tx.conn(), &user.id)
+    let updated = users::by_id(tx.conn(), user_id)
         .await?
         .ok_or(AppError::NotFound)?;
     tx.commit().await?;
@@ -580,28 +608,19 @@ pub async fn change_role(
     }
     users::set_role(tx.conn(), &user.id, role).await?;
     let sessions_ended = users::delete_sessions_of(tx.conn(), &user.id).await?;
-    audit::append(
-        tx.conn(),
-        now,
-        Record {
-            actor: actor.username.clone(),
-            action: Action::UserRole,
-            object: ObjectRef::User(username.to_string()),
-            outcome: Outcome::Ok,
-            source: origin.0.clone(),
-            detail: json!({
-                "from": user.role.as_str(),
-                "to": role.as_str(),
-                "sessions_ended": sessions_ended,
-            }),
-        },
-    )
-    .await?;
-    let updated = users::by_id(tx.conn(), &user.id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    Ok(summary(&updated, now))
+    let detail = json!({
+        "from": user.role.as_str(),
+        "to": role.as_str(),
+        "sessions_ended": sessions_ended,
+    });
+    let user_id = user.id.clone();
+    let change = AccountChange {
+        actor,
+        action: Action::UserRole,
+        detail,
+        origin,
+    };
+    finish(tx, now, &user_id, username, change).await
 }
 
 /// 5.(4)①, 6.(2)②: the holder left or moved for good. The account keeps
@@ -623,28 +642,19 @@ pub async fn retire(
     let user = grant.object();
     users::set_status(tx.conn(), &user.id, AccountStatus::Retired).await?;
     let sessions_ended = users::delete_sessions_of(tx.conn(), &user.id).await?;
-    audit::append(
-        tx.conn(),
-        now,
-        Record {
-            actor: actor.username.clone(),
-            action: Action::UserRetire,
-            object: ObjectRef::User(username.to_string()),
-            outcome: Outcome::Ok,
-            source: origin.0.clone(),
-            detail: json!({
-                "role": user.role.as_str(),
-                "was": user.status.as_str(),
-                "sessions_ended": sessions_ended,
-            }),
-        },
-    )
-    .await?;
-    let updated = users::by_id(tx.conn(), &user.id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    Ok(summary(&updated, now))
+    let detail = json!({
+        "role": user.role.as_str(),
+        "was": user.status.as_str(),
+        "sessions_ended": sessions_ended,
+    });
+    let user_id = user.id.clone();
+    let change = AccountChange {
+        actor,
+        action: Action::UserRetire,
+        detail,
+        origin,
+    };
+    finish(tx, now, &user_id, username, change).await
 }
 
 /// 7.(5)②: accounts suspended (`user.disable`) in the last `days` days,
