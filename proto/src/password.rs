@@ -5,31 +5,41 @@ pub const MIN_CHARS: usize = 12;
 
 /// `Err` lists everything that is missing, so the user can fix it in one go.
 pub fn check(password: &str) -> Result<(), String> {
-    let mut missing = Vec::new();
+    // (Japanese, English) for each rule the password misses.
+    let mut missing: Vec<(String, String)> = Vec::new();
     if password.chars().count() < MIN_CHARS {
-        missing.push(format!("at least {MIN_CHARS} characters"));
+        missing.push((
+            format!("{MIN_CHARS}文字以上"),
+            format!("at least {MIN_CHARS} characters"),
+        ));
     }
     if !password.chars().any(|c| c.is_ascii_uppercase()) {
-        missing.push("an upper-case letter (A-Z)".to_string());
+        missing.push(("英大文字 (A-Z)".into(), "an upper-case letter (A-Z)".into()));
     }
     if !password.chars().any(|c| c.is_ascii_lowercase()) {
-        missing.push("a lower-case letter (a-z)".to_string());
+        missing.push(("英小文字 (a-z)".into(), "a lower-case letter (a-z)".into()));
     }
     if !password.chars().any(|c| c.is_ascii_digit()) {
-        missing.push("a digit (0-9)".to_string());
+        missing.push(("数字 (0-9)".into(), "a digit (0-9)".into()));
     }
     if !password
         .chars()
         .any(|c| !c.is_alphanumeric() && !c.is_whitespace() && !c.is_control())
     {
-        missing.push("a symbol such as ! # % or -".to_string());
+        missing.push((
+            "記号 (! # % - など)".into(),
+            "a symbol such as ! # % or -".into(),
+        ));
     }
     if missing.is_empty() {
         Ok(())
     } else {
+        let japanese: Vec<&str> = missing.iter().map(|(ja, _)| ja.as_str()).collect();
+        let english: Vec<&str> = missing.iter().map(|(_, en)| en.as_str()).collect();
         Err(format!(
-            "the password needs {} (policy 5.(4)②(ウ))",
-            missing.join(", ")
+            "パスワードには次が必要です: {}（ポリシー 5.(4)②(ウ)）。 The password needs {} (policy 5.(4)②(ウ))",
+            japanese.join("、"),
+            english.join(", ")
         ))
     }
 }

@@ -670,7 +670,7 @@ pub async fn suspensions(
     if !(1..=366).contains(&days) {
         return Err(AppError::invalid(
             "bad_days",
-            "days must be between 1 and 366",
+            "日数は 1 から 366 の間で指定してください。 days must be between 1 and 366",
         ));
     }
     let since = state.clock.now_ms() - i64::from(days) * 86_400_000;

@@ -25,7 +25,9 @@ pub async fn revocations(
     if !(1..=MAX_DAYS).contains(&days) {
         return Err(AppError::invalid(
             "bad_days",
-            format!("days must be between 1 and {MAX_DAYS}"),
+            format!(
+                "日数は 1 から {MAX_DAYS} の間で指定してください。 days must be between 1 and {MAX_DAYS}"
+            ),
         ));
     }
     let since = state.clock.now_ms() - i64::from(days) * DAY_MS;
