@@ -800,6 +800,28 @@ pub fn age_identity(dir: &Path, name: &str) -> (PathBuf, String) {
     (path, identity.to_public().to_string())
 }
 
+/// Adds the outside recipient `partner` (Partner K.K., a fresh age key) to
+/// `account`'s address book; returns the identity file that opens what is
+/// sent to it.
+pub fn add_age_partner(gw: &Gateway, account: &Account) -> PathBuf {
+    let (identity, recipient) = age_identity(gw.dir.path(), "partner");
+    assert_success(
+        &gw.cli(account).run(&[
+            "recipient",
+            "add",
+            "partner",
+            "--org",
+            "Partner K.K.",
+            "--email",
+            "p@example.jp",
+            "--age-key",
+            &recipient,
+        ]),
+        "recipient add partner",
+    );
+    identity
+}
+
 /// What the data directory holds beside the database: stored blobs
 /// (`store/objects/<shard>/<id>`), key shares (`keys/objects/<id>`), and
 /// what only a write in progress or a crash leaves (`store/tmp/*`, key

@@ -42,21 +42,7 @@ fn write_file(dir: &Path, name: &str, contents: &[u8]) -> PathBuf {
 
 /// Some traffic: a class II transfer approved and a class III one released.
 fn traffic(w: &World) -> Vec<String> {
-    let (_, recipient) = age_identity(w.gw.dir.path(), "partner");
-    assert_success(
-        &w.gw.cli(&w.staff).run(&[
-            "recipient",
-            "add",
-            "partner",
-            "--org",
-            "Partner K.K.",
-            "--email",
-            "p@example.jp",
-            "--age-key",
-            &recipient,
-        ]),
-        "recipient",
-    );
+    add_age_partner(&w.gw, &w.staff);
     let mut ids = Vec::new();
     for class in ["II", "III"] {
         let f = write_file(w.gw.dir.path(), &format!("f{class}.txt"), class.as_bytes());
@@ -610,21 +596,7 @@ fn r09_1_the_yearly_report_counts_the_fiscal_year_in_japan_time() {
             ("links".into(), "expiry_hours".into(), "8760".into()),
         ],
     });
-    let (_, recipient) = age_identity(w.gw.dir.path(), "partner");
-    assert_success(
-        &w.gw.cli(&w.staff).run(&[
-            "recipient",
-            "add",
-            "partner",
-            "--org",
-            "Partner K.K.",
-            "--email",
-            "p@example.jp",
-            "--age-key",
-            &recipient,
-        ]),
-        "recipient",
-    );
+    add_age_partner(&w.gw, &w.staff);
     let created_accounts = stored_events(&w.gw.database_url)
         .expect("events")
         .iter()

@@ -473,21 +473,7 @@ fn r02_2_5_a_r05_1_2_carry_outs_disposals_and_carry_ins_need_a_purpose() {
         "register",
     );
     // A released class III transfer to ask a disposal of.
-    let (_, key) = age_identity(w.gw.dir.path(), "partner");
-    assert_success(
-        &w.gw.cli(&w.staff).run(&[
-            "recipient",
-            "add",
-            "partner",
-            "--org",
-            "Partner K.K.",
-            "--email",
-            "p@example.jp",
-            "--age-key",
-            &key,
-        ]),
-        "recipient",
-    );
+    add_age_partner(&w.gw, &w.staff);
     let doc = w.gw.dir.path().join("notice.txt");
     std::fs::write(&doc, "説明会のお知らせ").expect("file");
     let doc = doc.display().to_string();
@@ -734,21 +720,7 @@ fn assert_retention_certificate(w: &World, transfer: &str, reason_word: &str) {
 #[test]
 fn r02_2_3_u_rejected_transfers_and_abandoned_uploads_are_erased_and_nothing_else() {
     let w = world_with(&[("housekeeping", "interval_seconds", "1")]);
-    let (_, key) = age_identity(w.gw.dir.path(), "partner");
-    assert_success(
-        &w.gw.cli(&w.staff).run(&[
-            "recipient",
-            "add",
-            "partner",
-            "--org",
-            "Partner K.K.",
-            "--email",
-            "p@example.jp",
-            "--age-key",
-            &key,
-        ]),
-        "recipient",
-    );
+    add_age_partner(&w.gw, &w.staff);
     // What must stay: one waiting for its approver, one released.
     let pending = send(&w, "II", "pending.txt", b"waiting for the approver");
     let released = send(&w, "III", "released.txt", b"released to the partner");
