@@ -2,7 +2,7 @@
 # The one command that runs every test, on a fresh machine too:
 #   scripts/test.sh
 # It installs what is missing (Debian packages, the pinned Rust toolchain's
-# name, cargo-deny, cargo-fuzz), checks formatting, lints and the supply
+# name, cargo-deny, cargo-fuzz, rage), checks formatting, lints and the supply
 # chain, runs every fuzz target for 20 s, starts a throwaway PostgreSQL
 # cluster, and runs the whole suite twice: against the
 # embedded SQLite and against that PostgreSQL. Under CI (CI set), anything
@@ -136,6 +136,19 @@ ensure_cargo_fuzz() {
     fail "could not install cargo-fuzz; run: cargo install --locked --version $CARGO_FUZZ_VERSION cargo-fuzz"
 }
 
+# --- rage -----------------------------------------------------------------
+# 2.(2)⑦(ア): a test opens packages with rage (the age crate's own CLI) as
+# well as Debian's Go `age`. Debian has no rage package; the version is the
+# age crate's, pinned like the tools above. About 150 CPU-seconds to install.
+RAGE_VERSION=0.12.1
+
+ensure_rage() {
+  if [ "$(rage --version 2>/dev/null)" = "rage $RAGE_VERSION" ]; then return 0; fi
+  log "installing rage $RAGE_VERSION from crates.io (once per machine)"
+  quietly cargo install --locked --version "$RAGE_VERSION" rage ||
+    fail "could not install rage; run: cargo install --locked --version $RAGE_VERSION rage"
+}
+
 # Every target in fuzz/ runs for FUZZ_SECONDS (default 20) from its seed
 # corpus in fuzz/corpus/<target>. New inputs go to a scratch folder, so the
 # run never changes the repository; a crash fails the run and leaves the
@@ -179,6 +192,7 @@ install_debian_packages
 ensure_toolchain
 ensure_cargo_deny
 ensure_cargo_fuzz
+ensure_rage
 
 log "checks: formatting, lints and the supply chain"
 cargo fmt --all -- --check

@@ -326,6 +326,31 @@ pub fn may_record_carry_in(actor: &Actor) -> Verdict {
     }
 }
 
+/// What the arrival rule needs: who recorded a medium's return or
+/// carry-in, and who carried it out (for a return).
+pub struct ArrivalFacts<'a> {
+    pub recorded_by_id: &'a str,
+    pub carried_out_by_id: Option<&'a str>,
+}
+
+/// 6.(4)②(イ): the files of a returned or carried-in medium are taken in by
+/// the person who recorded its arrival or the person who carried it out;
+/// nobody else can mark another person's medium as scanned. The system
+/// staff may record a return but never take files in (they never read
+/// content), so the carrier does.
+pub fn may_take_in_arrival(actor: &Actor, a: &ArrivalFacts) -> Verdict {
+    may_request_inbound(actor)?;
+    if actor.user_id == a.recorded_by_id || a.carried_out_by_id == Some(actor.user_id.as_str()) {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden(
+            "媒体のファイルは、返却・持込みを記録した人か持ち出した人が取り込みます。 \
+             The files of a medium are taken in by whoever recorded its return or carry-in, \
+             or whoever carried it out.",
+        ))
+    }
+}
+
 /// 2.(2)④(イ): files whose class staff could not set wait for a manager.
 pub fn decides_unknown_classes(actor: &Actor) -> bool {
     active(actor).is_ok() && actor.role == Role::Manager
@@ -634,6 +659,11 @@ impl<T: CarryOutSubject> CarryOutSubject for &T {
     }
 }
 
+/// A medium arrival the intake rule can judge.
+pub trait ArrivalSubject {
+    fn arrival_facts(&self) -> ArrivalFacts<'_>;
+}
+
 impl<T: UploadRequestSubject> UploadRequestSubject for &T {
     fn upload_request_facts(&self) -> UploadRequestFacts<'_> {
         (**self).upload_request_facts()
@@ -679,6 +709,7 @@ object_grants! {
     read_inbound(may_read_inbound) on InboundSubject::inbound_facts => Read;
     rescan_inbound(may_rescan_inbound) on InboundSubject::inbound_facts => Rescan;
     intake(may_intake) on UploadRequestSubject::upload_request_facts => Intake;
+    take_in_arrival(may_take_in_arrival) on ArrivalSubject::arrival_facts => TakeIn;
 }
 
 actor_grants! {
@@ -1129,6 +1160,33 @@ mod tests {
         };
         assert_eq!(may_intake(&owner, &link), Err(Denied::Hidden));
         assert!(may_intake(&actor("a", Role::Auditor), &intake).is_err());
+    }
+
+    #[test]
+    fn r06_4_2_i_a_mediums_files_are_taken_in_by_who_brought_it_back() {
+        let returned = ArrivalFacts {
+            recorded_by_id: "sa",
+            carried_out_by_id: Some("carrier"),
+        };
+        // The system staff record returns but never read what is on them.
+        assert!(may_take_in_arrival(&actor("sa", Role::Sysadmin), &returned).is_err());
+        assert!(may_take_in_arrival(&actor("carrier", Role::Staff), &returned).is_ok());
+        assert!(matches!(
+            may_take_in_arrival(&actor("colleague", Role::Staff), &returned),
+            Err(Denied::Forbidden(_))
+        ));
+        let carried_in = ArrivalFacts {
+            recorded_by_id: "clerk",
+            carried_out_by_id: None,
+        };
+        assert!(may_take_in_arrival(&actor("clerk", Role::Staff), &carried_in).is_ok());
+        assert!(may_take_in_arrival(&actor("approver", Role::Approver), &carried_in).is_err());
+        // Auditors never bring anything in, even a medium they recorded.
+        let theirs = ArrivalFacts {
+            recorded_by_id: "a",
+            carried_out_by_id: None,
+        };
+        assert!(may_take_in_arrival(&actor("a", Role::Auditor), &theirs).is_err());
     }
 
     #[test]

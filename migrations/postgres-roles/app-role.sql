@@ -12,3 +12,4 @@ GRANT SELECT ON _sqlx_migrations TO :app_role;
 GRANT SELECT, INSERT ON audit_events, audit_checkpoints TO :app_role;
 GRANT SELECT, INSERT, UPDATE ON media_disposals TO :app_role;
 GRANT SELECT, INSERT, UPDATE ON inbound_deletions TO :app_role;
+GRANT SELECT, INSERT ON media_arrivals TO :app_role;

@@ -99,3 +99,47 @@ pub struct MediumDisposalView {
     pub decided_at: Option<String>,
     pub decision_comment: Option<String>,
 }
+
+crate::vocab::vocabulary! {
+    /// How a medium came (back) into the office (6.(4)②(イ)).
+    pub enum ArrivalKind ("medium arrival kind") {
+        /// One of ours, back from an approved carry-out.
+        Return = "return",
+        /// An outside medium brought in.
+        CarryIn = "carry_in",
+    }
+}
+
+/// A return or carry-in, with what became of the files taken in from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ArrivalView {
+    pub id: String,
+    pub medium: String,
+    pub kind: ArrivalKind,
+    /// The carry-out a return closes.
+    pub transfer: Option<String>,
+    pub purpose: String,
+    /// Who an outside medium came from, when given.
+    pub origin: Option<String>,
+    pub recorded_by: String,
+    pub recorded_at: String,
+    /// Intakes (`sekisho intake --medium ID`) of this arrival's files.
+    pub intakes: Vec<ArrivalIntake>,
+    /// False while no file from this arrival has been through the inbound
+    /// scan: such a medium's data has not been taken in through Sekisho.
+    pub scanned: bool,
+}
+
+/// One intake of an arrival's files and its scan results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ArrivalIntake {
+    pub id: String,
+    pub by: String,
+    pub at: String,
+    pub files: u64,
+    pub clean: u64,
+    pub infected: u64,
+    pub unscanned: u64,
+}

@@ -893,3 +893,21 @@ pub fn object_ids(database_url: &str) -> Result<std::collections::BTreeSet<Strin
         .filter_map(|row| row.into_iter().next().flatten())
         .collect())
 }
+
+/// The EICAR test string, which every scanner detects; stored reversed so
+/// that scanners on the host do not flag this source file.
+pub fn eicar() -> Vec<u8> {
+    let reversed = r"*H+H$!ELIF-TSET-SURIVITNA-DRADNATS-RACIE$}7)CC7)^P(45XZP\4[PA@%P!O5X";
+    reversed.chars().rev().collect::<String>().into_bytes()
+}
+
+/// Looks a program up on PATH. A missing one fails the test, never skips
+/// it: scripts/test.sh installs every program the tests use.
+pub fn which(name: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| panic!("`{name}` is not installed; scripts/test.sh installs it"))
+}

@@ -8,13 +8,6 @@ use std::path::{Path, PathBuf};
 use sekisho_e2e::*;
 use serde_json::Value;
 
-/// The EICAR test string, stored reversed so that scanners on the host do
-/// not flag this source file.
-fn eicar() -> Vec<u8> {
-    let reversed = r"*H+H$!ELIF-TSET-SURIVITNA-DRADNATS-RACIE$}7)CC7)^P(45XZP\4[PA@%P!O5X";
-    reversed.chars().rev().collect::<String>().into_bytes()
-}
-
 struct World {
     gw: Gateway,
     admin: Account,

@@ -367,3 +367,179 @@ fn r02_2_10_wiping_or_disposing_of_a_medium_needs_approval_and_is_recorded() {
     assert_eq!(recorded.actor, "jicho");
     assert!(recorded.detail.contains("物理破壊") && recorded.detail.contains("admin"));
 }
+
+fn arrivals(w: &World, unscanned: bool) -> Vec<Value> {
+    let mut args = vec!["--json", "media", "arrivals"];
+    if unscanned {
+        args.push("--unscanned");
+    }
+    json_of(&w.gw.cli(&w.staff).run(&args))
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Carries `medium` out with one class III file and writes it, as the staff member.
+fn carry_out_and_write(w: &World, medium: &str) {
+    let doc = file(w, &format!("{medium}.txt"), b"handout");
+    let requested = json_of(&checkout(w, medium, "III", &[&doc], None));
+    let id = json_str(&requested["transfer"]["id"]).expect("id");
+    assert_success(&approve(w, &id), "approve");
+    let mount = w.gw.dir.path().join(format!("mount-{medium}-{}", id));
+    std::fs::create_dir_all(&mount).expect("mount");
+    assert_success(
+        &w.gw
+            .cli(&w.staff)
+            .run(&["media", "write", &id, "--to", &mount.display().to_string()]),
+        "write",
+    );
+}
+
+fn intake(
+    w: &World,
+    who: &Account,
+    folder: &std::path::Path,
+    medium: &str,
+) -> std::process::Output {
+    w.gw.cli(who).run(&[
+        "--json",
+        "intake",
+        &folder.display().to_string(),
+        "--purpose",
+        "返却媒体の取り込み",
+        "--medium",
+        medium,
+    ])
+}
+
+#[test]
+fn r06_4_2_i_media_brought_in_are_tied_to_the_scan_of_their_files() {
+    let w = world();
+    assert_success(
+        &w.gw
+            .cli(&w.admin)
+            .run(&["media", "register", "USB-005", "--label", "緑のUSB"]),
+        "register",
+    );
+    carry_out_and_write(&w, "USB-005");
+    // While it is out, its files cannot be "taken in" and a carry-in of it
+    // is not a return.
+    let folder = w.gw.dir.path().join("usb-005-files");
+    std::fs::create_dir_all(&folder).expect("folder");
+    std::fs::write(folder.join("議事録.txt"), "会議の記録".as_bytes()).expect("file");
+    std::fs::write(folder.join("bad.com"), eicar()).expect("file");
+    assert_failure(&intake(&w, &w.staff, &folder, "USB-005"), "is carried out");
+    assert_failure(
+        &w.gw
+            .cli(&w.staff)
+            .run(&["media", "carry-in", "USB-005", "--purpose", "戻ってきた"]),
+        "carried out or disposed of",
+    );
+    let checked_in = w.gw.cli(&w.staff).run(&["media", "checkin", "USB-005"]);
+    assert_success(&checked_in, "checkin");
+    assert!(
+        String::from_utf8_lossy(&checked_in.stdout)
+            .contains("sekisho intake PATH --medium USB-005"),
+        "the return does not say how its files are taken in"
+    );
+    let carried_in = json_of(&w.gw.cli(&w.staff).run(&[
+        "--json",
+        "media",
+        "carry-in",
+        "VENDOR-CD-2",
+        "--purpose",
+        "  業者からの図面  ",
+        "--origin",
+        "萩設計",
+    ]));
+    assert_eq!(carried_in["kind"], "carry_in");
+    assert_eq!(
+        carried_in["purpose"], "業者からの図面",
+        "purpose not trimmed"
+    );
+    assert_eq!(carried_in["scanned"], false);
+
+    // Both arrivals are listed as never scanned.
+    let unscanned = arrivals(&w, true);
+    let media: Vec<&str> = unscanned
+        .iter()
+        .filter_map(|a| a["medium"].as_str())
+        .collect();
+    assert_eq!(media, ["VENDOR-CD-2", "USB-005"], "{unscanned:?}");
+    assert_eq!(unscanned[1]["kind"], "return");
+    assert!(unscanned[1]["transfer"].is_string());
+
+    // A medium with no recorded arrival, and someone else's medium, are
+    // refused, and nothing is started.
+    let requests_before = query_text(&w.gw.database_url, "SELECT id FROM upload_requests")
+        .expect("requests")
+        .len();
+    assert_failure(
+        &intake(&w, &w.staff, &folder, "USB-404"),
+        "No return or carry-in",
+    );
+    let colleague = w.gw.user(&w.admin, "suzuki", "staff");
+    assert_failure(
+        &intake(&w, &colleague, &folder, "USB-005"),
+        "recorded its return",
+    );
+    assert_eq!(
+        query_text(&w.gw.database_url, "SELECT id FROM upload_requests")
+            .expect("requests")
+            .len(),
+        requests_before,
+        "a refused intake left a request behind"
+    );
+
+    // The person who carried it out takes its files in; the ledger shows
+    // the scan's result for that return.
+    let summary = json_of(&intake(&w, &w.staff, &folder, "USB-005"));
+    assert_eq!(
+        summary["files"].as_array().map(Vec::len),
+        Some(2),
+        "{summary}"
+    );
+    let all = arrivals(&w, false);
+    let usb = all
+        .iter()
+        .find(|a| a["medium"] == "USB-005")
+        .expect("the return of USB-005");
+    assert_eq!(usb["scanned"], true);
+    assert_eq!(usb["intakes"][0]["id"], summary["request"]);
+    assert_eq!(usb["intakes"][0]["by"], "tanaka");
+    assert_eq!(usb["intakes"][0]["files"], 2);
+    assert_eq!(usb["intakes"][0]["clean"], 1);
+    assert_eq!(usb["intakes"][0]["infected"], 1);
+    let still: Vec<Value> = arrivals(&w, true);
+    assert_eq!(still.len(), 1);
+    assert_eq!(still[0]["medium"], "VENDOR-CD-2");
+    let table = w.gw.cli(&w.staff).run(&["media", "arrivals"]);
+    let table = String::from_utf8_lossy(&table.stdout).to_string();
+    assert!(table.contains("2 files: 1 clean, 1 infected"), "{table}");
+    assert!(table.contains("未検査 NOT SCANNED"), "{table}");
+
+    // The audit log ties them together as well.
+    let events = stored_events(&w.gw.database_url).expect("events");
+    let checkin = events
+        .iter()
+        .find(|e| e.action == "media.checkin")
+        .expect("checkin event");
+    assert!(
+        checkin
+            .detail
+            .contains(json_str(&usb["id"]).expect("id").as_str())
+    );
+    let intake_event = events
+        .iter()
+        .find(|e| e.action == "inbound.intake")
+        .expect("intake event");
+    assert!(
+        intake_event.detail.contains("USB-005"),
+        "{}",
+        intake_event.detail
+    );
+
+    // Carried out again, the medium cannot be taken in until it is back.
+    carry_out_and_write(&w, "USB-005");
+    assert_failure(&intake(&w, &w.staff, &folder, "USB-005"), "is carried out");
+}

@@ -685,18 +685,6 @@ fn r02_9_class_two_waits_for_the_approver_and_leaves_only_encrypted() {
     assert_eq!(refused.status().as_u16(), 410, "download past the limit");
 }
 
-/// Looks a program up on PATH; under CI a missing one fails the test.
-fn which(name: &str) -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.exists())
-    });
-    found.unwrap_or_else(|| {
-        panic!("`{name}` is not installed (Debian package {name}); scripts/test.sh installs it")
-    })
-}
-
 #[test]
 fn r06_an_approvers_own_request_goes_to_the_ciso() {
     let w = world();

@@ -279,13 +279,6 @@ fn write_file(w: &World, name: &str, contents: &[u8]) -> String {
     path.display().to_string()
 }
 
-/// The EICAR test string, stored reversed so that scanners on the host do
-/// not flag this source file.
-fn eicar() -> Vec<u8> {
-    let reversed = r"*H+H$!ELIF-TSET-SURIVITNA-DRADNATS-RACIE$}7)CC7)^P(45XZP\4[PA@%P!O5X";
-    reversed.chars().rev().collect::<String>().into_bytes()
-}
-
 fn add_recipient(w: &World, who: &str, name: &str) {
     let (_, recipient) = age_identity(w.gw.dir.path(), &format!("{who}-{name}"));
     assert_success(

@@ -2,7 +2,9 @@
 //! is uploaded to the gateway and scanned there; nothing is copied onto
 //! this computer. Folders are walked without following links, and
 //! anything that is not a regular file is skipped and listed. With
-//! `--class`, every file that came through clean is classified at once.
+//! `--class`, every file that came through clean is classified at once;
+//! with `--medium`, the intake is tied to that medium's return or carry-in
+//! (6.(4)②(イ)), so the media ledger shows what its files' scan found.
 
 use std::path::{Path, PathBuf};
 
@@ -29,11 +31,17 @@ pub struct Args {
     /// Classify every clean file at once: I, II, III or unknown.
     #[arg(long, value_name = "I|II|III|unknown")]
     pub class: Option<String>,
+    /// The medium the files come from, as recorded by `media checkin` or
+    /// `media carry-in`; the ledger then shows this scan for it.
+    #[arg(long, value_name = "ID")]
+    pub medium: Option<String>,
 }
 
 #[derive(Serialize)]
 struct IntakeRequest<'a> {
     purpose: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    medium: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +97,7 @@ pub fn run(cfg: &Config, args: Args) -> Result<()> {
         api.url(&["inbox", "intake"])?,
         &IntakeRequest {
             purpose: &args.purpose,
+            medium: args.medium.as_deref(),
         },
     )?;
     let url = api.url(&["inbox", "intake", &created.id, "files"])?;
@@ -149,5 +158,10 @@ pub fn run(cfg: &Config, args: Args) -> Result<()> {
             .filter(|f| f.outcome == UploadOutcomeKind::Held)
             .count(),
     );
+    if let Some(medium) = &args.medium {
+        println!(
+            "媒体 {medium} からの取り込みとして記録しました（sekisho media arrivals）。 Recorded as taken in from medium {medium}."
+        );
+    }
     Ok(())
 }

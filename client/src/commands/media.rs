@@ -1,7 +1,8 @@
-//! `media register|list|checkout|write|checkin|dispose|carry-in`: removable
+//! `media register|list|checkout|write|checkin|dispose|carry-in|arrivals`: removable
 //! media (持ち出し・持ち込み): the ledger, carry-out requests, writing the
 //! approved package onto the medium (and reading it back), returns,
-//! carry-ins and requests to wipe or dispose of a medium. A carry-out is a
+//! carry-ins, the arrivals ledger (each return and carry-in with the scan of
+//! its files) and requests to wipe or dispose of a medium. A carry-out is a
 //! transfer whose recipient is the medium, so it is uploaded, approved and
 //! packaged like any other; wipe and disposal requests are decided through
 //! `approve` and `reject`, which use [`try_decide`] and [`describe_disposal`].
@@ -12,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use sekisho_proto::media::{
-    CarryIn, MediumDisposalKind, MediumDisposalRequest, MediumDisposalView, MediumState,
-    MediumView, RegisterMedium, WrittenReport,
+    ArrivalKind, ArrivalView, CarryIn, MediumDisposalKind, MediumDisposalRequest,
+    MediumDisposalView, MediumState, MediumView, RegisterMedium, WrittenReport,
 };
 use sekisho_proto::vocab::MediumDisposalState;
 use sekisho_proto::{
@@ -84,6 +85,12 @@ pub enum Command {
         #[arg(long, value_name = "TEXT")]
         origin: Option<String>,
     },
+    /// Returns and carry-ins, each with the scan of its files;
+    /// --unscanned lists those whose files were never taken in.
+    Arrivals {
+        #[arg(long)]
+        unscanned: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -134,6 +141,7 @@ pub fn run(cfg: &Config, command: Command) -> Result<()> {
             purpose,
             origin,
         } => carry_in(cfg, &id, purpose, origin),
+        Command::Arrivals { unscanned } => arrivals(cfg, unscanned),
     }
 }
 
@@ -393,20 +401,97 @@ fn checkin(cfg: &Config, id: &str) -> Result<()> {
     if cfg.json {
         return print_json(&medium);
     }
-    println!("Medium {} is recorded as returned.", medium.id);
-    println!("Files found on it may be taken in only through the inbound scan.");
+    println!(
+        "媒体 {0} の返却を記録しました。 Medium {0} is recorded as returned.",
+        medium.id
+    );
+    print_take_in_hint(&medium.id);
     Ok(())
+}
+
+/// Files on a medium reach nobody except through the inbound scan; say how.
+fn print_take_in_hint(id: &str) {
+    println!(
+        "媒体内のファイルは次のコマンドで検査してから取り込んでください。 Take its files in only through the scan:"
+    );
+    println!("  sekisho intake PATH --medium {id} --purpose 目的");
 }
 
 fn carry_in(cfg: &Config, id: &str, purpose: String, origin: Option<String>) -> Result<()> {
     let (api, _session) = super::logged_in(cfg)?;
     let body = CarryIn { purpose, origin };
-    api.post_no_answer(api.url(&["media", id, "carry-in"])?, Some(&body))
+    let arrival: ArrivalView = api
+        .post(api.url(&["media", id, "carry-in"])?, &body)
         .with_context(|| format!("the carry-in of {id} was not recorded"))?;
     if cfg.json {
-        return print_json(&serde_json::json!({ "medium": id, "recorded": true }));
+        return print_json(&arrival);
     }
-    println!("Carry-in of {id} recorded. Its files may be used only after the inbound scan.");
+    println!(
+        "媒体 {0} の持込みを記録しました。 Carry-in of {0} recorded.",
+        arrival.medium
+    );
+    print_take_in_hint(&arrival.medium);
+    Ok(())
+}
+
+fn arrivals(cfg: &Config, unscanned: bool) -> Result<()> {
+    let (api, _session) = super::logged_in(cfg)?;
+    let mut url = api.url(&["media-arrivals"])?;
+    if unscanned {
+        url.set_query(Some("unscanned=true"));
+    }
+    let arrivals: Vec<ArrivalView> = api.get(url)?;
+    if cfg.json {
+        return print_json(&arrivals);
+    }
+    if arrivals.is_empty() {
+        println!(
+            "{}",
+            if unscanned {
+                "未検査の媒体はありません。 Every returned or carried-in medium has had its files scanned."
+            } else {
+                "返却・持込みの記録はありません。 No return or carry-in is recorded."
+            }
+        );
+        return Ok(());
+    }
+    let mut table = Table::new([
+        "MEDIUM 媒体",
+        "KIND 種別",
+        "RECORDED 記録",
+        "BY",
+        "PURPOSE 目的",
+        "SCAN 検査",
+    ]);
+    for a in &arrivals {
+        let kind = match a.kind {
+            ArrivalKind::Return => "返却 return",
+            ArrivalKind::CarryIn => "持込 carry-in",
+        };
+        let scan = if a.scanned {
+            let sum = |f: fn(&sekisho_proto::media::ArrivalIntake) -> u64| {
+                a.intakes.iter().map(f).sum::<u64>()
+            };
+            format!(
+                "{} files: {} clean, {} infected, {} unscanned",
+                sum(|i| i.files),
+                sum(|i| i.clean),
+                sum(|i| i.infected),
+                sum(|i| i.unscanned)
+            )
+        } else {
+            "未検査 NOT SCANNED".to_string()
+        };
+        table.row([
+            a.medium.clone(),
+            kind.to_string(),
+            short_time(&a.recorded_at),
+            a.recorded_by.clone(),
+            a.purpose.clone(),
+            scan,
+        ]);
+    }
+    table.print();
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use sqlx::{Any, AnyPool};
 use std::sync::Arc;
 use tokio::sync::{Mutex, MutexGuard};
 
+pub mod arrivals;
 pub mod audit;
 pub mod decode;
 pub mod deletions;

@@ -18,7 +18,8 @@ use sekisho_proto::inbound::{
     UploadAnswer, UploadRequestCreated,
 };
 use sekisho_proto::media::{
-    CarryIn, MediumDisposalRequest, MediumDisposalView, MediumView, RegisterMedium, WrittenReport,
+    ArrivalView, CarryIn, MediumDisposalRequest, MediumDisposalView, MediumView, RegisterMedium,
+    WrittenReport,
 };
 use sekisho_proto::{
     ApproveRequest, AuditCheckpoint, AuditFilter, AuditKey, AuditPage, ChangePasswordRequest,
@@ -39,7 +40,8 @@ use super::throttling;
 use crate::error::{AppError, AppResult};
 use crate::policy;
 use crate::service::{
-    Origin, accounts, audit, deletion, inbound, incidents, media, recipients, scanning, transfers,
+    Origin, accounts, arrivals, audit, deletion, inbound, incidents, media, recipients, scanning,
+    transfers,
 };
 use crate::state::Shared;
 
@@ -78,6 +80,7 @@ pub fn routes() -> Documented {
         .routes(routes!(list_media, register_medium))
         .routes(routes!(check_in_medium))
         .routes(routes!(carry_in_medium))
+        .routes(routes!(list_arrivals))
         .routes(routes!(request_medium_disposal))
         .routes(routes!(pending_medium_disposals))
         .routes(routes!(show_medium_disposal))
@@ -896,10 +899,11 @@ async fn check_in_medium(
     security(("bearer" = [])),
     params(("id", description = "The medium's id (registered or not)")),
     responses(
-        (status = 204, description = "Recorded"),
+        (status = 201, description = "Recorded; take its files in with `POST /inbox/intake` naming the medium", body = ArrivalView),
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthenticated),
         (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
         (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::Unprocessable),
         (status = 500, response = doc::Internal),
@@ -911,9 +915,41 @@ async fn carry_in_medium(
     authed: Authed,
     Path(id): Path<String>,
     Json(request): Json<CarryIn>,
-) -> AppResult<StatusCode> {
-    media::carry_in(&state, &authed.actor, &id, request, &origin).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> AppResult<(StatusCode, Json<ArrivalView>)> {
+    let arrival = media::carry_in(&state, &authed.actor, &id, request, &origin).await?;
+    Ok((StatusCode::CREATED, Json(arrival)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ArrivalsQuery {
+    /// Only arrivals whose files were never taken in through the scan.
+    unscanned: Option<bool>,
+}
+
+/// Returns and carry-ins of media, each with the scan results of its intakes
+#[utoipa::path(
+    get,
+    path = "/api/v1/media-arrivals",
+    tag = doc::TAG_MEDIA,
+    security(("bearer" = [])),
+    params(ArrivalsQuery),
+    responses(
+        (status = 200, description = "Arrivals, newest first", body = Vec<ArrivalView>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn list_arrivals(
+    State(state): State<Shared>,
+    authed: Authed,
+    Query(query): Query<ArrivalsQuery>,
+) -> AppResult<Json<Vec<ArrivalView>>> {
+    Ok(Json(
+        arrivals::list(&state, &authed.actor, query.unscanned.unwrap_or(false)).await?,
+    ))
 }
 
 /// Ask to wipe or dispose of a medium (needs approval)
@@ -1385,6 +1421,9 @@ async fn create_upload_request(
 struct IntakeRequest {
     /// Why the medium's files are taken in.
     purpose: String,
+    /// The medium the files come from (its latest return or carry-in).
+    #[serde(default)]
+    medium: Option<String>,
 }
 
 #[derive(serde::Serialize, ToSchema)]
@@ -1404,6 +1443,7 @@ struct IntakeCreated {
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthenticated),
         (status = 403, response = doc::Forbidden),
+        (status = 409, description = "The medium named has no recorded return or carry-in (code medium_not_arrived), or is carried out (medium_out)", body = ErrorBody),
         (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::Unprocessable),
         (status = 500, response = doc::Internal),
@@ -1415,7 +1455,14 @@ async fn create_intake(
     authed: Authed,
     Json(request): Json<IntakeRequest>,
 ) -> AppResult<(StatusCode, Json<IntakeCreated>)> {
-    let id = inbound::create_intake(&state, &authed.actor, &request.purpose, &origin).await?;
+    let id = inbound::create_intake(
+        &state,
+        &authed.actor,
+        &request.purpose,
+        request.medium.as_deref(),
+        &origin,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(IntakeCreated { id })))
 }
 

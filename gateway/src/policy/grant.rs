@@ -102,6 +102,8 @@ pub mod perm {
         Read;
         /// Stream files into one's own media intake.
         Intake;
+        /// Take a returned or carried-in medium's files in through the scan.
+        TakeIn;
         /// Send files out and keep an address book.
         Send;
         /// Ask outside parties for files, bring media in.

@@ -7,8 +7,8 @@
 use sekisho_proto::TransferView;
 use sekisho_proto::audit::{Action, ObjectRef};
 use sekisho_proto::media::{
-    CarryIn, CheckoutSummary, MediumDisposalKind, MediumDisposalRequest, MediumDisposalView,
-    MediumState, MediumView, RegisterMedium, WrittenReport,
+    ArrivalKind, ArrivalView, CarryIn, CheckoutSummary, MediumDisposalKind, MediumDisposalRequest,
+    MediumDisposalView, MediumState, MediumView, RegisterMedium, WrittenReport,
 };
 use sekisho_proto::vocab::MediumDisposalState;
 use sekisho_proto::vocab::Outcome;
@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::{Origin, check_text, transfers};
 use crate::clock::format_ms;
+use crate::db::arrivals::ArrivalRow;
 use crate::db::audit::{self, Record};
 use crate::db::media::{self, MediumRow};
 use crate::db::transfers as store;
@@ -23,7 +24,7 @@ use crate::error::{AppError, AppResult};
 use crate::policy::{self, Actor};
 use crate::state::AppState;
 
-fn check_medium_id(id: &str) -> AppResult<()> {
+pub(super) fn check_medium_id(id: &str) -> AppResult<()> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id
@@ -221,6 +222,22 @@ pub async fn check_in(
     let actor = grant.actor();
     store::record_returned(tx.conn(), &carried.id, now).await?;
     media::set_state(tx.conn(), medium_id, MediumState::Available).await?;
+    let arrival = super::arrivals::record(
+        tx.conn(),
+        &ArrivalRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            medium_id: medium.id.clone(),
+            kind: ArrivalKind::Return,
+            transfer_id: Some(carried.id.clone()),
+            carried_out_by_id: Some(carried.sender_id.clone()),
+            purpose: carried.purpose.clone(),
+            origin: None,
+            recorded_by_id: actor.user_id.clone(),
+            recorded_by: actor.username.clone(),
+            recorded_at: now,
+        },
+    )
+    .await?;
     let return_by = carried.carry_out.as_ref().map_or(0, |c| c.return_by);
     audit::append(
         tx.conn(),
@@ -235,7 +252,8 @@ pub async fn check_in(
                 "medium": medium.id,
                 "carried_out_by": carried.sender_name,
                 "late": now > return_by,
-                "note": "files found on a returned medium are taken in only through the inbound scan",
+                "arrival": arrival.id,
+                "note": "files found on a returned medium are taken in only through the inbound scan (sekisho intake --medium)",
             }),
         },
     )
@@ -258,16 +276,47 @@ pub async fn carry_in(
     medium_id: &str,
     request: CarryIn,
     origin: &Origin,
-) -> AppResult<()> {
-    let _grant = policy::record_carry_in(actor)?;
+) -> AppResult<ArrivalView> {
+    let grant = policy::record_carry_in(actor)?;
+    let actor = grant.actor();
     check_medium_id(medium_id)?;
-    check_text("the purpose", &request.purpose, 1000)?;
-    if let Some(from) = &request.origin {
+    let purpose = request.purpose.trim();
+    check_text("the purpose", purpose, 1000)?;
+    let from = request.origin.as_deref().map(str::trim);
+    if let Some(from) = from {
         check_text("the origin", from, 200)?;
     }
     let now = state.clock.now_ms();
     let mut tx = state.db.write().await?;
-    let registered = media::get(tx.conn(), medium_id).await?.is_some();
+    let registered = media::get(tx.conn(), medium_id).await?;
+    if registered
+        .as_ref()
+        .is_some_and(|m| m.state != MediumState::Available)
+    {
+        return Err(AppError::Conflict(
+            "medium_not_available",
+            format!(
+                "媒体「{medium_id}」は持出し中か廃棄済みです。持出しからの返却は `sekisho media checkin {medium_id}` で記録してください。 \
+                 Medium '{medium_id}' is carried out or disposed of; a return from a carry-out is recorded with `sekisho media checkin {medium_id}`."
+            ),
+        ));
+    }
+    let arrival = super::arrivals::record(
+        tx.conn(),
+        &ArrivalRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            medium_id: medium_id.to_string(),
+            kind: ArrivalKind::CarryIn,
+            transfer_id: None,
+            carried_out_by_id: None,
+            purpose: purpose.to_string(),
+            origin: from.map(str::to_string),
+            recorded_by_id: actor.user_id.clone(),
+            recorded_by: actor.username.clone(),
+            recorded_at: now,
+        },
+    )
+    .await?;
     audit::append(
         tx.conn(),
         now,
@@ -277,12 +326,17 @@ pub async fn carry_in(
             object: ObjectRef::Medium(medium_id.to_string()),
             outcome: Outcome::Ok,
             source: origin.0.clone(),
-            detail: json!({ "purpose": request.purpose, "origin": request.origin, "registered": registered }),
+            detail: json!({
+                "purpose": purpose,
+                "origin": from,
+                "registered": registered.is_some(),
+                "arrival": arrival.id,
+            }),
         },
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(arrival)
 }
 
 /// Housekeeping: each overdue carry-out is flagged to the approvers once,

@@ -3,6 +3,7 @@
 //! [`crate::policy`] and every change is logged in the same transaction.
 
 pub mod accounts;
+pub mod arrivals;
 pub mod audit;
 pub mod audit_export;
 pub mod config_record;

@@ -138,12 +138,14 @@ pub async fn create_intake(
     state: &AppState,
     actor: &Actor,
     purpose: &str,
+    medium: Option<&str>,
     origin: &Origin,
 ) -> AppResult<String> {
     let grant = policy::request_inbound(actor)?;
     let actor = grant.actor();
     let purpose = purpose.trim();
     check_text("the purpose", purpose, 1000)?;
+    let medium = medium.map(str::trim);
     let now = state.clock.now_ms();
     let row = RequestRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -163,7 +165,14 @@ pub async fn create_intake(
         created_at: now,
     };
     let mut tx = state.db.write().await?;
+    let arrival = match medium {
+        Some(medium) => Some(crate::service::arrivals::for_intake(tx.conn(), actor, medium).await?),
+        None => None,
+    };
     store::insert_request(tx.conn(), &row, None).await?;
+    if let Some(arrival) = &arrival {
+        crate::db::arrivals::link_intake(tx.conn(), &row.id, &arrival.id).await?;
+    }
     audit::append(
         tx.conn(),
         now,
@@ -173,7 +182,11 @@ pub async fn create_intake(
             object: ObjectRef::UploadRequest(row.id.to_string()),
             outcome: Outcome::Ok,
             source: origin.0.clone(),
-            detail: json!({ "purpose": purpose }),
+            detail: json!({
+                "purpose": purpose,
+                "medium": arrival.as_ref().map(|a| &a.medium_id),
+                "arrival": arrival.as_ref().map(|a| &a.id),
+            }),
         },
     )
     .await?;
