@@ -35,8 +35,9 @@ quietly() {
 # libsqlite3-sys), the PostgreSQL server (binaries in
 # /usr/lib/postgresql/*/bin), the `age` CLI (a test opens packages with it),
 # ssh-keygen (SSH recipients) and clamd (the scanner's tests write their own
-# signatures: Debian ships none and freshclam has no network here).
-DEBIAN_PACKAGES=(build-essential pkg-config postgresql age openssh-client clamav-daemon)
+# signatures: Debian ships none and freshclam has no network here), and
+# Python 3 for the mail tests' SMTP server.
+DEBIAN_PACKAGES=(build-essential pkg-config postgresql age openssh-client clamav-daemon python3)
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then
@@ -80,6 +81,26 @@ install_debian_packages() {
     quietly apt_install "${missing[@]}" ||
       fail "could not install ${missing[*]}; run: sudo apt-get install ${missing[*]}"
   fi
+}
+
+# --- Python packages ------------------------------------------------------
+# aiosmtpd: the real SMTP server the mail tests send to (tests/src/smtp.rs).
+# Pinned; from PyPI through pip. Debian's own Python refuses pip installs
+# into the system (PEP 668), so there it goes to the user's site folder.
+AIOSMTPD_VERSION=1.4.6
+
+ensure_aiosmtpd() {
+  local python=${SEKISHO_TEST_PYTHON:-python3}
+  if "$python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null; then
+    return 0
+  fi
+  log "installing aiosmtpd $AIOSMTPD_VERSION from PyPI (the mail tests' SMTP server)"
+  if ! "$python" -m pip --version >/dev/null 2>&1; then
+    quietly apt_install python3-pip || fail "pip is missing; run: sudo apt-get install python3-pip"
+  fi
+  quietly "$python" -m pip install -q "aiosmtpd==$AIOSMTPD_VERSION" ||
+    quietly "$python" -m pip install -q --user --break-system-packages "aiosmtpd==$AIOSMTPD_VERSION" ||
+    fail "could not install aiosmtpd; run: $python -m pip install aiosmtpd==$AIOSMTPD_VERSION"
 }
 
 # --- Rust toolchain -------------------------------------------------------
@@ -189,6 +210,7 @@ supply_chain_checks() {
 }
 
 install_debian_packages
+ensure_aiosmtpd
 ensure_toolchain
 ensure_cargo_deny
 ensure_cargo_fuzz

@@ -43,6 +43,158 @@ pub struct Config {
     pub scan: crate::scan::ScanConfig,
     /// Who can open backups (`sekisho-gateway backup`).
     pub backup: BackupConfig,
+    /// Mail notifications. Absent: nobody is mailed and the gateway works
+    /// as without mail (`status` says mail is off).
+    pub mail: Option<MailConfig>,
+}
+
+/// `[mail]`: the SMTP server notifications go through, and what they link to.
+/// Nothing secret lives here: the SMTP login is read from
+/// `credentials_file`, a file of the gateway's user alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// `smtp://HOST:PORT` (STARTTLS, required) or `smtps://HOST:PORT`
+    /// (TLS from the first byte).
+    pub smtp_url: SmtpUrl,
+    /// The sender address, e.g. `"Sekisho <sekisho@city.example.lg.jp>"`.
+    pub from: String,
+    /// Base of the web console links in mails, e.g. `https://sekisho.city.example.lg.jp`.
+    pub console_base_url: String,
+    /// A file (relative to DIR, mode 600) holding the SMTP user name on its
+    /// first line and the password on its second. Unset: no login.
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// A PEM file (relative to DIR) with the CA that signed the SMTP
+    /// server's certificate, when it is an internal CA.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Tests only: talk to an SMTP server on a loopback address without
+    /// TLS. Refused for any other host.
+    #[serde(default)]
+    pub danger_plaintext_loopback: bool,
+    /// Sends of one mail before it is given up (each failure waits twice
+    /// as long as the one before).
+    #[serde(default = "MailConfig::default_max_attempts")]
+    pub max_attempts: u32,
+    /// The wait after the first failed send; it doubles each time, up to
+    /// six hours.
+    #[serde(default = "MailConfig::default_retry_seconds")]
+    pub retry_seconds: u64,
+}
+
+impl MailConfig {
+    fn default_max_attempts() -> u32 {
+        10
+    }
+
+    fn default_retry_seconds() -> u64 {
+        60
+    }
+
+    fn validate(&self) -> Result<()> {
+        anyhow::ensure!(
+            self.max_attempts > 0 && self.retry_seconds > 0,
+            "mail.max_attempts and mail.retry_seconds must be at least 1"
+        );
+        anyhow::ensure!(
+            self.console_base_url.starts_with("https://")
+                || self.console_base_url.starts_with("http://"),
+            "mail.console_base_url '{}' must start with https:// (the web console's address)",
+            self.console_base_url
+        );
+        if self.danger_plaintext_loopback {
+            anyhow::ensure!(
+                self.smtp_url.scheme == SmtpScheme::StartTls && self.smtp_url.is_loopback(),
+                "mail.danger_plaintext_loopback is for tests against an SMTP server on this machine only: use smtp://127.0.0.1:PORT, or remove it"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// How the gateway reaches the SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpScheme {
+    /// `smtp://`: plain connection upgraded with STARTTLS, which is required.
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    Tls,
+}
+
+/// `smtp://HOST[:PORT]` or `smtps://HOST[:PORT]`, parsed once. No user or
+/// password in it: those belong in `mail.credentials_file`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SmtpUrl {
+    pub scheme: SmtpScheme,
+    pub host: String,
+    pub port: u16,
+}
+
+impl SmtpUrl {
+    pub fn is_loopback(&self) -> bool {
+        self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+impl TryFrom<String> for SmtpUrl {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        // Checked before the text is ever echoed: it may hold a password.
+        if text.contains('@') {
+            return Err("mail.smtp_url carries a login (user@ or user:password@); remove it and put the login in mail.credentials_file".into());
+        }
+        let refuse = |why: &str| {
+            format!(
+                "mail.smtp_url '{text}' {why}: use smtp://HOST:587 (STARTTLS) or smtps://HOST:465"
+            )
+        };
+        let (scheme, rest, default_port) = if let Some(rest) = text.strip_prefix("smtp://") {
+            (SmtpScheme::StartTls, rest, 587)
+        } else if let Some(rest) = text.strip_prefix("smtps://") {
+            (SmtpScheme::Tls, rest, 465)
+        } else {
+            return Err(refuse("is not supported"));
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.is_empty() || rest.contains(['/', '?', '#']) {
+            return Err(refuse("is not HOST:PORT"));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) => (
+                host,
+                port.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| refuse("has a bad port"))?,
+            ),
+            None => (rest, default_port),
+        };
+        if host.is_empty() {
+            return Err(refuse("has no host"));
+        }
+        Ok(Self {
+            scheme,
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl From<SmtpUrl> for String {
+    fn from(url: SmtpUrl) -> String {
+        let scheme = match url.scheme {
+            SmtpScheme::StartTls => "smtp",
+            SmtpScheme::Tls => "smtps",
+        };
+        format!("{scheme}://{}:{}", url.host, url.port)
+    }
 }
 
 /// `[backup]`: the age recipients every backup archive is encrypted to. Only
@@ -424,6 +576,9 @@ impl Config {
             "housekeeping.interval_seconds must be at least 1"
         );
         self.http.validate()?;
+        if let Some(mail) = &self.mail {
+            mail.validate()?;
+        }
         Ok(())
     }
 
@@ -519,6 +674,55 @@ mod tests {
             Config::default().audit.export_format,
             ExportFormat::JsonLines
         );
+    }
+
+    #[test]
+    fn mail_urls_are_typed_once_and_logins_stay_out_of_them() {
+        let config: Config = toml::from_str(
+            "[mail]\nsmtp_url = \"smtp://mail.example.jp\"\nfrom = \"s@example.jp\"\nconsole_base_url = \"https://c.example.jp\"\n",
+        )
+        .expect("valid mail settings");
+        let mail = config.mail.as_ref().expect("mail section");
+        assert_eq!(mail.smtp_url.scheme, SmtpScheme::StartTls);
+        assert_eq!(mail.smtp_url.port, 587);
+        assert_eq!(mail.max_attempts, 10);
+        assert!(config.validate().is_ok());
+        let again: Config = toml::from_str(&config.to_toml().expect("toml")).expect("round trip");
+        assert_eq!(again.mail.map(|m| m.smtp_url), Some(mail.smtp_url.clone()));
+
+        let tls = SmtpUrl::try_from("smtps://mail.example.jp:4650".to_string()).expect("smtps");
+        assert_eq!((tls.scheme, tls.port), (SmtpScheme::Tls, 4650));
+        for bad in [
+            "smtp://user:pw@mail.example.jp",
+            "http://mail.example.jp",
+            "smtp://",
+            "smtp://mail:0",
+            "smtp://mail/path",
+        ] {
+            let error = SmtpUrl::try_from(bad.to_string()).err().unwrap_or_default();
+            assert!(error.contains("mail.smtp_url"), "{bad}: {error}");
+            assert!(!error.contains("pw"), "{error}");
+        }
+        // Without [mail] nothing is configured, and what init writes has none.
+        assert!(Config::default().mail.is_none());
+        assert!(
+            !Config::default()
+                .to_toml()
+                .unwrap_or_default()
+                .contains("[mail]")
+        );
+    }
+
+    #[test]
+    fn plaintext_mail_is_only_for_loopback() {
+        let base = "[mail]\nfrom = \"s@example.jp\"\nconsole_base_url = \"https://c\"\ndanger_plaintext_loopback = true\n";
+        let local: Config =
+            toml::from_str(&format!("{base}smtp_url = \"smtp://127.0.0.1:2525\"\n")).expect("toml");
+        assert!(local.validate().is_ok());
+        let remote: Config =
+            toml::from_str(&format!("{base}smtp_url = \"smtp://mail.example.jp:25\"\n"))
+                .expect("toml");
+        assert!(remote.validate().is_err());
     }
 
     #[test]

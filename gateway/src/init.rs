@@ -57,6 +57,7 @@ pub async fn run(
         &CreateUserRequest {
             username: admin_name.to_string(),
             role: Role::Sysadmin,
+            email: None,
         },
         &Origin("local".to_string()),
     )

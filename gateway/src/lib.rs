@@ -29,6 +29,7 @@ pub mod fsutil;
 pub mod http;
 pub mod init;
 pub mod keys;
+pub mod mail;
 pub mod policy;
 pub mod scan;
 pub mod service;

@@ -194,6 +194,10 @@ fn print_init(
 /// `sekisho-gateway status`: the engines as configured in DIR, asked now.
 async fn scan_status(dir: &std::path::Path, json: bool, overrides: &Overrides) -> Result<()> {
     let state = AppState::open(dir, overrides).await?;
+    let outbox = match &state.mailer {
+        Some(_) => Some(sekisho_gateway::service::notify::queue_length(&state).await),
+        None => None,
+    };
     state.db.close().await;
     let scanner = state.scanner.clone();
     let now = state.clock.now();
@@ -230,6 +234,27 @@ async fn scan_status(dir: &std::path::Path, json: bool, overrides: &Overrides) -
             println!("Outbound files are scanned too.");
         } else {
             println!("WARNING: outbound files are NOT scanned ([scan] scan_outbound = false).");
+        }
+        match (&config.mail, outbox) {
+            (None, _) => println!("Mail: off (no [mail] section); nobody is notified by mail."),
+            (Some(mail), Some(Ok((queued, failed)))) => {
+                println!(
+                    "Mail: on, through {}; {queued} waiting in the outbox, {failed} given up.",
+                    String::from(mail.smtp_url.clone())
+                );
+                if failed > 0 {
+                    println!(
+                        "  WARNING: {failed} notifications could not be delivered; see the mail.fail events with `sekisho audit log --action mail.`"
+                    );
+                }
+            }
+            (Some(_), outbox) => println!(
+                "Mail: on, but the outbox cannot be read: {}",
+                outbox
+                    .and_then(Result::err)
+                    .map(|e| format!("{e:#}"))
+                    .unwrap_or_default()
+            ),
         }
     }
     if status.iter().any(|e| e.error.is_some()) {

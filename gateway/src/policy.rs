@@ -11,7 +11,9 @@ use sekisho_proto::vocab::{AccountStatus, InboundState, UploadRequestKind};
 use sekisho_proto::{Class, LinkState, Role, TransferState};
 
 mod grant;
+mod notice;
 pub use grant::{Allowed, Decidable, Grant, LinkGrant, Visible, perm};
+pub use notice::{Addressee, is_told_of_waiting, sender_is_told_of_revocation};
 
 /// Who is asking, as established by a valid session.
 #[derive(Debug, Clone)]

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::config::{Config, Overrides};
 use crate::db::Db;
 use crate::keys::Keys;
+use crate::mail::Mailer;
 use crate::scan::Scanner;
 use crate::throttle::Throttles;
 
@@ -45,6 +46,9 @@ pub struct AppState {
     pub suppressed_refusals: crate::http::refusals::Suppressed,
     /// Uploads running through each inbound request (in memory, per process).
     pub upload_slots: Arc<crate::service::inbound::UploadSlots>,
+    /// `[mail]`'s SMTP transport; `None` without `[mail]`: then no notice
+    /// is queued and nothing is mailed.
+    pub mailer: Option<Arc<Mailer>>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -63,6 +67,15 @@ impl AppState {
     pub async fn assemble(dir: &Path, config: Config) -> Result<AppState> {
         let keys = Keys::load(dir)?;
         let scanner = build_scanner(&config, dir)?;
+        let mailer = match &config.mail {
+            Some(mail) => Some(Arc::new(Mailer::from_config(mail, dir).with_context(|| {
+                format!(
+                    "the [mail] settings in {} cannot be used; fix them, or remove [mail] to run without mail",
+                    Config::path(dir).display()
+                )
+            })?)),
+            None => None,
+        };
         let store = LocalDisk::open(&dir.join("store")).with_context(|| {
             format!(
                 "cannot open the store {}; check that the folder exists and the gateway may write it",
@@ -90,6 +103,7 @@ impl AppState {
             throttles: Throttles::new(&config_http),
             suppressed_refusals: Default::default(),
             upload_slots: Default::default(),
+            mailer,
         })
     }
 }

@@ -25,6 +25,7 @@ fn account_rows_hide_the_password_hash_and_the_totp_seed() {
         failed_logins: 0,
         locked_until: None,
         created_at: 0,
+        email: Some("tanaka@example.jp".into()),
     };
     let shown = format!("{row:?}");
     assert!(

@@ -7,7 +7,7 @@
 GRANT USAGE ON SCHEMA public TO :app_role;
 GRANT SELECT, INSERT, UPDATE, DELETE ON users, sessions, recipients, transfers, objects,
     transfer_files, transfer_links, decisions, deletions, media, upload_requests,
-    inbound_files, incidents TO :app_role;
+    inbound_files, incidents, mail_outbox TO :app_role;
 GRANT SELECT ON _sqlx_migrations TO :app_role;
 GRANT SELECT, INSERT ON audit_events, audit_checkpoints TO :app_role;
 GRANT SELECT, INSERT, UPDATE ON media_disposals TO :app_role;

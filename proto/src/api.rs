@@ -156,6 +156,18 @@ impl std::fmt::Debug for ChangePasswordRequest {
 pub struct CreateUserRequest {
     pub username: String,
     pub role: Role,
+    /// Where the account's notifications go (optional; a sysadmin can set
+    /// it later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// `POST /api/v1/admin/users/{name}/email`: the account's new address.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEmailRequest {
+    pub email: String,
 }
 
 /// Shown once, when an account is created.
@@ -215,6 +227,9 @@ pub struct UserSummary {
     /// Set while repeated login failures keep the account locked.
     pub locked_until: Option<String>,
     pub created_at: String,
+    /// Where the account's notifications go, if anywhere.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,6 +30,8 @@ vocabulary! {
         UserRole = "user.role",
         /// An account closed for good when its holder left or moved.
         UserRetire = "user.retire",
+        /// A sysadmin gave an account another e-mail address.
+        UserEmail = "user.email",
         /// A wrong one-time code given to confirm an approval or rejection.
         StepUpFail = "stepup.fail",
         /// A request by a logged-in actor that was refused (403, or 404 on
@@ -76,6 +78,10 @@ vocabulary! {
         /// `sekisho-gateway backup` wrote an encrypted archive.
         BackupCreate = "backup.create",
         ClockBackwards = "clock.backwards",
+        /// A notification left the outbox for the SMTP server.
+        MailSend = "mail.send",
+        /// A notification was given up after its last attempt.
+        MailFail = "mail.fail",
         /// The configuration a gateway started with: its digest and what
         /// changed since the previous start (6.(1)④(ア)).
         ConfigStart = "config.start",

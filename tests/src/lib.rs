@@ -28,8 +28,10 @@ pub use tempfile::TempDir;
 
 mod clamd;
 mod postgres;
+mod smtp;
 pub use clamd::{CLAMD_MARKER, Clamd};
 pub use postgres::PgCluster;
+pub use smtp::{ReceivedMail, SmtpServer};
 
 /// Folder that holds the workspace's built binaries.
 pub fn bin_dir() -> PathBuf {

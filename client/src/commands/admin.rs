@@ -1,4 +1,4 @@
-//! `admin user add|disable|enable|role|retire|list`: account management
+//! `admin user add|disable|enable|role|email|retire|list`: account management
 //! for system administrators.
 //!
 //! The gateway decides who may do this; the client's job is to show the
@@ -6,7 +6,10 @@
 //! that they cannot be shown again.
 
 use anyhow::{Context, Result};
-use sekisho_proto::{AccountStatus, ChangeRoleRequest, CreateUserRequest, NewAccount, UserSummary};
+use sekisho_proto::{
+    AccountStatus, ChangeEmailRequest, ChangeRoleRequest, CreateUserRequest, NewAccount,
+    UserSummary,
+};
 
 use sekisho_proto::Role;
 
@@ -30,6 +33,9 @@ pub enum UserCommand {
         /// One of ciso, approver, manager, sysadmin, auditor, staff.
         #[arg(long, value_name = "ROLE", value_parser = values::role)]
         role: Role,
+        /// Where the account's notifications are mailed (e.g. tanaka@city.example.lg.jp).
+        #[arg(long, value_name = "ADDR")]
+        email: Option<String>,
     },
     /// Stop an account from logging in.
     Disable {
@@ -49,6 +55,13 @@ pub enum UserCommand {
         #[arg(long, value_name = "ROLE", value_parser = values::role)]
         role: Role,
     },
+    /// Give an account the e-mail address its notifications go to.
+    Email {
+        /// User name.
+        name: String,
+        /// The new address, e.g. tanaka@city.example.lg.jp.
+        address: String,
+    },
     /// Close an account for good when its holder leaves: it keeps its
     /// history and can never log in again.
     Retire {
@@ -63,10 +76,11 @@ pub fn run(cfg: &Config, cmd: Command) -> Result<()> {
     let Command::User(cmd) = cmd;
     let (api, _session) = super::logged_in(cfg)?;
     match cmd {
-        UserCommand::Add { name, role } => {
+        UserCommand::Add { name, role, email } => {
             let request = CreateUserRequest {
                 username: name.trim().to_string(),
                 role,
+                email: email.map(|e| e.trim().to_string()),
             };
             let account: NewAccount = api
                 .post(api.url(&["admin", "users"])?, &request)
@@ -129,6 +143,29 @@ pub fn run(cfg: &Config, cmd: Command) -> Result<()> {
             );
             Ok(())
         }
+        UserCommand::Email { name, address } => {
+            let user: UserSummary = api
+                .post(
+                    api.url(&["admin", "users", name.trim(), "email"])?,
+                    &ChangeEmailRequest {
+                        email: address.trim().to_string(),
+                    },
+                )
+                .with_context(|| {
+                    format!("the e-mail address of {} was not changed", name.trim())
+                })?;
+            if cfg.json {
+                return print_json(&user);
+            }
+            println!(
+                "{} への通知は {} に送られます。 Notifications for {} now go to {}.",
+                user.username,
+                user.email.as_deref().unwrap_or("-"),
+                user.username,
+                user.email.as_deref().unwrap_or("-")
+            );
+            Ok(())
+        }
         UserCommand::Retire { name } => {
             let user: UserSummary = api
                 .post_empty(api.url(&["admin", "users", name.trim(), "retire"])?)
@@ -158,6 +195,7 @@ pub fn run(cfg: &Config, cmd: Command) -> Result<()> {
                 "MUST CHANGE PASSWORD",
                 "LOCKED UNTIL",
                 "CREATED",
+                "E-MAIL メール",
             ]);
             for u in &users {
                 table.row([
@@ -174,6 +212,7 @@ pub fn run(cfg: &Config, cmd: Command) -> Result<()> {
                         .map(short_time)
                         .unwrap_or_default(),
                     short_time(&u.created_at),
+                    u.email.clone().unwrap_or_default(),
                 ]);
             }
             table.print();

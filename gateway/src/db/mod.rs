@@ -28,6 +28,7 @@ pub mod inbound;
 pub mod media;
 pub mod objects;
 pub mod outage;
+pub mod outbox;
 mod postgres;
 pub mod recipients;
 mod sqlite;

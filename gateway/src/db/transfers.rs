@@ -699,6 +699,7 @@ pub(crate) mod tests {
             password_hash: "-",
             totp_secret_wrapped: b"-",
             created_at: 0,
+            email: None,
         };
         users::insert(tx.conn(), &sender).await.expect("user");
         let transfer = NewTransfer {

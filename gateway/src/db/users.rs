@@ -19,6 +19,8 @@ pub struct UserRow {
     pub failed_logins: i64,
     pub locked_until: Option<i64>,
     pub created_at: i64,
+    /// Where notifications go; `None` until a sysadmin gives one.
+    pub email: Option<String>,
 }
 
 /// The password hash is masked (it can be attacked offline); the wrapped TOTP
@@ -40,12 +42,13 @@ impl std::fmt::Debug for UserRow {
             .field("failed_logins", &self.failed_logins)
             .field("locked_until", &self.locked_until)
             .field("created_at", &self.created_at)
+            .field("email", &self.email)
             .finish()
     }
 }
 
 const USER_COLUMNS: &str = "id, username, role, password_hash, must_change_password, \
-     totp_secret_wrapped, totp_last_step, status, failed_logins, locked_until, created_at";
+     totp_secret_wrapped, totp_last_step, status, failed_logins, locked_until, created_at, email";
 
 fn user_from_row(row: &AnyRow) -> Result<UserRow> {
     let role: String = row.try_get("role")?;
@@ -66,6 +69,7 @@ fn user_from_row(row: &AnyRow) -> Result<UserRow> {
         failed_logins: row.try_get("failed_logins")?,
         locked_until: row.try_get("locked_until")?,
         created_at: row.try_get("created_at")?,
+        email: row.try_get("email")?,
     })
 }
 
@@ -76,13 +80,14 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
     pub totp_secret_wrapped: &'a [u8],
     pub created_at: i64,
+    pub email: Option<&'a str>,
 }
 
 pub async fn insert(conn: &mut AnyConnection, user: &NewUser<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO users (id, username, role, password_hash, must_change_password, \
-         totp_secret_wrapped, totp_last_step, status, failed_logins, created_at) \
-         VALUES ($1, $2, $3, $4, 1, $5, 0, 'active', 0, $6)",
+         totp_secret_wrapped, totp_last_step, status, failed_logins, created_at, email) \
+         VALUES ($1, $2, $3, $4, 1, $5, 0, 'active', 0, $6, $7)",
     )
     .bind(user.id)
     .bind(user.username)
@@ -90,6 +95,7 @@ pub async fn insert(conn: &mut AnyConnection, user: &NewUser<'_>) -> Result<()> 
     .bind(user.password_hash)
     .bind(user.totp_secret_wrapped)
     .bind(user.created_at)
+    .bind(user.email)
     .execute(conn)
     .await
     .context("cannot store the new account")?;
@@ -202,6 +208,28 @@ pub async fn set_role(conn: &mut AnyConnection, id: &str, role: Role) -> Result<
         .execute(conn)
         .await?;
     Ok(())
+}
+
+pub async fn set_email(conn: &mut AnyConnection, id: &str, email: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET email = $1 WHERE id = $2")
+        .bind(email)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Active accounts with `role` and an e-mail address: who a notice for
+/// that role goes to.
+pub async fn mailable_with_role(conn: &mut AnyConnection, role: Role) -> Result<Vec<UserRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE role = $1 AND status = 'active' \
+         AND email IS NOT NULL ORDER BY username"
+    )))
+    .bind(role.as_str())
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(user_from_row).collect()
 }
 
 pub struct SessionUser {

@@ -22,11 +22,12 @@ use sekisho_proto::media::{
     WrittenReport,
 };
 use sekisho_proto::{
-    ApproveRequest, AuditCheckpoint, AuditFilter, AuditKey, AuditPage, ChangePasswordRequest,
-    ChangeRoleRequest, CreateRecipientRequest, CreateTransferRequest, CreateUserRequest, ErrorBody,
-    FileEntry, Health, LinkView, LoginRequest, LoginResponse, NewAccount, RecipientView,
-    RejectRequest, RevocationView, RevokeRequest, SubmitRequest, SubmitResponse, SuspensionView,
-    TransferCreated, TransferSummary, TransferView, UserInfo, UserSummary,
+    ApproveRequest, AuditCheckpoint, AuditFilter, AuditKey, AuditPage, ChangeEmailRequest,
+    ChangePasswordRequest, ChangeRoleRequest, CreateRecipientRequest, CreateTransferRequest,
+    CreateUserRequest, ErrorBody, FileEntry, Health, LinkView, LoginRequest, LoginResponse,
+    NewAccount, RecipientView, RejectRequest, RevocationView, RevokeRequest, SubmitRequest,
+    SubmitResponse, SuspensionView, TransferCreated, TransferSummary, TransferView, UserInfo,
+    UserSummary,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -59,6 +60,7 @@ pub fn routes() -> Documented {
         .routes(routes!(disable_user))
         .routes(routes!(enable_user))
         .routes(routes!(change_user_role))
+        .routes(routes!(change_user_email))
         .routes(routes!(retire_user))
         .routes(routes!(list_suspensions))
         .routes(routes!(list_recipients, create_recipient))
@@ -383,6 +385,37 @@ async fn change_user_role(
 ) -> AppResult<Json<UserSummary>> {
     Ok(Json(
         accounts::change_role(&state, &authed.actor, &name, request.role, &origin).await?,
+    ))
+}
+
+/// Give an account the e-mail address its notifications go to (sysadmin)
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{name}/email",
+    tag = doc::TAG_ACCOUNTS,
+    security(("bearer" = [])),
+    params(("name", description = "The account's user name")),
+    request_body = ChangeEmailRequest,
+    responses(
+        (status = 200, description = "The account with its new address", body = UserSummary),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn change_user_email(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(name): Path<String>,
+    Json(request): Json<ChangeEmailRequest>,
+) -> AppResult<Json<UserSummary>> {
+    Ok(Json(
+        accounts::set_email(&state, &authed.actor, &name, &request.email, &origin).await?,
     ))
 }
 

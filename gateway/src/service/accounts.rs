@@ -60,6 +60,7 @@ pub async fn create(
     // that could be granted anything.
     let _grant = by.map(policy::manage_accounts).transpose()?;
     check_username(&request.username)?;
+    let email = request.email.as_deref().map(check_email).transpose()?;
     let temporary = password::generate_temporary();
     let hashed = tokio::task::spawn_blocking({
         let temporary = temporary.clone();
@@ -91,6 +92,7 @@ pub async fn create(
             password_hash: &hashed,
             totp_secret_wrapped: &wrapped,
             created_at: now,
+            email: email.as_deref(),
         },
     )
     .await?;
@@ -103,7 +105,7 @@ pub async fn create(
             object: ObjectRef::User(request.username.to_string()),
             outcome: Outcome::Ok,
             source: origin.0.clone(),
-            detail: json!({ "role": request.role.as_str() }),
+            detail: json!({ "role": request.role.as_str(), "email": email }),
         },
     )
     .await?;
@@ -482,6 +484,7 @@ pub fn summary(user: &UserRow, now_ms: i64) -> UserSummary {
         must_change_password: user.must_change_password,
         locked_until: user.locked_until.filter(|t| *t > now_ms).map(format_ms),
         created_at: format_ms(user.created_at),
+        email: user.email.clone(),
     }
 }
 
@@ -576,6 +579,50 @@ async fn finish(
         .ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(summary(&updated, now))
+}
+
+/// An e-mail address as notifications need it: one mailbox, no display
+/// name, checked by the mail library's own parser so that what is stored
+/// is what can be sent to. Returns it trimmed.
+pub fn check_email(text: &str) -> AppResult<String> {
+    let text = text.trim();
+    let parsed = (text.len() <= 254 && !text.chars().any(char::is_control))
+        .then(|| text.parse::<lettre::Address>().ok())
+        .flatten();
+    match parsed {
+        Some(address) => Ok(address.to_string()),
+        None => Err(AppError::invalid(
+            "bad_email",
+            "メールアドレスの形式が正しくありません（例: tanaka@city.example.lg.jp）。 \
+             the e-mail address is not valid: give one mailbox such as tanaka@city.example.lg.jp",
+        )),
+    }
+}
+
+/// A sysadmin gives an account the address its notifications go to.
+pub async fn set_email(
+    state: &AppState,
+    actor: &Actor,
+    username: &str,
+    email: &str,
+    origin: &Origin,
+) -> AppResult<UserSummary> {
+    let _grant = policy::manage_accounts(actor)?;
+    let email = check_email(email)?;
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write().await?;
+    let Some(user) = users::by_name(tx.conn(), username).await? else {
+        return Err(AppError::NotFound);
+    };
+    users::set_email(tx.conn(), &user.id, &email).await?;
+    let detail = json!({ "from": user.email, "to": email });
+    let change = AccountChange {
+        actor,
+        action: Action::UserEmail,
+        detail,
+        origin,
+    };
+    finish(tx, now, &user.id, username, change).await
 }
 
 /// 5.(4)①, 6.(2)②: someone moved to another post. Their sessions end in

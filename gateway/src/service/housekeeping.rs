@@ -1,5 +1,6 @@
 //! Work nobody asks for: closing expired links (and logging it), ending
-//! stale sessions, and start-up recovery after a crash.
+//! stale sessions, sending the mail outbox, and start-up recovery after a
+//! crash.
 
 use sekisho_proto::audit::{Action, ObjectRef};
 use sekisho_proto::vocab::Outcome;
@@ -69,6 +70,12 @@ async fn round(state: &Shared) {
         Ok(0) => {}
         Ok(n) => tracing::info!("retention: securely deleted {n} inbound files"),
         Err(e) => tracing::error!("inbound retention deletion failed, will retry: {e:#}"),
+    }
+    // Last: a slow SMTP server delays only the mail, never expiry.
+    match super::notify::deliver_due(state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("mail: sent {n} notifications"),
+        Err(e) => tracing::error!("cannot work through the mail outbox, will retry: {e:#}"),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod inbound;
 pub mod incidents;
 pub mod ingest;
 pub mod media;
+pub mod notify;
 pub mod pump;
 pub mod recipients;
 pub mod scanning;

@@ -18,7 +18,7 @@ use crate::db::audit;
 use crate::db::transfers::{self as store, DecisionRow, TransferRow};
 use crate::error::{AppError, AppResult};
 use crate::policy::{self, Actor, Decidable, Grant, perm};
-use crate::service::{Origin, accounts, check_text};
+use crate::service::{Origin, accounts, check_text, notify};
 use crate::state::AppState;
 use crate::transfer_state::Event;
 
@@ -130,6 +130,18 @@ async fn record_decision(
         ),
     };
     audit::append(tx.conn(), now, record(&grant, action, origin, detail)).await?;
+    let approved = ruling.decision == Decision::Approved;
+    let by = &grant.actor().username;
+    notify::queue_decided(
+        state,
+        tx.conn(),
+        now,
+        transfer,
+        approved,
+        by,
+        comment.as_deref(),
+    )
+    .await?;
     if next == TransferState::Released {
         let detail = json!({ "class": transfer.class.as_str(), "content_digest": stored_digest });
         release(state, tx.conn(), &grant, now, origin, detail).await?;
@@ -159,6 +171,7 @@ pub(super) async fn release<P: Releases>(
         let token = state.keys.link_token(&link.id, &link.nonce);
         store::activate_link(conn, &link.id, &token::hash(&token), expires_at).await?;
     }
+    notify::queue_links_released(state, conn, now, grant.object()).await?;
     audit::append(
         conn,
         now,
@@ -216,6 +229,7 @@ async fn close_links(
         record(&grant, Action::TransferRevoke, origin, detail),
     )
     .await?;
+    notify::queue_revoked(state, tx.conn(), now, transfer, grant.actor(), reason).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -20,9 +20,9 @@ use crate::db::objects::ObjectRow;
 use crate::db::transfers::{self as store, FileRow, TransferRow};
 use crate::error::{AppError, AppResult};
 use crate::policy::{self, Actor, Grant, perm};
-use crate::service::Origin;
 use crate::service::ingest::{Finished, Ingest};
 use crate::service::scanning::{self, RefusedFile};
+use crate::service::{Origin, notify};
 use crate::state::{AppState, Shared};
 use crate::transfer_state::Event;
 
@@ -226,6 +226,9 @@ pub async fn submit(
         record(&grant, Action::TransferSubmit, origin, detail),
     )
     .await?;
+    if next == TransferState::PendingApproval {
+        notify::queue_approval_waiting(state, tx.conn(), now, transfer).await?;
+    }
     if next == TransferState::Released {
         let detail = json!({
             "class": transfer.class.as_str(),

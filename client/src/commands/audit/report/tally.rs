@@ -253,7 +253,10 @@ impl Tally {
             | Action::AuditPrune
             | Action::BackupCreate
             | Action::ClockBackwards
-            | Action::ConfigStart => {}
+            | Action::ConfigStart
+            | Action::UserEmail
+            | Action::MailSend
+            | Action::MailFail => {}
         }
     }
 
