@@ -34,8 +34,10 @@ pub mod pdf;
 pub mod raster;
 pub mod text;
 
-#[cfg(test)]
-mod testdocs;
+/// Documents with active content built in code, for this crate's tests and
+/// the gateway's end-to-end tests (feature `testdocs`; never in a build).
+#[cfg(any(test, feature = "testdocs"))]
+pub mod testdocs;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};

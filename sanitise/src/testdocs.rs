@@ -1,5 +1,7 @@
 //! Documents built in code for the tests: each carries the active parts a
-//! real attack uses, next to ordinary content that must survive.
+//! real attack uses, next to ordinary content that must survive. Test
+//! fixtures only (feature `testdocs`), so a failure here may panic.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read, Write};

@@ -100,6 +100,8 @@ pub mod perm {
         Classify;
         /// Read an inbound file's content.
         Read;
+        /// Release the original of a sanitised (or sanitisation-held) file.
+        ReleaseOriginal;
         /// Stream files into one's own media intake.
         Intake;
         /// Send files out and keep an address book.
