@@ -1570,6 +1570,8 @@ async fn inbound_content(
         (status = 401, response = doc::Unauthenticated),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
         (status = 500, response = doc::Internal),
     )
 )]
