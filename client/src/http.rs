@@ -139,6 +139,11 @@ impl Api {
         self.send(self.request(Method::GET, url))
     }
 
+    /// POST with a JSON body whose answer is streamed by the caller.
+    pub fn post_stream<B: Serialize + ?Sized>(&self, url: Url, body: &B) -> Result<Response> {
+        self.send(self.request(Method::POST, url).json(body))
+    }
+
     pub fn ca(&self) -> &Path {
         &self.ca
     }

@@ -6,7 +6,7 @@
 //! a file end to end with constant memory.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,9 @@ pub trait BlobStore: Send + Sync {
     /// Starts a new blob. Nothing is visible under `id` until `commit`.
     fn create(&self, id: &str) -> io::Result<Box<dyn BlobWriter>>;
     fn open(&self, id: &str) -> io::Result<Box<dyn Read + Send>>;
+    /// Opens a blob with random access, for readers that need it (the
+    /// sanitiser reads a zip package's directory at its end first).
+    fn open_seekable(&self, id: &str) -> io::Result<Box<dyn SeekRead>>;
     /// Removes a blob; a missing blob is not an error (deletion is idempotent).
     fn delete(&self, id: &str) -> io::Result<()>;
     /// Secure removal: overwrites the bytes where the store allows it, then
@@ -26,6 +29,10 @@ pub trait BlobStore: Send + Sync {
     /// Removes half-written blobs left by a crash; returns how many.
     fn discard_partials(&self) -> io::Result<usize>;
 }
+
+/// A readable, seekable blob.
+pub trait SeekRead: Read + Seek + Send {}
+impl<T: Read + Seek + Send> SeekRead for T {}
 
 pub trait BlobWriter: Write + Send {
     /// Makes the blob durable and visible. Dropping a writer without
@@ -98,6 +105,11 @@ impl BlobStore for LocalDisk {
     }
 
     fn open(&self, id: &str) -> io::Result<Box<dyn Read + Send>> {
+        valid_id(id)?;
+        Ok(Box::new(File::open(self.final_path(id))?))
+    }
+
+    fn open_seekable(&self, id: &str) -> io::Result<Box<dyn SeekRead>> {
         valid_id(id)?;
         Ok(Box::new(File::open(self.final_path(id))?))
     }

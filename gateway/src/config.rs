@@ -46,6 +46,8 @@ pub struct Config {
     /// Mail notifications. Absent: nobody is mailed and the gateway works
     /// as without mail (`status` says mail is off).
     pub mail: Option<MailConfig>,
+    /// File sanitisation (無害化) of inbound files after the scan.
+    pub sanitise: SanitiseConfig,
 }
 
 /// `[mail]`: the SMTP server notifications go through, and what they link to.
@@ -194,6 +196,39 @@ impl From<SmtpUrl> for String {
             SmtpScheme::Tls => "smtps",
         };
         format!("{scheme}://{}:{}", url.host, url.port)
+    }
+}
+
+/// `[sanitise]`: every clean file from outside is rebuilt without active
+/// content before staff receive it (policy 6.(4)②; see the sanitise
+/// crate for what is removed per format). On by default for every source;
+/// switching a source off passes its files on the scan alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SanitiseConfig {
+    /// Files uploaded through a request link.
+    pub request_links: bool,
+    /// Files a member of staff brings in through an intake.
+    pub media_intake: bool,
+    /// Files read from a returned medium (used by the media arrivals).
+    pub returned_media: bool,
+    /// Types the sanitiser does not rebuild (archives, executables, other
+    /// formats) pass on the scan alone instead of being held. Off by
+    /// default: an unknown type is not known to be harmless.
+    pub pass_unsupported: bool,
+    /// Bounds of one sanitisation (sizes in bytes, time in seconds).
+    pub limits: sekisho_sanitise::Limits,
+}
+
+impl Default for SanitiseConfig {
+    fn default() -> Self {
+        Self {
+            request_links: true,
+            media_intake: true,
+            returned_media: true,
+            pass_unsupported: false,
+            limits: sekisho_sanitise::Limits::default(),
+        }
     }
 }
 

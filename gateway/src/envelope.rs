@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Seek, Write};
 
 use crate::blob::{BlobStore, BlobWriter};
 use crate::keys::{Keys, ObjectKey};
@@ -62,6 +62,37 @@ impl SealingWriter {
             wrapped_key,
         })
     }
+}
+
+impl Write for SealingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_chunk(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Opens a stored object for reading its plaintext with random access:
+/// age's stream reader seeks by decrypting only the chunks it lands on, so
+/// nothing is decrypted to disk. Authentication as for [`open`].
+pub fn open_seekable(
+    keys: &Keys,
+    store: &dyn BlobStore,
+    id: &str,
+    wrapped_key: &[u8],
+) -> Result<impl Read + Seek + Send + use<>> {
+    let key = ObjectKey::unwrap(keys, id, wrapped_key)?;
+    let blob = store
+        .open_seekable(id)
+        .with_context(|| format!("stored object {id} is missing"))?;
+    let decryptor = age::Decryptor::new_buffered(BufReader::with_capacity(1 << 20, blob))
+        .with_context(|| format!("stored object {id} is damaged"))?;
+    decryptor
+        .decrypt(std::iter::once(key.identity() as &dyn age::Identity))
+        .with_context(|| format!("stored object {id} cannot be decrypted"))
 }
 
 /// Opens a stored object for reading its plaintext. A changed or truncated

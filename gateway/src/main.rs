@@ -256,11 +256,43 @@ async fn scan_status(dir: &std::path::Path, json: bool, overrides: &Overrides) -
                     .unwrap_or_default()
             ),
         }
+        print_sanitiser(&config.sanitise);
     }
     if status.iter().any(|e| e.error.is_some()) {
         anyhow::bail!("at least one scan engine cannot be asked");
     }
     Ok(())
+}
+
+/// The sanitiser's version, what it does per format, and the sources it
+/// is switched off for (6.(4)②).
+fn print_sanitiser(config: &sekisho_gateway::config::SanitiseConfig) {
+    println!(
+        "Sanitiser (無害化): sekisho-sanitise {}",
+        sekisho_sanitise::VERSION
+    );
+    for (format, treatment) in sekisho_sanitise::FORMATS {
+        println!("  {format}: {treatment}");
+    }
+    println!(
+        "  other types: {}",
+        if config.pass_unsupported {
+            "passed on the malware scan alone ([sanitise] pass_unsupported = true)"
+        } else {
+            "held as not sanitised"
+        }
+    );
+    for (on, source) in [
+        (config.request_links, "request_links"),
+        (config.media_intake, "media_intake"),
+        (config.returned_media, "returned_media"),
+    ] {
+        if !on {
+            println!(
+                "  WARNING: files from {source} are NOT sanitised ([sanitise] {source} = false)"
+            );
+        }
+    }
 }
 
 /// Argon2 allocates 19 MiB per password check; glibc keeps such blocks in

@@ -386,6 +386,9 @@ pub struct InboundFacts<'a> {
     /// The member of staff who asked for it (the request's owner).
     pub owner_id: &'a str,
     pub state: InboundState,
+    /// Staff receive a sanitised copy instead of the original, or nothing
+    /// (the sanitiser held it): the original is withheld (6.(4)②).
+    pub original_withheld: bool,
 }
 
 /// "Bringing in" (2.(2)): whoever may send out may also ask for files.
@@ -428,6 +431,9 @@ pub fn may_classify_inbound(actor: &Actor, f: &InboundFacts) -> Verdict {
         InboundState::Held => Err(Denied::Forbidden(
             "this file could not be checked for malware and is held; ask the system staff to rescan it",
         )),
+        InboundState::NotSanitised => Err(Denied::Forbidden(
+            "無害化できなかったため保留中です。This file could not be sanitised and is held; only a manager may release the original",
+        )),
         InboundState::AwaitingClass | InboundState::Ready | InboundState::Erased => {
             Err(Denied::Forbidden("this file has already been classified"))
         }
@@ -455,7 +461,44 @@ pub fn may_read_inbound(actor: &Actor, f: &InboundFacts) -> Verdict {
         InboundState::Held => Err(Denied::Forbidden(
             "this file could not be checked for malware and is held until it is rescanned",
         )),
+        InboundState::NotSanitised => Err(Denied::Forbidden(
+            "無害化できなかったため保留中です。This file could not be sanitised (its active content could not be removed) and is held; a manager may release the original",
+        )),
         InboundState::Erased => Err(Denied::Forbidden("this file's content is no longer kept")),
+    }
+}
+
+/// 6.(4)②: staff receive the sanitised copy; the original (with its
+/// macros, scripts or objects) is released only by a manager, for a stated
+/// reason and after a fresh TOTP code (checked by the service). Never a
+/// quarantined or erased file, nor one whose original staff already get.
+/// A manager reaches any file by its id (the member of staff gives it);
+/// to anyone else a file that is not theirs stays hidden.
+pub fn may_release_original(actor: &Actor, f: &InboundFacts) -> Verdict {
+    active(actor)?;
+    if actor.role != Role::Manager {
+        if actor.user_id != f.owner_id {
+            return Err(Denied::Hidden);
+        }
+        return Err(Denied::Forbidden(
+            "原本の開放は所属長（manager）のみが行えます。Only a manager may release the original of a sanitised file",
+        ));
+    }
+    match f.state {
+        InboundState::Quarantined => Err(Denied::Forbidden(
+            "this file is quarantined (malware was detected): its original is never released",
+        )),
+        InboundState::Held => Err(Denied::Forbidden(
+            "this file has not been checked for malware yet; it must be rescanned first",
+        )),
+        InboundState::Erased => Err(Denied::Forbidden("this file's content is no longer kept")),
+        _ if !f.original_withheld => Err(Denied::Forbidden(
+            "staff already receive this file as it came: there is no withheld original to release",
+        )),
+        InboundState::AwaitingClass
+        | InboundState::Ready
+        | InboundState::NeedsManager
+        | InboundState::NotSanitised => Ok(()),
     }
 }
 
@@ -709,6 +752,7 @@ object_grants! {
     view_inbound_deletion(may_view_inbound_deletion) on InboundSubject::inbound_facts => View;
     classify_inbound(may_classify_inbound) on InboundSubject::inbound_facts => Classify;
     read_inbound(may_read_inbound) on InboundSubject::inbound_facts => Read;
+    release_original(may_release_original) on InboundSubject::inbound_facts => ReleaseOriginal;
     rescan_inbound(may_rescan_inbound) on InboundSubject::inbound_facts => Rescan;
     intake(may_intake) on UploadRequestSubject::upload_request_facts => Intake;
     take_in_arrival(may_take_in_arrival) on ArrivalSubject::arrival_facts => TakeIn;
@@ -1077,7 +1121,68 @@ mod tests {
         InboundFacts {
             owner_id: owner,
             state,
+            original_withheld: false,
         }
+    }
+
+    fn sanitised(owner: &str, state: InboundState) -> InboundFacts<'_> {
+        InboundFacts {
+            original_withheld: true,
+            ..inbound(owner, state)
+        }
+    }
+
+    #[test]
+    fn clause_6_4_2_only_a_manager_releases_a_withheld_original() {
+        let owner = actor("o", Role::Staff);
+        let manager = actor("m", Role::Manager);
+        for state in [
+            InboundState::AwaitingClass,
+            InboundState::Ready,
+            InboundState::NeedsManager,
+            InboundState::NotSanitised,
+        ] {
+            assert!(
+                may_release_original(&manager, &sanitised("o", state)).is_ok(),
+                "{state}"
+            );
+            assert!(matches!(
+                may_release_original(&owner, &sanitised("o", state)),
+                Err(Denied::Forbidden(_))
+            ));
+        }
+        assert_eq!(
+            may_release_original(
+                &actor("x", Role::Staff),
+                &sanitised("o", InboundState::Ready)
+            ),
+            Err(Denied::Hidden)
+        );
+        for role in [Role::Ciso, Role::Sysadmin, Role::Auditor, Role::Approver] {
+            assert!(
+                may_release_original(&actor("x", role), &sanitised("o", InboundState::Ready))
+                    .is_err()
+            );
+        }
+        for state in [
+            InboundState::Quarantined,
+            InboundState::Held,
+            InboundState::Erased,
+        ] {
+            assert!(
+                may_release_original(&manager, &sanitised("o", state)).is_err(),
+                "{state}"
+            );
+        }
+        // Nothing withheld: nothing to release.
+        assert!(may_release_original(&manager, &inbound("o", InboundState::Ready)).is_err());
+    }
+
+    #[test]
+    fn clause_6_4_2_a_file_the_sanitiser_held_is_never_read_by_staff() {
+        let owner = actor("o", Role::Staff);
+        assert!(may_read_inbound(&owner, &sanitised("o", InboundState::NotSanitised)).is_err());
+        assert!(may_classify_inbound(&owner, &sanitised("o", InboundState::NotSanitised)).is_err());
     }
 
     #[test]

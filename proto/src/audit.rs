@@ -56,6 +56,7 @@ vocabulary! {
         InboundClassify = "inbound.classify",
         InboundDownload = "inbound.download",
         InboundRescan = "inbound.rescan",
+        InboundOriginalRelease = "inbound.original_release",
         IncidentOpen = "incident.open",
         IncidentEscalate = "incident.escalate",
         IncidentClose = "incident.close",

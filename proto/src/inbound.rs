@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::{InboundClass, InboundState, IncidentState, UploadOutcomeKind, VerdictKind};
+use crate::vocab::{
+    InboundClass, InboundState, IncidentState, SanitiseOutcome, UploadOutcomeKind, VerdictKind,
+};
 
 /// `POST /api/v1/inbox/requests`: ask an outside party for files.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,6 +68,41 @@ pub struct InboundFileView {
     pub sender: String,
     pub purpose: String,
     pub received_at: String,
+    /// What sanitisation made of the file. With a rebuilt copy, `name`,
+    /// `size` and `sha256` above describe the copy (what staff receive)
+    /// and the original is described here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sanitised: Option<SanitisedView>,
+}
+
+/// The sanitisation report of one inbound file (6.(4)②).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SanitisedView {
+    pub outcome: SanitiseOutcome,
+    /// What was removed, one line each: kind and where
+    /// (`vba_project word/vbaProject.bin`).
+    #[serde(default)]
+    pub removed: Vec<String>,
+    /// Why the file was held (with outcome `held`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+    /// The file as it came (kept encrypted; only a manager may release it).
+    pub original_name: String,
+    pub original_size: u64,
+    pub original_sha256: String,
+    #[serde(default)]
+    pub sanitiser_version: String,
+}
+
+/// A manager's release of an original that staff do not receive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReleaseOriginal {
+    /// Why the original is needed (kept in the audit log).
+    pub reason: String,
+    /// A fresh code from the manager's authenticator app.
+    pub otp: String,
 }
 
 /// `POST /api/v1/inbox/files/{id}/classify`.

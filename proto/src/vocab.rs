@@ -105,6 +105,11 @@ vocabulary! {
         Quarantined = "quarantined",
         /// Could not be checked: not readable until a sysadmin rescans it.
         Held = "held",
+        /// Scanned clean, but the sanitiser could not rebuild it without
+        /// active content (unsupported type, malformed, over a bound,
+        /// macros in a legacy Office file): never readable by staff; only a
+        /// manager may release the original, with step-up (6.(4)②).
+        NotSanitised = "not_sanitised",
         /// Content securely deleted; the record stays.
         Erased = "erased",
     }
@@ -131,12 +136,43 @@ impl VerdictKind {
     }
 
     /// How the uploader is told (never the signature).
+    ///
+    /// (See [`InboundState::after_sanitising`] for the state once the
+    /// sanitiser has seen a clean file.)
     pub fn upload_outcome(self) -> UploadOutcomeKind {
         match self {
             VerdictKind::Clean => UploadOutcomeKind::Accepted,
             VerdictKind::Infected => UploadOutcomeKind::Rejected,
             VerdictKind::Unscanned => UploadOutcomeKind::Held,
         }
+    }
+}
+
+impl InboundState {
+    /// The one transition sanitisation makes: a clean file the sanitiser
+    /// held goes to `not_sanitised`; every other state and outcome stays.
+    pub fn after_sanitising(self, outcome: Option<SanitiseOutcome>) -> InboundState {
+        match (self, outcome) {
+            (InboundState::AwaitingClass, Some(SanitiseOutcome::Held)) => {
+                InboundState::NotSanitised
+            }
+            (state, _) => state,
+        }
+    }
+}
+
+vocabulary! {
+    /// What sanitisation (無害化) made of a clean inbound file.
+    pub enum SanitiseOutcome ("sanitisation outcome") {
+        /// Rebuilt without its active content: staff receive the copy.
+        Rebuilt = "rebuilt",
+        /// Nothing to remove (plain text, CSV, a legacy Office file without
+        /// macros or objects): staff receive the file as it came.
+        Unchanged = "unchanged",
+        /// Could not be sanitised: held, never readable by staff.
+        Held = "held",
+        /// Sanitisation is switched off for this source; passed on the scan.
+        Off = "off",
     }
 }
 

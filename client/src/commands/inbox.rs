@@ -1,8 +1,9 @@
-//! `inbox request|list|classify|get|rescan`: files brought in for this
-//! user (受け入れ): asking someone outside for files with an upload link,
-//! the received files with their scan verdict, class and state, setting
-//! the class of a clean file, saving a clean classified file, and having a
-//! held file scanned again.
+//! `inbox request|list|show|classify|get|rescan|original`: files brought
+//! in for this user (受け入れ): asking someone outside for files with an
+//! upload link, the received files with their scan verdict, sanitisation
+//! (無害化) report, class and state, setting the class of a clean file,
+//! saving a clean classified file (its sanitised copy), having a held file
+//! scanned again, and a manager's release of an original.
 //!
 //! Nothing received is trusted: `get` checks the name before it touches
 //! the disk, streams into a temporary file, checks size and SHA-256, and
@@ -14,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use sekisho_proto::inbound::{
-    ClassifyRequest, CreateUploadRequest, InboundFileView, UploadRequestCreated,
+    ClassifyRequest, CreateUploadRequest, InboundFileView, ReleaseOriginal, UploadRequestCreated,
 };
 use sekisho_proto::names;
-use sekisho_proto::vocab::{InboundClass, InboundState};
+use sekisho_proto::vocab::{InboundClass, InboundState, SanitiseOutcome};
 use sha2::{Digest, Sha256};
 
 use super::values;
@@ -66,6 +67,25 @@ pub enum Command {
         /// Inbound file id.
         id: String,
     },
+    /// One file in full: verdict, state and what sanitisation removed.
+    Show {
+        /// Inbound file id.
+        id: String,
+    },
+    /// Save the original of a sanitised or sanitisation-held file
+    /// (manager; needs a reason and a fresh authenticator code).
+    Original {
+        /// Inbound file id (from the member of staff who received it).
+        id: String,
+        /// Why the original is needed (kept in the audit log).
+        #[arg(long, value_name = "TEXT", value_parser = values::non_blank)]
+        reason: String,
+        /// A fresh code from your authenticator app (asked for if left out).
+        #[arg(long, value_name = "CODE")]
+        otp: Option<String>,
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: PathBuf,
+    },
 }
 
 pub fn run(cfg: &Config, command: Command) -> Result<()> {
@@ -90,6 +110,13 @@ pub fn run(cfg: &Config, command: Command) -> Result<()> {
         Command::Classify { id, class } => classify(cfg, &id, &class),
         Command::Get { id, output } => get(cfg, &id, &output),
         Command::Rescan { id } => rescan(cfg, &id),
+        Command::Show { id } => show(cfg, &id),
+        Command::Original {
+            id,
+            reason,
+            otp,
+            output,
+        } => original(cfg, &id, reason, otp, &output),
     }
 }
 
@@ -126,7 +153,15 @@ fn list(cfg: &Config) -> Result<()> {
         return Ok(());
     }
     let mut table = Table::new([
-        "ID", "NAME", "SIZE", "SHA-256", "VERDICT", "CLASS", "STATE", "FROM",
+        "ID",
+        "NAME",
+        "SIZE",
+        "SHA-256",
+        "VERDICT",
+        "SANITISED",
+        "CLASS",
+        "STATE",
+        "FROM",
     ]);
     for f in &files {
         table.row([
@@ -135,12 +170,132 @@ fn list(cfg: &Config) -> Result<()> {
             human_size(f.size),
             f.sha256.chars().take(16).collect::<String>(),
             f.verdict.to_string(),
+            sanitised_cell(f),
             f.class.map_or_else(|| "-".into(), |c| c.to_string()),
             f.state.to_string(),
             f.sender.clone(),
         ]);
     }
     table.print();
+    if files
+        .iter()
+        .any(|f| f.sanitised.as_ref().is_some_and(|s| !s.removed.is_empty()))
+    {
+        println!("What sanitisation removed: sekisho inbox show ID");
+    }
+    Ok(())
+}
+
+/// "rebuilt (3 removed)", "held", "unchanged", "off" or "-".
+fn sanitised_cell(f: &InboundFileView) -> String {
+    match &f.sanitised {
+        None => "-".into(),
+        Some(s) if s.outcome == SanitiseOutcome::Rebuilt => {
+            format!("{} ({} removed)", s.outcome, s.removed.len())
+        }
+        Some(s) => s.outcome.to_string(),
+    }
+}
+
+fn show(cfg: &Config, id: &str) -> Result<()> {
+    let (api, _session) = super::logged_in(cfg)?;
+    let file = files_list(&api)?
+        .into_iter()
+        .find(|f| f.id == id)
+        .with_context(|| format!("no file {id} was received for you"))?;
+    if cfg.json {
+        return print_json(&file);
+    }
+    println!("File:      {}", file.name.escape_debug());
+    println!("Id:        {}", file.id);
+    println!("From:      {} ({})", file.sender, file.purpose);
+    println!("Received:  {}", short_time(&file.received_at));
+    println!("Size:      {}", human_size(file.size));
+    println!("SHA-256:   {}", file.sha256);
+    println!("Verdict:   {}", file.verdict);
+    println!(
+        "Class:     {}",
+        file.class.map_or_else(|| "-".into(), |c| c.to_string())
+    );
+    println!("State:     {}", file.state);
+    match &file.sanitised {
+        None => {
+            println!("Sanitised: - (not sanitised: not clean, or received before sanitisation)")
+        }
+        Some(s) => {
+            let what = match s.outcome {
+                SanitiseOutcome::Rebuilt => "rebuilt without active content; you receive the copy",
+                SanitiseOutcome::Unchanged => "nothing to remove; you receive the file as it came",
+                SanitiseOutcome::Held => {
+                    "could not be sanitised; held (a manager may release the original)"
+                }
+                SanitiseOutcome::Off => "not sanitised (passed on the malware scan alone)",
+            };
+            println!(
+                "Sanitised: {} — {what} (sanitiser {})",
+                s.outcome, s.sanitiser_version
+            );
+            for line in &s.removed {
+                println!("  removed: {}", line.escape_debug());
+            }
+            if let Some(held) = &s.held {
+                println!("  held:    {}", held.escape_debug());
+            }
+            if s.outcome == SanitiseOutcome::Rebuilt {
+                println!(
+                    "Original:  {} ({}, SHA-256 {}), kept encrypted",
+                    s.original_name.escape_debug(),
+                    human_size(s.original_size),
+                    s.original_sha256
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn original(cfg: &Config, id: &str, reason: String, otp: Option<String>, dir: &Path) -> Result<()> {
+    let (api, _session) = super::logged_in(cfg)?;
+    if !dir.is_dir() {
+        bail!("{} is not a folder; create it first", dir.display());
+    }
+    let otp = crate::prompt::otp(
+        otp,
+        "To release the original, type a fresh code from your authenticator app: ",
+    )?;
+    let request = ReleaseOriginal {
+        reason,
+        otp: otp.to_string(),
+    };
+    let response = api.post_stream(api.url(&["inbox", "files", id, "original"])?, &request)?;
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let sha256 = header("x-sekisho-sha256")
+        .context("the gateway did not say the original's SHA-256; nothing was saved")?;
+    let size: u64 = header("x-sekisho-size")
+        .and_then(|s| s.parse().ok())
+        .context("the gateway did not say the original's size; nothing was saved")?;
+    // The file's name comes from the listing a manager sees only for
+    // files left to them, so the original is saved under its id.
+    let saved_name = format!("original-{id}");
+    let target = save(dir, &saved_name, size, &sha256, response)?;
+    if cfg.json {
+        return print_json(&serde_json::json!({
+            "id": id, "path": target, "size": size, "sha256": sha256,
+        }));
+    }
+    println!(
+        "Saved the original as {} ({}, SHA-256 {} checked). The release is in the audit log.",
+        target.display(),
+        human_size(size),
+        sha256
+    );
+    println!("It may contain macros or scripts: open it only on an isolated computer.");
     Ok(())
 }
 
@@ -213,7 +368,43 @@ fn get(cfg: &Config, id: &str, dir: &Path) -> Result<()> {
         )
     })?;
     // The gateway's refusal (class not set, quarantined, held) comes first.
-    let mut response = api.get_stream(api.url(&["inbox", "files", id, "content"])?)?;
+    let response = api.get_stream(api.url(&["inbox", "files", id, "content"])?)?;
+    let target = save_at(dir, target, file.size, &file.sha256, response)?;
+    if cfg.json {
+        return print_json(&serde_json::json!({
+            "id": file.id, "path": target, "size": file.size, "sha256": file.sha256,
+        }));
+    }
+    println!(
+        "Saved {} ({}, SHA-256 {} checked).",
+        target.display(),
+        human_size(file.size),
+        file.sha256
+    );
+    Ok(())
+}
+
+/// Streams a response into `name` inside DIR (see [`save_at`]).
+fn save<R: Read>(dir: &Path, name: &str, size: u64, sha256: &str, response: R) -> Result<PathBuf> {
+    let target = names::join_one(dir, name).map_err(|why| {
+        anyhow::anyhow!(
+            "the name '{}' cannot be used here: {why}",
+            name.escape_debug()
+        )
+    })?;
+    save_at(dir, target, size, sha256, response)
+}
+
+/// Streams a response into `target`: a temporary name, fsync, then a link
+/// to the final name that fails rather than overwrite; size and digest are
+/// checked first.
+fn save_at<R: Read>(
+    dir: &Path,
+    target: PathBuf,
+    expected_size: u64,
+    expected_sha256: &str,
+    mut response: R,
+) -> Result<PathBuf> {
     if target.symlink_metadata().is_ok() {
         bail!(
             "{} already exists; nothing was overwritten. Choose another folder",
@@ -242,7 +433,7 @@ fn get(cfg: &Config, id: &str, dir: &Path) -> Result<()> {
             size += n as u64;
         }
         out.sync_all()?;
-        if size != file.size || hex::encode(hasher.finalize()) != file.sha256 {
+        if size != expected_size || hex::encode(hasher.finalize()) != expected_sha256 {
             bail!("the file arrived damaged (its SHA-256 does not match); nothing was saved");
         }
         std::fs::hard_link(&temp, &target).with_context(|| {
@@ -258,18 +449,7 @@ fn get(cfg: &Config, id: &str, dir: &Path) -> Result<()> {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
-    if cfg.json {
-        return print_json(&serde_json::json!({
-            "id": file.id, "path": target, "size": file.size, "sha256": file.sha256,
-        }));
-    }
-    println!(
-        "Saved {} ({}, SHA-256 {} checked).",
-        target.display(),
-        human_size(file.size),
-        file.sha256
-    );
-    Ok(())
+    Ok(target)
 }
 
 fn uuid_like() -> String {

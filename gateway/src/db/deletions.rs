@@ -217,6 +217,8 @@ pub struct InboundDue {
     pub file_id: String,
     pub object_id: String,
     pub state: InboundState,
+    /// The sanitised copy staff received (migration 0010): erased with it.
+    pub copy_object_id: Option<String>,
 }
 
 /// Inbound files still holding content: quarantined ones created before
@@ -227,7 +229,7 @@ pub async fn inbound_due(
     other_before: i64,
 ) -> Result<Vec<InboundDue>> {
     let rows = sqlx::query(
-        "SELECT id, object_id, state FROM inbound_files WHERE object_id IS NOT NULL AND state <> 'erased' \
+        "SELECT id, object_id, state, copy_object_id FROM inbound_files WHERE object_id IS NOT NULL AND state <> 'erased' \
          AND ((state = 'quarantined' AND created_at <= $1) OR (state <> 'quarantined' AND created_at <= $2)) \
          ORDER BY created_at",
     )
@@ -243,6 +245,7 @@ pub async fn inbound_due(
                     .try_get::<Option<String>, _>("object_id")?
                     .unwrap_or_default(),
                 state: super::decode::word(r, "state")?,
+                copy_object_id: r.try_get("copy_object_id")?,
             })
         })
         .collect()
@@ -250,14 +253,32 @@ pub async fn inbound_due(
 
 /// Phase 1 for an inbound file: the database half of its key goes, the
 /// file is marked erased, and the journal row is written.
+/// Destroys the keys of an inbound file's content (and of its sanitised
+/// copy, journalled as a deletion of its own, `copy_deletion_id`).
 pub async fn destroy_inbound_key(
     conn: &mut AnyConnection,
     deletion_id: &str,
+    copy_deletion_id: &str,
     due: &InboundDue,
     reason: &str,
     at: i64,
     overwrite_first: bool,
 ) -> Result<()> {
+    if let Some(copy) = &due.copy_object_id {
+        super::objects::destroy(&mut *conn, copy, overwrite_first).await?;
+        sqlx::query(
+            "INSERT INTO inbound_deletions (id, file_id, object_id, state, reason, erased_at) \
+             VALUES ($1, $2, $3, 'keys_destroyed', $4, $5)",
+        )
+        .bind(copy_deletion_id)
+        .bind(&due.file_id)
+        .bind(copy)
+        .bind(format!("{reason} (its sanitised copy)"))
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .context("cannot journal the deletion of the sanitised copy")?;
+    }
     sqlx::query("UPDATE inbound_files SET object_id = NULL, state = 'erased' WHERE id = $1")
         .bind(&due.file_id)
         .execute(&mut *conn)

@@ -2,7 +2,8 @@
 
 use anyhow::Result;
 use sekisho_proto::vocab::{
-    InboundClass, InboundState, IncidentState, UploadRequestKind, UploadRequestState, VerdictKind,
+    InboundClass, InboundState, IncidentState, SanitiseOutcome, UploadRequestKind,
+    UploadRequestState, VerdictKind,
 };
 use sqlx::AnyConnection;
 use sqlx::Row;
@@ -150,10 +151,57 @@ pub struct FileRow {
     pub state: InboundState,
     pub uploaded_from: String,
     pub created_at: i64,
+    /// What sanitisation made of the file (migration 0010); `None` for a
+    /// file that was not clean, or was received before sanitisation.
+    pub sanitised: Option<Sanitised>,
+}
+
+/// A file's sanitisation: the outcome, the report (JSON: the sanitiser's
+/// report, or why it was held) and, when it was rebuilt, the copy.
+#[derive(Debug, Clone)]
+pub struct Sanitised {
+    pub outcome: SanitiseOutcome,
+    pub report: String,
+    pub copy: Option<SanitisedCopy>,
+}
+
+/// The rebuilt copy staff receive instead of the original.
+#[derive(Debug, Clone)]
+pub struct SanitisedCopy {
+    pub object_id: String,
+    pub name: String,
+    pub size: i64,
+    pub sha256: String,
 }
 
 const FILE_COLUMNS: &str = "f.id, f.request_id, f.name, f.size, f.sha256, f.object_id, f.verdict, \
-    f.verdict_detail, f.class, f.classified_by, f.classified_at, f.state, f.uploaded_from, f.created_at";
+    f.verdict_detail, f.class, f.classified_by, f.classified_at, f.state, f.uploaded_from, f.created_at, \
+    f.sanitise_outcome, f.sanitise_report, f.copy_object_id, f.copy_name, f.copy_size, f.copy_sha256";
+
+fn sanitised_from(row: &AnyRow) -> Result<Option<Sanitised>> {
+    let Some(outcome) = optional_word::<SanitiseOutcome>(row, "sanitise_outcome")? else {
+        return Ok(None);
+    };
+    let copy = match (
+        row.try_get::<Option<String>, _>("copy_object_id")?,
+        row.try_get::<Option<String>, _>("copy_name")?,
+        row.try_get::<Option<i64>, _>("copy_size")?,
+        row.try_get::<Option<String>, _>("copy_sha256")?,
+    ) {
+        (Some(object_id), Some(name), Some(size), Some(sha256)) => Some(SanitisedCopy {
+            object_id,
+            name,
+            size,
+            sha256,
+        }),
+        _ => None,
+    };
+    Ok(Some(Sanitised {
+        outcome,
+        report: row.try_get("sanitise_report")?,
+        copy,
+    }))
+}
 
 fn file_from(row: &AnyRow) -> Result<FileRow> {
     Ok(FileRow {
@@ -171,14 +219,17 @@ fn file_from(row: &AnyRow) -> Result<FileRow> {
         state: word(row, "state")?,
         uploaded_from: row.try_get("uploaded_from")?,
         created_at: row.try_get("created_at")?,
+        sanitised: sanitised_from(row)?,
     })
 }
 
 pub async fn insert_file(conn: &mut AnyConnection, f: &FileRow) -> Result<()> {
+    let copy = f.sanitised.as_ref().and_then(|s| s.copy.as_ref());
     sqlx::query(
         "INSERT INTO inbound_files (id, request_id, name, size, sha256, object_id, verdict, \
-         verdict_detail, class, classified_by, classified_at, state, uploaded_from, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         verdict_detail, class, classified_by, classified_at, state, uploaded_from, created_at, \
+         sanitise_outcome, sanitise_report, copy_object_id, copy_name, copy_size, copy_sha256) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
     )
     .bind(&f.id)
     .bind(&f.request_id)
@@ -194,6 +245,12 @@ pub async fn insert_file(conn: &mut AnyConnection, f: &FileRow) -> Result<()> {
     .bind(f.state.as_str())
     .bind(&f.uploaded_from)
     .bind(f.created_at)
+    .bind(f.sanitised.as_ref().map(|s| s.outcome.as_str()))
+    .bind(f.sanitised.as_ref().map_or("", |s| s.report.as_str()))
+    .bind(copy.map(|c| c.object_id.as_str()))
+    .bind(copy.map(|c| c.name.as_str()))
+    .bind(copy.map(|c| c.size))
+    .bind(copy.map(|c| c.sha256.as_str()))
     .execute(conn)
     .await?;
     Ok(())
@@ -299,6 +356,34 @@ pub async fn set_verdict(
     .bind(to.as_str())
     .bind(id)
     .bind(InboundState::Held.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records what sanitisation made of a file that a rescan found clean,
+/// with the state it moves to (from `awaiting_class` only: the rescan has
+/// just put it there).
+pub async fn set_sanitised(
+    conn: &mut AnyConnection,
+    id: &str,
+    s: &Sanitised,
+    to: InboundState,
+) -> Result<bool> {
+    let copy = s.copy.as_ref();
+    let done = sqlx::query(
+        "UPDATE inbound_files SET sanitise_outcome = $1, sanitise_report = $2, copy_object_id = $3, \
+         copy_name = $4, copy_size = $5, copy_sha256 = $6, state = $7 WHERE id = $8 AND state = $9",
+    )
+    .bind(s.outcome.as_str())
+    .bind(&s.report)
+    .bind(copy.map(|c| c.object_id.as_str()))
+    .bind(copy.map(|c| c.name.as_str()))
+    .bind(copy.map(|c| c.size))
+    .bind(copy.map(|c| c.sha256.as_str()))
+    .bind(to.as_str())
+    .bind(id)
+    .bind(InboundState::AwaitingClass.as_str())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use sqlx::AnyConnection;
 use sqlx::Row;
 
+#[derive(Clone)]
 pub struct ObjectRow {
     pub id: String,
     pub wrapped_key: Vec<u8>,

@@ -15,7 +15,7 @@ use axum::{Extension, Json, Router};
 use sekisho_proto::deletion::{DecideDisposal, DeletionCertificate, DisposalView, DisposeRequest};
 use sekisho_proto::inbound::{
     ClassifyRequest, CloseIncident, CreateUploadRequest, InboundFileView, IncidentView,
-    UploadAnswer, UploadRequestCreated,
+    ReleaseOriginal, UploadAnswer, UploadRequestCreated,
 };
 use sekisho_proto::media::{
     ArrivalView, CarryIn, MediumDisposalRequest, MediumDisposalView, MediumView, RegisterMedium,
@@ -100,6 +100,7 @@ pub fn routes() -> Documented {
         .routes(routes!(classify_inbound))
         .routes(routes!(inbound_content))
         .routes(routes!(rescan_inbound))
+        .routes(routes!(release_inbound_original))
         .routes(routes!(list_incidents))
         .routes(routes!(escalate_incident))
         .routes(routes!(close_incident))
@@ -1611,6 +1612,58 @@ async fn inbound_content(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let (file, body) = inbound::content(state, &authed.actor, &id, &origin).await?;
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&file.sha256) {
+        headers.insert("x-sekisho-sha256", value);
+    }
+    if let Ok(value) = header::HeaderValue::from_str(&file.size.to_string()) {
+        headers.insert("x-sekisho-size", value);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+/// A manager releases the original of a sanitised or sanitisation-held file, with a reason and a fresh TOTP code (headers x-sekisho-sha256, x-sekisho-size describe the original)
+#[utoipa::path(
+    post,
+    path = "/api/v1/inbox/files/{id}/original",
+    tag = doc::TAG_INBOX,
+    security(("bearer" = [])),
+    params(("id", description = "The inbound file's id")),
+    request_body = ReleaseOriginal,
+    responses(
+        (status = 200, description = "The original's bytes, streamed",
+            content_type = "application/octet-stream", body = inline(doc::Binary),
+            headers(
+                ("x-sekisho-sha256" = String, description = "SHA-256 of the original, lower-case hex"),
+                ("x-sekisho-size" = u64, description = "Size in bytes"),
+            )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn release_inbound_original(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(request): Json<ReleaseOriginal>,
+) -> AppResult<Response> {
+    let (file, body) =
+        inbound::release_original(state, &authed.actor, &id, request, &origin).await?;
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(

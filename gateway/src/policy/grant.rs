@@ -100,6 +100,8 @@ pub mod perm {
         Classify;
         /// Read an inbound file's content.
         Read;
+        /// Release the original of a sanitised (or sanitisation-held) file.
+        ReleaseOriginal;
         /// Stream files into one's own media intake.
         Intake;
         /// Take a returned or carried-in medium's files in through the scan.

@@ -737,24 +737,26 @@ pub async fn apply_inbound_retention(state: &AppState) -> anyhow::Result<usize> 
     for file in due {
         let grant = policy::erase(file)
             .map_err(|denied| anyhow::anyhow!("an inbound erase was refused: {denied:?}"))?;
-        let id = destroy_inbound_key(state, &grant).await?;
-        let journalled = {
-            let mut conn = state.db.read().await?;
-            deletions::inbound_deletion(&mut conn, &id).await?
+        for id in destroy_inbound_key(state, &grant).await? {
+            let journalled = {
+                let mut conn = state.db.read().await?;
+                deletions::inbound_deletion(&mut conn, &id).await?
+            }
+            .ok_or_else(|| anyhow::anyhow!("inbound deletion {id} vanished"))?;
+            let grant = policy::erase(journalled)
+                .map_err(|denied| anyhow::anyhow!("an inbound erase was refused: {denied:?}"))?;
+            finish_inbound(state, &grant).await?;
         }
-        .ok_or_else(|| anyhow::anyhow!("inbound deletion {id} vanished"))?;
-        let grant = policy::erase(journalled)
-            .map_err(|denied| anyhow::anyhow!("an inbound erase was refused: {denied:?}"))?;
-        finish_inbound(state, &grant).await?;
     }
     Ok(count)
 }
 
-/// Phase 1 for an inbound file; returns the new journal row's id.
+/// Phase 1 for an inbound file; returns the new journal rows' ids (one
+/// more for a sanitised copy).
 async fn destroy_inbound_key(
     state: &AppState,
     grant: &ErasureGrant<InboundDue>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Vec<String>> {
     let file = grant.object();
     let now = state.clock.now_ms();
     let reason = if file.state == InboundState::Quarantined {
@@ -763,10 +765,12 @@ async fn destroy_inbound_key(
         "retention: inbound file past its keeping period"
     };
     let id = uuid::Uuid::new_v4().to_string();
+    let copy_id = uuid::Uuid::new_v4().to_string();
     let mut tx = state.db.write().await?;
     deletions::destroy_inbound_key(
         tx.conn(),
         &id,
+        &copy_id,
         file,
         reason,
         now,
@@ -782,12 +786,19 @@ async fn destroy_inbound_key(
             object: ObjectRef::InboundFile(file.file_id.clone()),
             outcome: Outcome::Ok,
             source: "-".into(),
-            detail: json!({ "deletion": id, "previous_state": file.state }),
+            detail: json!({
+                "deletion": id,
+                "copy_deletion": file.copy_object_id.as_ref().map(|_| &copy_id),
+                "previous_state": file.state,
+            }),
         },
     )
     .await?;
     tx.commit().await?;
-    Ok(id)
+    Ok(match file.copy_object_id {
+        Some(_) => vec![id, copy_id],
+        None => vec![id],
+    })
 }
 
 /// Phases 2 and 3 for an inbound file (also run at start-up to finish an
@@ -813,10 +824,18 @@ async fn finish_inbound(
         // Content never classified (quarantined, held, waiting) is certified
         // at the highest class: nobody has shown it to be less sensitive.
         class: file.class.and_then(InboundClass::class).unwrap_or(Class::I),
-        files: vec![FileEntry {
-            name: file.name,
-            size: file.size as u64,
-            sha256: file.sha256,
+        // The journal row names the object: the original, or its copy.
+        files: vec![match file.sanitised.and_then(|s| s.copy) {
+            Some(copy) if copy.object_id == row.object_id => FileEntry {
+                name: copy.name,
+                size: copy.size as u64,
+                sha256: copy.sha256,
+            },
+            _ => FileEntry {
+                name: file.name,
+                size: file.size as u64,
+                sha256: file.sha256,
+            },
         }],
         method: METHOD.into(),
         reason: row.reason.clone(),

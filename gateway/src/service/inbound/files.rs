@@ -7,11 +7,12 @@ use std::io::{Read, Write};
 
 use axum::body::Body;
 use sekisho_proto::audit::{Action, ObjectRef};
-use sekisho_proto::inbound::{ClassifyRequest, InboundFileView};
+use sekisho_proto::inbound::{ClassifyRequest, InboundFileView, ReleaseOriginal};
 use sekisho_proto::vocab::{InboundState, Outcome};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::sanitise;
 use super::upload::infected_finding;
 use super::{Received, view};
 use crate::db::audit::{self, Record};
@@ -135,12 +136,13 @@ pub async fn content(
     let (grant, object) = {
         let mut conn = state.db.read().await?;
         let grant = policy::read_inbound(actor, load(&mut conn, id).await?)?;
-        let object_id = grant
-            .object()
-            .file
-            .object_id
-            .clone()
-            .ok_or(AppError::NotFound)?;
+        let file = &grant.object().file;
+        // Staff receive the sanitised copy when there is one (6.(4)②).
+        let copy = file.sanitised.as_ref().and_then(|s| s.copy.as_ref());
+        let object_id = match copy {
+            Some(c) => c.object_id.clone(),
+            None => file.object_id.clone().ok_or(AppError::NotFound)?,
+        };
         let object = crate::db::objects::get(&mut conn, &object_id)
             .await?
             .ok_or(AppError::NotFound)?;
@@ -148,6 +150,7 @@ pub async fn content(
     };
     let actor = grant.actor();
     let Received { file, request: r } = grant.object();
+    let copy = file.sanitised.as_ref().and_then(|s| s.copy.as_ref());
     let now = state.clock.now_ms();
     {
         let mut tx = state.db.write().await?;
@@ -160,13 +163,19 @@ pub async fn content(
                 object: ObjectRef::InboundFile(file.id.to_string()),
                 outcome: Outcome::Ok,
                 source: origin.0.clone(),
-                detail: json!({ "file": file.name, "sha256": file.sha256, "class": file.class }),
+                detail: json!({
+                    "file": file.name,
+                    "sha256": file.sha256,
+                    "class": file.class,
+                    "sanitised_copy": copy.map(|c| json!({ "name": c.name, "sha256": c.sha256 })),
+                }),
             },
         )
         .await?;
         tx.commit().await?;
     }
-    let expected = file.sha256.clone();
+    let copy = file.sanitised.as_ref().and_then(|s| s.copy.as_ref());
+    let expected = copy.map_or_else(|| file.sha256.clone(), |c| c.sha256.clone());
     let reader_state = state.clone();
     let body = pump::body_from_blocking(format!("inbound file {}", file.id), move |out| {
         let mut reader = envelope::open(
@@ -218,6 +227,7 @@ pub async fn rescan(
     let report = {
         let state = state.clone();
         let size = object.size as u64;
+        let object = object.clone();
         tokio::task::spawn_blocking(move || {
             match envelope::open(
                 &state.keys,
@@ -240,27 +250,56 @@ pub async fn rescan(
             reason: "the stored file does not match its digest".into(),
         };
     }
+    // A file held by the scanner and now clean is sanitised like any other
+    // (6.(4)②): a rescan is no way around the sanitiser.
+    let sanitised = if !verdict.is_clean() {
+        None
+    } else if sanitise::applies(&state.config.sanitise, grant.object().request.kind) {
+        Some(sanitise::run(&state, &object.id, &object.wrapped_key, &file.name).await)
+    } else {
+        Some(sanitise::off())
+    };
     let now = state.clock.now_ms();
     let mut tx = state.db.write().await?;
     let Received {
         file: current,
         request: r,
     } = load(tx.conn(), id).await?;
-    let new_state = verdict.kind().initial_state();
+    let scanned_state = verdict.kind().initial_state();
+    let new_state = scanned_state.after_sanitising(sanitised.as_ref().map(|d| d.sanitised.outcome));
     let detail = verdict.detail(Some(&report));
     let changed = store::set_verdict(
         tx.conn(),
         &file.id,
         verdict.kind(),
         &detail.to_string(),
-        new_state,
+        scanned_state,
     )
     .await?;
     if !changed {
+        if let Some(done) = &sanitised {
+            done.discard(&state);
+        }
         return Err(AppError::Conflict(
             "wrong_state",
             "the file changed meanwhile".into(),
         ));
+    }
+    if let Some(done) = &sanitised {
+        if let (Some(copy), Some(sealed)) = (&done.sanitised.copy, &done.copy_sealed) {
+            crate::db::objects::insert(
+                tx.conn(),
+                &crate::db::objects::ObjectRow {
+                    id: copy.object_id.clone(),
+                    wrapped_key: sealed.wrapped_key.clone(),
+                    size: sealed.size as i64,
+                    sha256: sealed.sha256.clone(),
+                },
+                now,
+            )
+            .await?;
+        }
+        store::set_sanitised(tx.conn(), &file.id, &done.sanitised, new_state).await?;
     }
     audit::append(
         tx.conn(),
@@ -271,7 +310,15 @@ pub async fn rescan(
             object: ObjectRef::InboundFile(file.id.to_string()),
             outcome: Outcome::Ok,
             source: origin.0.clone(),
-            detail: json!({ "verdict": verdict.kind(), "verdict_detail": detail, "state": new_state }),
+            detail: json!({
+                "verdict": verdict.kind(),
+                "verdict_detail": detail,
+                "state": new_state,
+                "sanitised": sanitised.as_ref().map(|d| json!({
+                    "outcome": d.sanitised.outcome,
+                    "report": d.report_json(),
+                })),
+            }),
         },
     )
     .await?;
@@ -283,7 +330,104 @@ pub async fn rescan(
     let mut updated = current;
     updated.verdict = verdict.kind();
     updated.state = new_state;
+    updated.sanitised = sanitised.map(|d| d.sanitised);
     Ok(view(&updated, &r))
+}
+
+/// A manager releases the original of a sanitised (or sanitisation-held)
+/// file to themself: the role and the file's state first, then a fresh
+/// TOTP code (step-up), then the audit event with the reason, then the
+/// decrypted original, streamed with its digest checked on the way.
+pub async fn release_original(
+    state: Shared,
+    actor: &Actor,
+    id: &str,
+    request: ReleaseOriginal,
+    origin: &Origin,
+) -> AppResult<(InboundFileView, Body)> {
+    let reason = request.reason.trim().to_string();
+    if reason.is_empty() {
+        return Err(AppError::invalid(
+            "reason_required",
+            "理由を入力してください。Give the reason the original is needed: --reason TEXT",
+        ));
+    }
+    let (grant, object) = {
+        let mut conn = state.db.read().await?;
+        let grant = policy::release_original(actor, load(&mut conn, id).await?)?;
+        let object_id = grant
+            .object()
+            .file
+            .object_id
+            .clone()
+            .ok_or(AppError::NotFound)?;
+        let object = crate::db::objects::get(&mut conn, &object_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        (grant, object)
+    };
+    crate::service::accounts::step_up(&state, grant.actor(), &request.otp, origin).await?;
+    let Received { file, request: r } = grant.object();
+    let now = state.clock.now_ms();
+    {
+        let mut tx = state.db.write().await?;
+        audit::append(
+            tx.conn(),
+            now,
+            Record {
+                actor: grant.actor().username.clone(),
+                action: Action::InboundOriginalRelease,
+                object: ObjectRef::InboundFile(file.id.to_string()),
+                outcome: Outcome::Ok,
+                source: origin.0.clone(),
+                detail: json!({
+                    "file": file.name,
+                    "sha256": file.sha256,
+                    "state": file.state,
+                    "owner": r.owner_id,
+                    "reason": reason,
+                    "sanitised": file.sanitised.as_ref().map(|s| s.outcome),
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    let expected = file.sha256.clone();
+    let reader_state = state.clone();
+    let body = pump::body_from_blocking(
+        format!("original of inbound file {}", file.id),
+        move |out| {
+            let mut reader = envelope::open(
+                &reader_state.keys,
+                reader_state.store.as_ref(),
+                &object.id,
+                &object.wrapped_key,
+            )?;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = reader.read(&mut buf)?;
+                let Some(piece) = buf.get(..n).filter(|p| !p.is_empty()) else {
+                    break;
+                };
+                hasher.update(piece);
+                out.write_all(piece)?;
+            }
+            anyhow::ensure!(
+                hex::encode(hasher.finalize()) == expected,
+                "the stored file changed"
+            );
+            Ok(())
+        },
+    );
+    // The view of the original itself: what the manager checks the
+    // download against.
+    let mut original = view(file, r);
+    original.name = file.name.clone();
+    original.size = file.size as u64;
+    original.sha256 = file.sha256.clone();
+    Ok((original, body))
 }
 
 /// A reader that fails at once: the scan of an unreadable object is

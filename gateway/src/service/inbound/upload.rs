@@ -10,11 +10,12 @@ use axum::extract::Multipart;
 use sekisho_proto::audit::{Action, ObjectRef};
 use sekisho_proto::inbound::{UploadAnswer, UploadOutcome};
 use sekisho_proto::names;
-use sekisho_proto::vocab::{Outcome, UploadOutcomeKind};
+use sekisho_proto::vocab::{InboundState, Outcome, UploadOutcomeKind};
 use serde_json::json;
 
 use super::limits::{self, Bound, Room};
 use super::requests::{find, unusable};
+use super::sanitise;
 use crate::db::audit::{self, Record};
 use crate::db::inbound::{self as store, FileRow, RequestRow};
 use crate::error::{AppError, AppResult};
@@ -178,11 +179,16 @@ pub async fn receive_intake(
 struct Part {
     name: String,
     finished: Finished,
+    /// Sanitisation, for a clean file (after every part was received).
+    sanitised: Option<sanitise::Done>,
 }
 
 fn discard_all(state: &Shared, received: &[Part]) {
     for r in received {
         r.finished.discard(state);
+        if let Some(done) = &r.sanitised {
+            done.discard(state);
+        }
     }
 }
 
@@ -303,7 +309,11 @@ async fn receive(
             break Some(failure);
         }
         match ingest.finish().await {
-            Ok(finished) => received.push(Part { name, finished }),
+            Ok(finished) => received.push(Part {
+                name,
+                finished,
+                sanitised: None,
+            }),
             Err(e) => break Some(e.into()),
         }
     };
@@ -319,6 +329,20 @@ async fn receive(
         log_refusal(&state, &r, &uploader, &refusal_reason(&refusal), origin).await?;
         return Err(refusal);
     }
+    // 6.(4)②: clean files are rebuilt without active content before anyone
+    // inside sees them; the originals stay as they were stored.
+    let sanitising = sanitise::applies(&state.config.sanitise, r.kind);
+    for part in &mut received {
+        if !part.finished.verdict().is_some_and(|v| v.is_clean()) {
+            continue;
+        }
+        part.sanitised = Some(if sanitising {
+            let f = &part.finished;
+            sanitise::run(&state, &f.object_id, &f.sealed.wrapped_key, &part.name).await
+        } else {
+            sanitise::off()
+        });
+    }
     match record(&state, &r, &uploader, &received, origin).await {
         Ok(answer) => Ok(answer),
         Err(e) => {
@@ -331,10 +355,23 @@ async fn receive(
     }
 }
 
-/// What the uploader is told: never the signature.
-fn outcome_for(name: &str, verdict: &Verdict, size: u64, sha256: &str) -> UploadOutcome {
-    let outcome = verdict.kind().upload_outcome();
+/// What the uploader is told: never the signature, nor what the
+/// sanitiser removed.
+fn outcome_for(
+    name: &str,
+    verdict: &Verdict,
+    state: InboundState,
+    size: u64,
+    sha256: &str,
+) -> UploadOutcome {
+    let outcome = match state {
+        InboundState::NotSanitised => UploadOutcomeKind::Held,
+        _ => verdict.kind().upload_outcome(),
+    };
     let message = match outcome {
+        _ if state == InboundState::NotSanitised => {
+            "保留：無害化できない形式または内容です。Held: the file could not be made safe (sanitised); the requester's office will decide."
+        }
         UploadOutcomeKind::Accepted => {
             "受け付けました。Accepted: the file was checked and passed to the requester."
         }
@@ -392,6 +429,26 @@ async fn record(
         let verdict = f.verdict().unwrap_or(Verdict::Unscanned {
             reason: "no scan was made".into(),
         });
+        let sanitised = item.sanitised.as_ref();
+        if let Some(sealed) = sanitised.and_then(|d| d.copy_sealed.as_ref())
+            && let Some(copy) = sanitised.and_then(|d| d.sanitised.copy.as_ref())
+        {
+            crate::db::objects::insert(
+                tx.conn(),
+                &crate::db::objects::ObjectRow {
+                    id: copy.object_id.clone(),
+                    wrapped_key: sealed.wrapped_key.clone(),
+                    size: sealed.size as i64,
+                    sha256: sealed.sha256.clone(),
+                },
+                now,
+            )
+            .await?;
+        }
+        let state = verdict
+            .kind()
+            .initial_state()
+            .after_sanitising(sanitised.map(|d| d.sanitised.outcome));
         crate::db::objects::insert(
             tx.conn(),
             &crate::db::objects::ObjectRow {
@@ -415,9 +472,10 @@ async fn record(
             class: None,
             classified_by: None,
             classified_at: None,
-            state: verdict.kind().initial_state(),
+            state,
             uploaded_from: origin.0.clone(),
             created_at: now,
+            sanitised: sanitised.map(|d| d.sanitised.clone()),
         };
         store::insert_file(tx.conn(), &row).await?;
         store::add_received(tx.conn(), &r.id, row.size).await?;
@@ -438,6 +496,13 @@ async fn record(
                     "verdict": row.verdict,
                     "verdict_detail": verdict.detail(f.report.as_ref()),
                     "state": row.state,
+                    "sanitised": sanitised.map(|d| json!({
+                        "outcome": d.sanitised.outcome,
+                        "report": d.report_json(),
+                        "copy": d.sanitised.copy.as_ref().map(|c| json!({
+                            "name": c.name, "size": c.size, "sha256": c.sha256,
+                        })),
+                    })),
                 }),
             },
         )
@@ -449,6 +514,7 @@ async fn record(
         outcomes.push(outcome_for(
             &row.name,
             &verdict,
+            row.state,
             f.sealed.size,
             &f.sealed.sha256,
         ));

@@ -237,6 +237,7 @@ impl Tally {
             | Action::InboundClassify
             | Action::InboundDownload
             | Action::InboundRescan
+            | Action::InboundOriginalRelease
             | Action::IncidentEscalate
             | Action::MediaRegister
             | Action::MediaRequest
