@@ -210,7 +210,8 @@ pub struct SanitiseConfig {
     pub request_links: bool,
     /// Files a member of staff brings in through an intake.
     pub media_intake: bool,
-    /// Files read from a returned medium (used by the media arrivals).
+    /// Files of an intake tied to a returned medium of ours
+    /// (`sekisho intake --medium ID` after `media checkin ID`).
     pub returned_media: bool,
     /// Types the sanitiser does not rebuild (archives, executables, other
     /// formats) pass on the scan alone instead of being held. Off by

@@ -81,6 +81,7 @@ fn upload_request_rows_hide_the_token_nonce() {
         bytes_received: 0,
         state: UploadRequestState::Open,
         created_at: 0,
+        arrival_kind: None,
     };
     let shown = format!("{row:?}");
     assert!(!shown.contains(SECRET), "{shown}");

@@ -28,6 +28,9 @@ pub struct RequestRow {
     pub bytes_received: i64,
     pub state: UploadRequestState,
     pub created_at: i64,
+    /// For an intake tied to a medium (`intake --medium`): whether that
+    /// medium was a return or a carry-in. Read only; set by the arrival.
+    pub arrival_kind: Option<sekisho_proto::media::ArrivalKind>,
 }
 
 /// The nonce (half of the upload link's token) is masked.
@@ -45,7 +48,8 @@ impl std::fmt::Debug for RequestRow {
 }
 
 const REQUEST_COLUMNS: &str = "id, owner_id, kind, sender_name, sender_org, sender_email, purpose, \
-    nonce, expires_at, max_files, max_bytes, files_received, bytes_received, state, created_at";
+    nonce, expires_at, max_files, max_bytes, files_received, bytes_received, state, created_at, \
+    (SELECT a.kind FROM media_arrivals a WHERE a.id = upload_requests.arrival_id) AS arrival_kind";
 
 fn request_from(row: &AnyRow) -> Result<RequestRow> {
     Ok(RequestRow {
@@ -64,6 +68,7 @@ fn request_from(row: &AnyRow) -> Result<RequestRow> {
         bytes_received: row.try_get("bytes_received")?,
         state: word(row, "state")?,
         created_at: row.try_get("created_at")?,
+        arrival_kind: optional_word(row, "arrival_kind")?,
     })
 }
 

@@ -254,7 +254,7 @@ pub async fn rescan(
     // (6.(4)②): a rescan is no way around the sanitiser.
     let sanitised = if !verdict.is_clean() {
         None
-    } else if sanitise::applies(&state.config.sanitise, grant.object().request.kind) {
+    } else if sanitise::applies(&state.config.sanitise, &grant.object().request) {
         Some(sanitise::run(&state, &object.id, &object.wrapped_key, &file.name).await)
     } else {
         Some(sanitise::off())

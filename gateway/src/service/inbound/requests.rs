@@ -100,6 +100,7 @@ pub async fn create_request(
         bytes_received: 0,
         state: UploadRequestState::Open,
         created_at: now,
+        arrival_kind: None,
     };
     let link_token = state.keys.link_token(&row.id, &row.nonce);
     store::insert_request(tx.conn(), &row, Some(&token::hash(&link_token))).await?;
@@ -163,6 +164,7 @@ pub async fn create_intake(
         bytes_received: 0,
         state: UploadRequestState::Open,
         created_at: now,
+        arrival_kind: None,
     };
     let mut tx = state.db.write().await?;
     let arrival = match medium {

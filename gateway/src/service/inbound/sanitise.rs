@@ -16,16 +16,21 @@ use sekisho_sanitise::{Held, HeldReason, Outcome, Removal};
 use serde::{Deserialize, Serialize};
 
 use crate::config::SanitiseConfig;
+use crate::db::inbound::RequestRow;
 use crate::db::inbound::{FileRow, Sanitised, SanitisedCopy};
 use crate::envelope;
 use crate::service::ingest::discard_object;
 use crate::state::Shared;
+use sekisho_proto::media::ArrivalKind;
 
-/// Does sanitisation apply to files from this kind of request?
-pub fn applies(config: &SanitiseConfig, kind: UploadRequestKind) -> bool {
-    match kind {
-        UploadRequestKind::Link => config.request_links,
-        UploadRequestKind::Intake => config.media_intake,
+/// Does sanitisation apply to files from this request? Its source decides:
+/// a request link, an intake of a returned medium of ours, or any other
+/// intake (an outside medium, or one not tied to a medium).
+pub fn applies(config: &SanitiseConfig, request: &RequestRow) -> bool {
+    match (request.kind, request.arrival_kind) {
+        (UploadRequestKind::Link, _) => config.request_links,
+        (UploadRequestKind::Intake, Some(ArrivalKind::Return)) => config.returned_media,
+        (UploadRequestKind::Intake, _) => config.media_intake,
     }
 }
 

@@ -331,7 +331,7 @@ async fn receive(
     }
     // 6.(4)②: clean files are rebuilt without active content before anyone
     // inside sees them; the originals stay as they were stored.
-    let sanitising = sanitise::applies(&state.config.sanitise, r.kind);
+    let sanitising = sanitise::applies(&state.config.sanitise, &r);
     for part in &mut received {
         if !part.finished.verdict().is_some_and(|v| v.is_clean()) {
             continue;
