@@ -66,15 +66,18 @@ fn approve(w: &World, id: &str) -> std::process::Output {
     w.gw.cli(&w.approver).run(&["approve", id, "--otp", &code])
 }
 
-fn media_list(w: &World, overdue: bool) -> Vec<Value> {
-    let mut args = vec!["--json", "media", "list"];
-    if overdue {
-        args.push("--overdue");
-    }
+/// `sekisho --json media SUBCOMMAND [FLAG]` as the staff member: the listed rows.
+fn listed(w: &World, subcommand: &str, flag: Option<&str>) -> Vec<Value> {
+    let mut args = vec!["--json", "media", subcommand];
+    args.extend(flag);
     json_of(&w.gw.cli(&w.staff).run(&args))
         .as_array()
         .cloned()
         .unwrap_or_default()
+}
+
+fn media_list(w: &World, overdue: bool) -> Vec<Value> {
+    listed(w, "list", overdue.then_some("--overdue"))
 }
 
 #[test]
@@ -369,14 +372,7 @@ fn r02_2_10_wiping_or_disposing_of_a_medium_needs_approval_and_is_recorded() {
 }
 
 fn arrivals(w: &World, unscanned: bool) -> Vec<Value> {
-    let mut args = vec!["--json", "media", "arrivals"];
-    if unscanned {
-        args.push("--unscanned");
-    }
-    json_of(&w.gw.cli(&w.staff).run(&args))
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    listed(w, "arrivals", unscanned.then_some("--unscanned"))
 }
 
 /// Carries `medium` out with one class III file and writes it, as the staff member.

@@ -176,30 +176,12 @@ pub async fn content(
     }
     let copy = file.sanitised.as_ref().and_then(|s| s.copy.as_ref());
     let expected = copy.map_or_else(|| file.sha256.clone(), |c| c.sha256.clone());
-    let reader_state = state.clone();
-    let body = pump::body_from_blocking(format!("inbound file {}", file.id), move |out| {
-        let mut reader = envelope::open(
-            &reader_state.keys,
-            reader_state.store.as_ref(),
-            &object.id,
-            &object.wrapped_key,
-        )?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = reader.read(&mut buf)?;
-            let Some(piece) = buf.get(..n).filter(|p| !p.is_empty()) else {
-                break;
-            };
-            hasher.update(piece);
-            out.write_all(piece)?;
-        }
-        anyhow::ensure!(
-            hex::encode(hasher.finalize()) == expected,
-            "the stored file changed"
-        );
-        Ok(())
-    });
+    let body = verified_body(
+        &state,
+        format!("inbound file {}", file.id),
+        object,
+        expected,
+    );
     Ok((view(file, r), body))
 }
 
@@ -394,32 +376,11 @@ pub async fn release_original(
         tx.commit().await?;
     }
     let expected = file.sha256.clone();
-    let reader_state = state.clone();
-    let body = pump::body_from_blocking(
+    let body = verified_body(
+        &state,
         format!("original of inbound file {}", file.id),
-        move |out| {
-            let mut reader = envelope::open(
-                &reader_state.keys,
-                reader_state.store.as_ref(),
-                &object.id,
-                &object.wrapped_key,
-            )?;
-            let mut hasher = Sha256::new();
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = reader.read(&mut buf)?;
-                let Some(piece) = buf.get(..n).filter(|p| !p.is_empty()) else {
-                    break;
-                };
-                hasher.update(piece);
-                out.write_all(piece)?;
-            }
-            anyhow::ensure!(
-                hex::encode(hasher.finalize()) == expected,
-                "the stored file changed"
-            );
-            Ok(())
-        },
+        object,
+        expected,
     );
     // The view of the original itself: what the manager checks the
     // download against.
@@ -438,4 +399,39 @@ impl Read for FailingReader {
     fn read(&mut self, _buf: &mut [u8]) -> std::io::Result<usize> {
         Err(std::io::Error::other(self.0.clone()))
     }
+}
+
+/// The stored content of `object`, decrypted as it streams out; the
+/// download fails at its end if the bytes' SHA-256 is not `expected`, the
+/// digest the file's view showed.
+fn verified_body(
+    state: &Shared,
+    what: String,
+    object: crate::db::objects::ObjectRow,
+    expected: String,
+) -> Body {
+    let state = state.clone();
+    pump::body_from_blocking(what, move |out| {
+        let mut reader = envelope::open(
+            &state.keys,
+            state.store.as_ref(),
+            &object.id,
+            &object.wrapped_key,
+        )?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = reader.read(&mut buf)?;
+            let Some(piece) = buf.get(..n).filter(|p| !p.is_empty()) else {
+                break;
+            };
+            hasher.update(piece);
+            out.write_all(piece)?;
+        }
+        anyhow::ensure!(
+            hex::encode(hasher.finalize()) == expected,
+            "the stored file changed"
+        );
+        Ok(())
+    })
 }
