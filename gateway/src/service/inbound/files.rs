@@ -268,19 +268,7 @@ pub async fn rescan(
         ));
     }
     if let Some(done) = &sanitised {
-        if let (Some(copy), Some(sealed)) = (&done.sanitised.copy, &done.copy_sealed) {
-            crate::db::objects::insert(
-                tx.conn(),
-                &crate::db::objects::ObjectRow {
-                    id: copy.object_id.clone(),
-                    wrapped_key: sealed.wrapped_key.clone(),
-                    size: sealed.size as i64,
-                    sha256: sealed.sha256.clone(),
-                },
-                now,
-            )
-            .await?;
-        }
+        done.record_copy(tx.conn(), now).await?;
         store::set_sanitised(tx.conn(), &file.id, &done.sanitised, new_state).await?;
     }
     audit::append(

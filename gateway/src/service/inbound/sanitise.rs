@@ -63,6 +63,25 @@ impl Done {
         }
     }
 
+    /// Records the copy's stored object, in the caller's transaction, so
+    /// the copy and the file row that names it are one change.
+    pub async fn record_copy(&self, conn: &mut crate::db::Conn, now: i64) -> anyhow::Result<()> {
+        if let (Some(copy), Some(sealed)) = (&self.sanitised.copy, &self.copy_sealed) {
+            crate::db::objects::insert(
+                conn,
+                &crate::db::objects::ObjectRow {
+                    id: copy.object_id.clone(),
+                    wrapped_key: sealed.wrapped_key.clone(),
+                    size: sealed.size as i64,
+                    sha256: sealed.sha256.clone(),
+                },
+                now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// The report as JSON, for the audit event.
     pub fn report_json(&self) -> serde_json::Value {
         serde_json::from_str(&self.sanitised.report).unwrap_or(serde_json::Value::Null)

@@ -430,20 +430,8 @@ async fn record(
             reason: "no scan was made".into(),
         });
         let sanitised = item.sanitised.as_ref();
-        if let Some(sealed) = sanitised.and_then(|d| d.copy_sealed.as_ref())
-            && let Some(copy) = sanitised.and_then(|d| d.sanitised.copy.as_ref())
-        {
-            crate::db::objects::insert(
-                tx.conn(),
-                &crate::db::objects::ObjectRow {
-                    id: copy.object_id.clone(),
-                    wrapped_key: sealed.wrapped_key.clone(),
-                    size: sealed.size as i64,
-                    sha256: sealed.sha256.clone(),
-                },
-                now,
-            )
-            .await?;
+        if let Some(done) = sanitised {
+            done.record_copy(tx.conn(), now).await?;
         }
         let state = verdict
             .kind()
