@@ -314,6 +314,8 @@ pub struct LinkConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     pub session_minutes: u32,
+    /// A web console session also ends after this many minutes unused.
+    pub console_idle_minutes: u32,
     pub lockout_threshold: u32,
     pub lockout_minutes: u32,
 }
@@ -517,6 +519,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             session_minutes: 8 * 60,
+            console_idle_minutes: 30,
             lockout_threshold: 5,
             lockout_minutes: 15,
         }
@@ -600,8 +603,10 @@ impl Config {
             "links.expiry_hours and links.max_downloads must be at least 1"
         );
         anyhow::ensure!(
-            self.auth.lockout_threshold > 0 && self.auth.session_minutes > 0,
-            "auth.lockout_threshold and auth.session_minutes must be at least 1"
+            self.auth.lockout_threshold > 0
+                && self.auth.session_minutes > 0
+                && self.auth.console_idle_minutes > 0,
+            "auth.lockout_threshold, auth.session_minutes and auth.console_idle_minutes must be at least 1"
         );
         anyhow::ensure!(
             self.audit.checkpoint_interval_seconds > 0,

@@ -22,6 +22,7 @@ pub mod backup;
 pub mod blob;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod envelope;
 pub mod error;

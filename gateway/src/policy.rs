@@ -173,6 +173,13 @@ pub fn may_decide(actor: &Actor, t: &TransferFacts) -> Verdict {
     }
 }
 
+/// Whether the actor has an approval queue at all (the console shows it,
+/// with its count, on every page); which transfers are in it is
+/// [`is_in_approval_queue`].
+pub fn has_approval_queue(actor: &Actor) -> bool {
+    active(actor).is_ok() && matches!(actor.role, Role::Approver | Role::Ciso)
+}
+
 /// Transfers the actor could decide now: the approval queue.
 pub fn is_in_approval_queue(actor: &Actor, t: &TransferFacts) -> bool {
     may_decide(actor, t).is_ok()

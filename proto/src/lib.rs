@@ -12,6 +12,7 @@ use std::str::FromStr;
 pub mod api;
 pub mod audit;
 pub mod deletion;
+pub mod escape;
 pub mod inbound;
 pub mod media;
 pub mod names;

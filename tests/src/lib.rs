@@ -26,9 +26,11 @@ use serde_json::Value;
 
 pub use tempfile::TempDir;
 
+pub mod browser;
 mod clamd;
 mod postgres;
 mod smtp;
+pub use browser::Browser;
 pub use clamd::{CLAMD_MARKER, Clamd};
 pub use postgres::PgCluster;
 pub use smtp::{ReceivedMail, SmtpServer};

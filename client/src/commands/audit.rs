@@ -11,7 +11,7 @@
 //! have their own submodule so they can be tested alone.
 
 mod checkpoint;
-mod escape;
+use sekisho_proto::escape;
 mod files;
 mod log;
 mod pin;

@@ -235,24 +235,42 @@ pub async fn mailable_with_role(conn: &mut AnyConnection, role: Role) -> Result<
 pub struct SessionUser {
     pub user: UserRow,
     pub expires_at: i64,
+    /// Console sessions only: the quiet period that ends them.
+    pub idle_minutes: Option<i64>,
+    pub last_seen_at: Option<i64>,
 }
 
-pub async fn insert_session(
-    conn: &mut AnyConnection,
-    token_hash: &str,
-    user_id: &str,
-    created_at: i64,
-    expires_at: i64,
-) -> Result<()> {
+/// A session to store: only the token's hash, never the token.
+pub struct NewSession<'a> {
+    pub token_hash: &'a str,
+    pub user_id: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub idle_minutes: Option<i64>,
+}
+
+pub async fn insert_session(conn: &mut AnyConnection, session: &NewSession<'_>) -> Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, idle_minutes, last_seen_at) \
+         VALUES ($1, $2, $3, $4, $5, $3)",
     )
-    .bind(token_hash)
-    .bind(user_id)
-    .bind(created_at)
-    .bind(expires_at)
+    .bind(session.token_hash)
+    .bind(session.user_id)
+    .bind(session.created_at)
+    .bind(session.expires_at)
+    .bind(session.idle_minutes)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Records that a session was used at `now` (for its idle time-out).
+pub async fn touch_session(conn: &mut AnyConnection, token_hash: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+        .bind(now)
+        .bind(token_hash)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -260,16 +278,23 @@ pub async fn session_user(
     conn: &mut AnyConnection,
     token_hash: &str,
 ) -> Result<Option<SessionUser>> {
-    let row = sqlx::query("SELECT user_id, expires_at FROM sessions WHERE token_hash = $1")
-        .bind(token_hash)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row = sqlx::query(
+        "SELECT user_id, expires_at, idle_minutes, last_seen_at FROM sessions WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(row) = row else { return Ok(None) };
     let user_id: String = row.try_get("user_id")?;
     let expires_at: i64 = row.try_get("expires_at")?;
-    Ok(by_id(conn, &user_id)
-        .await?
-        .map(|user| SessionUser { user, expires_at }))
+    let idle_minutes: Option<i64> = row.try_get("idle_minutes")?;
+    let last_seen_at: Option<i64> = row.try_get("last_seen_at")?;
+    Ok(by_id(conn, &user_id).await?.map(|user| SessionUser {
+        user,
+        expires_at,
+        idle_minutes,
+        last_seen_at,
+    }))
 }
 
 pub async fn delete_session(conn: &mut AnyConnection, token_hash: &str) -> Result<()> {

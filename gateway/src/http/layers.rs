@@ -16,7 +16,8 @@
 //! 6. **idle-body time-out**: a request body that sends nothing for
 //!    `http.idle_body_seconds` is cut; an honest slow upload goes on;
 //! 7. the routes, each with its own body limit (JSON 2 MiB; uploads bounded
-//!    by their link or transfer).
+//!    by their link or transfer). The internal listener has the API under
+//!    `/api/v1` and the web console (`crate::console`) everywhere else.
 //!
 //! Below the stack, before any of it: connection caps, TLS handshake and
 //! header-read time-outs (`super::serve`).
@@ -43,6 +44,7 @@ pub fn internal_router(state: Shared) -> Router {
     // `Router::layer` wraps what is there already: the last call is the
     // outermost layer, so this reads from the routes outwards (7 to 1).
     let router = api::router()
+        .merge(crate::console::router())
         .layer(RequestBodyTimeoutLayer::new(idle_body))
         .layer(from_fn_with_state(state.clone(), refusals::record))
         .layer(from_fn_with_state(state.clone(), client_addr::attach))

@@ -5,7 +5,7 @@
 //! `[http]`.
 
 pub mod api;
-mod client_addr;
+pub(crate) mod client_addr;
 mod connections;
 mod extract;
 mod framework_errors;
@@ -15,7 +15,7 @@ pub mod openapi;
 pub mod public;
 mod ready;
 pub mod refusals;
-mod throttling;
+pub(crate) mod throttling;
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;

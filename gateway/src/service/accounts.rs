@@ -158,6 +158,26 @@ pub async fn login(
     request: LoginRequest,
     origin: &Origin,
 ) -> AppResult<LoginResponse> {
+    login_as(state, request, origin, SessionKind::Api).await
+}
+
+/// Where a session is used: the kind decides its idle time-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// The command line and other API clients: ends at its expiry only.
+    Api,
+    /// A browser: also ends after `auth.console_idle_minutes` unused.
+    Console,
+}
+
+/// [`login`] for a session of the given kind: the same checks, lockout and
+/// events whichever door a person comes through.
+pub async fn login_as(
+    state: &AppState,
+    request: LoginRequest,
+    origin: &Origin,
+    kind: SessionKind,
+) -> AppResult<LoginResponse> {
     let user = {
         let mut conn = state.db.read().await?;
         users::by_name(&mut conn, &request.username).await?
@@ -205,7 +225,7 @@ pub async fn login(
         .await?;
         return Err(refusal.into());
     }
-    start_session(state, user, step, origin).await
+    start_session(state, user, step, origin, kind).await
 }
 
 /// An unknown name costs as much as a wrong password (no timing hint) and
@@ -319,18 +339,26 @@ async fn start_session(
     user: users::UserRow,
     step: i64,
     origin: &Origin,
+    kind: SessionKind,
 ) -> AppResult<LoginResponse> {
     let now_ms = state.clock.now_ms();
     let session_token = token::generate();
     let expires_at = now_ms + i64::from(state.config.auth.session_minutes) * 60_000;
+    let idle_minutes = match kind {
+        SessionKind::Api => None,
+        SessionKind::Console => Some(i64::from(state.config.auth.console_idle_minutes)),
+    };
     let mut tx = state.db.write().await?;
     users::record_success(tx.conn(), &user.id, step).await?;
     users::insert_session(
         tx.conn(),
-        &token::hash(&session_token),
-        &user.id,
-        now_ms,
-        expires_at,
+        &users::NewSession {
+            token_hash: &token::hash(&session_token),
+            user_id: &user.id,
+            created_at: now_ms,
+            expires_at,
+            idle_minutes,
+        },
     )
     .await?;
     audit::append(
@@ -342,7 +370,10 @@ async fn start_session(
             object: ObjectRef::User(user.username.to_string()),
             outcome: Outcome::Ok,
             source: origin.0.clone(),
-            detail: json!({ "temporary_password": user.must_change_password }),
+            detail: json!({
+                "temporary_password": user.must_change_password,
+                "console": kind == SessionKind::Console,
+            }),
         },
     )
     .await?;
@@ -361,17 +392,35 @@ async fn start_session(
 /// Resolves a bearer token to the acting user; any doubt is "log in again".
 pub async fn authenticate(state: &AppState, bearer: &str) -> AppResult<Actor> {
     let ended = || AppError::Unauthenticated("your session has ended; log in again".to_string());
-    let mut conn = state.db.read().await?;
-    let found = users::session_user(&mut conn, &token::hash(bearer)).await?;
-    match found {
-        Some(s)
-            if s.expires_at > state.clock.now_ms() && s.user.status == AccountStatus::Active =>
-        {
-            Ok(actor_of(&s.user))
-        }
-        _ => Err(ended()),
+    let hash = token::hash(bearer);
+    let found = {
+        let mut conn = state.db.read().await?;
+        users::session_user(&mut conn, &hash).await?
+    };
+    let now = state.clock.now_ms();
+    let Some(session) = found else {
+        return Err(ended());
+    };
+    let last_seen = session.last_seen_at.unwrap_or(now);
+    let idle_over = session
+        .idle_minutes
+        .is_some_and(|minutes| now - last_seen >= minutes * 60_000);
+    if session.expires_at <= now || idle_over || session.user.status != AccountStatus::Active {
+        return Err(ended());
     }
+    // Only sessions with an idle time-out need the write, and at most once
+    // a minute: reading a page must not cost a write each time.
+    if session.idle_minutes.is_some() && now - last_seen >= TOUCH_EVERY_MS {
+        let mut tx = state.db.write().await?;
+        users::touch_session(tx.conn(), &hash, now).await?;
+        tx.commit().await?;
+    }
+    Ok(actor_of(&session.user))
 }
+
+/// How stale a console session's `last_seen_at` may get before it is
+/// written again.
+const TOUCH_EVERY_MS: i64 = 60_000;
 
 pub async fn logout(
     state: &AppState,

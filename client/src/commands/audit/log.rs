@@ -18,7 +18,9 @@ use anyhow::{Context, Result, bail};
 use sekisho_proto::vocab::Outcome;
 use sekisho_proto::{AuditEvent, AuditFilter, Class};
 
-use super::escape::{UTF8_BOM, csv_row, json_line, visible, visible_truncated};
+use super::escape::{
+    AUDIT_CSV_HEADER, UTF8_BOM, audit_csv_fields, csv_row, json_line, visible, visible_truncated,
+};
 use super::files::Sink;
 use crate::commands::values;
 use crate::config::Config;
@@ -77,20 +79,6 @@ fn audit_time(s: &str) -> Result<String, String> {
 const TABLE_DEFAULT_LIMIT: u64 = 100;
 /// DETAIL is JSON and can be long; the table keeps it to this many columns.
 const DETAIL_COLUMNS: usize = 60;
-
-const CSV_HEADER: [&str; 11] = [
-    "seq",
-    "at",
-    "actor",
-    "action",
-    "object",
-    "class",
-    "outcome",
-    "source",
-    "detail",
-    "prev_hash",
-    "hash",
-];
 
 pub fn run(cfg: &Config, args: Args) -> Result<()> {
     match export(cfg, args) {
@@ -197,7 +185,7 @@ impl Writer {
     fn start(&mut self, out: &mut impl Write) -> Result<()> {
         if self.format == Format::Csv {
             out.write_all(UTF8_BOM.as_bytes())
-                .and_then(|()| out.write_all(csv_row(&CSV_HEADER).as_bytes()))
+                .and_then(|()| out.write_all(csv_row(&AUDIT_CSV_HEADER).as_bytes()))
                 .context("could not write the export")?;
         }
         Ok(())
@@ -217,7 +205,7 @@ impl Writer {
                 writeln!(out, "{line}").context("could not write the export")
             }
             Format::Csv => out
-                .write_all(csv_row(&csv_fields(event)).as_bytes())
+                .write_all(csv_row(&audit_csv_fields(event)).as_bytes())
                 .context("could not write the export"),
         }
     }
@@ -280,27 +268,11 @@ fn table_row(e: &AuditEvent) -> [String; 9] {
     ]
 }
 
-fn csv_fields(e: &AuditEvent) -> [String; 11] {
-    [
-        e.seq.to_string(),
-        e.at.clone(),
-        e.actor.clone(),
-        e.action.clone(),
-        e.object.clone(),
-        e.class.clone(),
-        e.outcome.clone(),
-        e.source.clone(),
-        e.detail.clone(),
-        e.prev_hash.clone(),
-        e.hash.clone(),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::audit::escape::fixtures::{HOSTILE, parse_csv};
     use crate::commands::audit::escape::starts_like_formula;
-    use crate::commands::audit::escape::tests::{HOSTILE, parse_csv};
 
     fn hostile_event(seq: i64, text: &str) -> AuditEvent {
         AuditEvent {
@@ -373,9 +345,9 @@ mod tests {
         let body = text.strip_prefix(UTF8_BOM).context("no byte-order mark")?;
         let rows = parse_csv(body);
         assert_eq!(rows.len(), events.len() + 1);
-        assert_eq!(rows[0], CSV_HEADER);
+        assert_eq!(rows[0], AUDIT_CSV_HEADER);
         for (row, event) in rows[1..].iter().zip(&events) {
-            assert_eq!(row.len(), CSV_HEADER.len());
+            assert_eq!(row.len(), AUDIT_CSV_HEADER.len());
             for cell in row {
                 assert!(
                     !cell.starts_with(['=', '+', '-', '@', '\t', '\r', '＝']),

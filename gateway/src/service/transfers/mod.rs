@@ -221,3 +221,45 @@ pub async fn list(state: &AppState, actor: &Actor, scope: &str) -> AppResult<Vec
     }
     Ok(out)
 }
+
+/// What the actor may do to a transfer now, asked of the policy: a screen
+/// offers exactly these actions, and each is asked again when it is taken.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Allowed {
+    pub decide: bool,
+    pub revoke: bool,
+    pub view_links: bool,
+}
+
+pub async fn allowed(state: &AppState, actor: &Actor, id: &str) -> AppResult<Allowed> {
+    let grant = policy::view_transfer(actor, load(state, id).await?)?;
+    let facts = facts(grant.object());
+    Ok(Allowed {
+        decide: policy::may_decide(actor, &facts).is_ok(),
+        revoke: policy::may_revoke(actor, &facts).is_ok(),
+        view_links: policy::may_view_links(actor, &facts).is_ok(),
+    })
+}
+
+/// The audit events about one transfer, oldest first, for whoever may see
+/// the transfer (an approver reviews its history before deciding).
+pub async fn history(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+) -> AppResult<Vec<sekisho_proto::AuditEvent>> {
+    let grant = policy::view_transfer(actor, load(state, id).await?)?;
+    let query = crate::db::audit::Query {
+        since_ms: None,
+        until_ms: None,
+        filter: sekisho_proto::AuditFilter {
+            object: Some(ObjectRef::Transfer(grant.object().id.clone()).to_string()),
+            ..Default::default()
+        },
+    };
+    let mut conn = state.db.read().await?;
+    Ok(crate::db::audit::page(&mut conn, 0, HISTORY_LIMIT, &query).await?)
+}
+
+/// A transfer's history is a handful of events; this bounds a pathological one.
+const HISTORY_LIMIT: i64 = 500;

@@ -44,7 +44,7 @@ pub fn render(report: &Report<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::audit::escape::tests::parse_csv;
+    use crate::commands::audit::escape::fixtures::parse_csv;
     use crate::commands::audit::report::model::tests::{report, verification};
     use crate::commands::audit::report::tally::tally;
     use crate::commands::audit::report::tally::tests::{SINCE, UNTIL, sample};

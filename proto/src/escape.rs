@@ -81,7 +81,7 @@ pub fn visible_truncated(text: &str, max_columns: usize) -> String {
 /// Characters that make a spreadsheet treat a cell as a formula. Japanese
 /// Excel also turns the full-width forms into formulas when they are typed,
 /// so they are guarded too.
-pub(super) fn starts_like_formula(text: &str) -> bool {
+pub fn starts_like_formula(text: &str) -> bool {
     text.starts_with(['=', '+', '-', '@', '\t', '\r', '\n', '＝', '＋', '－', '＠'])
 }
 
@@ -185,10 +185,43 @@ pub fn markdown(text: &str) -> String {
     out
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
+/// The columns of an audit CSV export, in order: the event's fields as the
+/// chain hashes them, so a spreadsheet holds everything `verify` needs.
+pub const AUDIT_CSV_HEADER: [&str; 11] = [
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "object",
+    "class",
+    "outcome",
+    "source",
+    "detail",
+    "prev_hash",
+    "hash",
+];
 
+/// One event's cells under [`AUDIT_CSV_HEADER`] (escape them with [`csv_row`]).
+pub fn audit_csv_fields(e: &crate::AuditEvent) -> [String; 11] {
+    [
+        e.seq.to_string(),
+        e.at.clone(),
+        e.actor.clone(),
+        e.action.clone(),
+        e.object.clone(),
+        e.class.clone(),
+        e.outcome.clone(),
+        e.source.clone(),
+        e.detail.clone(),
+        e.prev_hash.clone(),
+        e.hash.clone(),
+    ]
+}
+
+/// Hostile strings and a CSV reader, shared by the tests of every output
+/// that uses these functions (the client's exports, the console's).
+#[doc(hidden)]
+pub mod fixtures {
     /// Strings an attacker could put in a user name, purpose or file name.
     pub const HOSTILE: &[&str] = &[
         "alice\r\n2026-11-25T00:00:00Z  admin  transfer.approve",
@@ -211,39 +244,6 @@ pub(crate) mod tests {
         "",
     ];
 
-    #[test]
-    fn visible_text_is_one_line_without_controls() {
-        for input in HOSTILE {
-            let shown = visible(input);
-            assert!(
-                !shown
-                    .chars()
-                    .any(|c| c.is_control() || is_invisible_format(c)),
-                "{input:?} -> {shown:?}"
-            );
-        }
-        assert_eq!(visible("a\r\nb"), "a\\r\\nb");
-        assert_eq!(visible("\u{1b}[31m"), "\\u{1b}[31m");
-        assert_eq!(visible("evil\u{202E}gpj"), "evil\\u{202e}gpj");
-        // A typed backslash-n cannot pass for an escaped newline.
-        assert_eq!(visible("a\\nb"), "a\\\\nb");
-        assert_ne!(visible("a\\nb"), visible("a\nb"));
-        assert_eq!(visible("重要性II 名簿"), "重要性II 名簿");
-        assert!(matches!(visible("plain"), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn truncation_counts_columns_and_marks_the_cut() {
-        assert_eq!(visible_truncated("abcdef", 10), "abcdef");
-        assert_eq!(visible_truncated("abcdefghij", 10), "abcdefghij");
-        assert_eq!(visible_truncated("abcdefghijk", 10), "abcdefghi…");
-        // Japanese characters take two columns each.
-        assert_eq!(visible_truncated("名簿名簿名簿", 7), "名簿名…");
-        assert_eq!(visible_truncated("a\nb", 10), "a\\nb");
-    }
-
-    /// A strict RFC 4180 reader, to prove that what we write reads back
-    /// as the same cells and the same number of rows.
     pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
         let mut rows = Vec::new();
         let mut row = Vec::new();
@@ -280,6 +280,46 @@ pub(crate) mod tests {
         assert!(cell.is_empty() && row.is_empty(), "last row has no CRLF");
         rows
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{HOSTILE, parse_csv};
+    use super::*;
+
+    #[test]
+    fn visible_text_is_one_line_without_controls() {
+        for input in HOSTILE {
+            let shown = visible(input);
+            assert!(
+                !shown
+                    .chars()
+                    .any(|c| c.is_control() || is_invisible_format(c)),
+                "{input:?} -> {shown:?}"
+            );
+        }
+        assert_eq!(visible("a\r\nb"), "a\\r\\nb");
+        assert_eq!(visible("\u{1b}[31m"), "\\u{1b}[31m");
+        assert_eq!(visible("evil\u{202E}gpj"), "evil\\u{202e}gpj");
+        // A typed backslash-n cannot pass for an escaped newline.
+        assert_eq!(visible("a\\nb"), "a\\\\nb");
+        assert_ne!(visible("a\\nb"), visible("a\nb"));
+        assert_eq!(visible("重要性II 名簿"), "重要性II 名簿");
+        assert!(matches!(visible("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn truncation_counts_columns_and_marks_the_cut() {
+        assert_eq!(visible_truncated("abcdef", 10), "abcdef");
+        assert_eq!(visible_truncated("abcdefghij", 10), "abcdefghij");
+        assert_eq!(visible_truncated("abcdefghijk", 10), "abcdefghi…");
+        // Japanese characters take two columns each.
+        assert_eq!(visible_truncated("名簿名簿名簿", 7), "名簿名…");
+        assert_eq!(visible_truncated("a\nb", 10), "a\\nb");
+    }
+
+    /// A strict RFC 4180 reader, to prove that what we write reads back
+    /// as the same cells and the same number of rows.
 
     #[test]
     fn csv_cells_read_back_and_never_start_a_formula() {

@@ -1,0 +1,9 @@
+//! The console's pages, one module per area.
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod inbound;
+pub mod incidents;
+pub mod recipients;
+pub mod transfers;
