@@ -260,3 +260,426 @@ fn english_is_a_remembered_switch() {
     assert_eq!(browser.path(), "/home");
     gw.stop().expect("stop");
 }
+
+#[test]
+fn a_sysadmin_creates_an_account_and_its_first_login_changes_the_temporary_password() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let mut gw = Gateway::start();
+    let admin = gw.admin_ready();
+    log_in(&browser, &gw, &admin);
+    browser.click("a[href='/accounts']");
+    browser.fill("#new-username", "yamada");
+    browser.select("#new-role", "staff");
+    browser.fill("#new-email", "yamada@city.example.lg.jp");
+    browser.click("#create-account button[type=submit]");
+    browser.wait_for_text("この画面は一度だけ表示されます");
+    let temporary = browser.text("#temporary-password");
+    let secret = browser.text("#totp-secret");
+    // The QR code is drawn in the page itself (no image request).
+    assert!(browser.exists("svg.qr"), "{}", browser.page_text());
+    // Shown once: the list never shows it again.
+    browser.goto(&format!("{}/accounts", gw.internal_url));
+    let list = browser.page_text();
+    assert!(
+        list.contains("yamada@city.example.lg.jp") && list.contains("仮パスワード"),
+        "{list}"
+    );
+    assert!(!list.contains(&temporary));
+    log_out(&browser);
+
+    // The new person logs in with the temporary password: nothing but the
+    // password page until it is changed.
+    let person = Account {
+        username: "yamada".into(),
+        password: temporary,
+        totp_secret: secret,
+        home: gw.dir.path().to_path_buf(),
+    };
+    browser.goto(&format!("{}/login", gw.internal_url));
+    browser.fill("#username", &person.username);
+    browser.fill("#password", &person.password);
+    browser.fill("#otp", &gw.otp(&person.totp_secret));
+    browser.click("form[action='/login'] button[type=submit]");
+    browser.wait_for_text("仮パスワードでログインしています");
+    browser.goto(&format!("{}/home", gw.internal_url));
+    assert_eq!(browser.path(), "/password");
+    browser.fill("#current", &person.password);
+    browser.fill("#new", "onlylowercase1234");
+    browser.click("form[action='/password'] button");
+    browser.wait_for_text("記号");
+    browser.fill("#current", &person.password);
+    browser.fill("#new", "Yamada-Strong-Pass-9");
+    browser.click("form[action='/password'] button");
+    browser.wait_for_text("パスワードを変更しました");
+    let person = Account {
+        password: "Yamada-Strong-Pass-9".into(),
+        ..person
+    };
+    log_in(&browser, &gw, &person);
+    assert_eq!(browser.path(), "/home");
+    log_out(&browser);
+
+    // The sysadmin disables the account: its next login is refused.
+    log_in(&browser, &gw, &admin);
+    browser.goto(&format!("{}/accounts", gw.internal_url));
+    browser.click("tr[data-account='yamada'] button[value=disable]");
+    browser.wait_for_text("停止中");
+    let events = stored_events(&gw.database_url).expect("events");
+    for action in ["user.create", "password.change", "user.disable"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e.action == action && e.object == "user:yamada"),
+            "no {action} event"
+        );
+    }
+    gw.stop().expect("stop");
+}
+
+#[test]
+fn staff_ask_for_files_a_manager_closes_the_incident_and_the_auditor_exports_the_log() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let mut gw = Gateway::start();
+    let admin = gw.admin_ready();
+    let staff = gw.user(&admin, "sato", "staff");
+    let manager = gw.user(&admin, "kato", "manager");
+    let auditor = gw.user(&admin, "tanaka", "auditor");
+
+    // Staff create an upload link on the inbound page.
+    log_in(&browser, &gw, &staff);
+    browser.click("a[href='/inbound']");
+    browser.fill("#from", "Partner K.K.");
+    browser.fill("#request-purpose", "請求書の受領");
+    browser.click("#create-request button[type=submit]");
+    let url = browser.text("#request-url");
+    assert!(url.starts_with(&gw.public_url), "{url}");
+
+    // Someone outside uploads a clean file and the EICAR test file.
+    let outside = gw.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("dir");
+    std::fs::write(outside.join("請求書.txt"), "請求金額 12,000円\n").expect("write");
+    std::fs::write(outside.join("eicar.com"), sekisho_e2e::eicar()).expect("write");
+    let home = gw.dir.path().join("home-outsider");
+    std::fs::create_dir_all(&home).expect("home");
+    let _ = gw.outsider(&home).run(&[
+        "upload",
+        &url,
+        &outside.join("請求書.txt").display().to_string(),
+        &outside.join("eicar.com").display().to_string(),
+    ]);
+
+    // Staff see both with their verdicts; the clean one is classified and
+    // downloaded; the detection is quarantined.
+    browser.goto(&format!("{}/inbound", gw.internal_url));
+    assert!(
+        browser.exists("tr[data-verdict=infected][data-state=quarantined]"),
+        "{}",
+        browser.page_text()
+    );
+    browser.select("tr[data-verdict=clean] select[name=class]", "III");
+    browser.click("tr[data-verdict=clean] form button");
+    browser.wait_for_text("ダウンロード");
+    let href = browser
+        .attr("tr[data-verdict=clean] a.download", "href")
+        .expect("download link");
+    let body = browser.execute(&format!("return fetch('{href}').then(r => r.text());"));
+    assert_eq!(body.as_str(), Some("請求金額 12,000円\n"));
+    log_out(&browser);
+
+    // The manager sees the incident and closes it with a note.
+    log_in(&browser, &gw, &manager);
+    browser.click("a[href='/incidents']");
+    assert!(browser.page_text().contains("sato") || browser.page_text().contains("Partner"));
+    browser.fill(
+        "tr[data-state=open] input[name=note]",
+        "送信元に連絡し、再送を依頼",
+    );
+    browser.click("tr[data-state=open] form.stack button");
+    browser.wait_for_text("完了");
+    assert!(browser.exists("tr[data-state=closed]"));
+    log_out(&browser);
+
+    // The auditor filters the log, exports it, and is told how to verify.
+    log_in(&browser, &gw, &auditor);
+    browser.click("a[href='/audit']");
+    assert!(
+        browser
+            .text("#verify-command")
+            .contains("sekisho audit verify")
+    );
+    browser.fill("#audit-filters input[name=action]", "incident.");
+    browser.click("#audit-filters button");
+    let rows = browser.text("#audit-events tbody");
+    assert!(rows.contains("incident.close"), "{rows}");
+    assert!(!rows.contains("login.ok"), "{rows}");
+    let csv_href = browser.attr("#download-csv", "href").expect("csv link");
+    // The bytes as saved: a byte-order mark first, so Excel reads UTF-8
+    // (a browser's text() would hide it).
+    let head = browser.execute(&format!(
+        "return fetch('{csv_href}').then(r => r.arrayBuffer()).then(b => Array.from(new Uint8Array(b).slice(0, 3)));"
+    ));
+    assert_eq!(
+        head,
+        serde_json::json!([0xEF, 0xBB, 0xBF]),
+        "the CSV starts with a BOM"
+    );
+    let csv = browser.execute(&format!("return fetch('{csv_href}').then(r => r.text());"));
+    let csv = csv.as_str().expect("csv text");
+    let rows = sekisho_proto::escape::fixtures::parse_csv(csv.trim_start_matches('\u{feff}'));
+    assert_eq!(rows[0][3], "action");
+    assert!(
+        rows.iter().skip(1).all(|r| r[3].starts_with("incident.")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r[3] == "incident.close" && r[2] == "kato")
+    );
+    browser.click("#new-checkpoint");
+    browser.wait_for_text("署名付きチェックポイント");
+    let checkpoints = browser.execute(
+        "return fetch('/audit/checkpoints.json').then(r => r.json()).then(j => j.length);",
+    );
+    assert!(checkpoints.as_u64().unwrap_or(0) >= 1, "{checkpoints}");
+    gw.stop().expect("stop");
+}
+
+/// A client that does not follow redirects (a console answer is often
+/// one) and keeps no cookies: the test sends the session cookie itself.
+fn plain_client(gw: &Gateway) -> reqwest::blocking::Client {
+    let ca = std::fs::read(&gw.ca_file).expect("ca file");
+    reqwest::blocking::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("ca pem")])
+        .tls_backend_rustls()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Logs in through the console's form; returns the `Set-Cookie` header.
+fn form_login(gw: &Gateway, http: &reqwest::blocking::Client, account: &Account) -> String {
+    let response = http
+        .post(format!("{}/login", gw.internal_url))
+        .form(&[
+            ("username", account.username.as_str()),
+            ("password", account.password.as_str()),
+            ("otp", gw.otp(&account.totp_secret).as_str()),
+        ])
+        .send()
+        .expect("login");
+    assert_eq!(response.status(), 303, "{:?}", response.text());
+    response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie")
+        .to_string()
+}
+
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_string()
+}
+
+fn csrf_of(page: &str) -> String {
+    let marker = "name=\"csrf-token\" content=\"";
+    let start = page.find(marker).expect("csrf meta") + marker.len();
+    page[start..start + 64].to_string()
+}
+
+#[test]
+fn the_console_session_is_a_strict_cookie_with_csrf_and_time_outs_and_only_on_the_internal_listener()
+ {
+    let mut gw = Gateway::start();
+    let admin = gw.admin_ready();
+    let staff = gw.user(&admin, "sato", "staff");
+    add_age_partner(&gw, &staff);
+    let http = plain_client(&gw);
+
+    // Nothing of the console is served on the public listener.
+    for path in [
+        "/",
+        "/login",
+        "/home",
+        "/static/console.js",
+        "/static/console.css",
+    ] {
+        let status = http
+            .get(format!("{}{path}", gw.public_url))
+            .send()
+            .expect("public")
+            .status();
+        assert_eq!(status, 404, "{path} on the public listener");
+    }
+
+    // Every page: a strict content security policy, no caching, no framing.
+    let login_page = http
+        .get(format!("{}/login", gw.internal_url))
+        .send()
+        .expect("login page");
+    let headers = login_page.headers().clone();
+    let csp = headers["content-security-policy"].to_str().expect("csp");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let page = login_page.text().expect("text");
+    assert!(
+        !page.contains("<script>") && !page.contains("style="),
+        "inline script or style"
+    );
+
+    let set_cookie = form_login(&gw, &http, &staff);
+    for attribute in [
+        "__Host-sekisho=",
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+    ] {
+        assert!(
+            set_cookie.contains(attribute),
+            "{set_cookie} lacks {attribute}"
+        );
+    }
+    assert!(!set_cookie.contains("Domain"), "{set_cookie}");
+    let cookie = cookie_pair(&set_cookie);
+    let home = http
+        .get(format!("{}/home", gw.internal_url))
+        .header("cookie", &cookie)
+        .send()
+        .expect("home");
+    assert_eq!(home.status(), 200);
+    let csrf = csrf_of(&home.text().expect("home text"));
+
+    // A class III transfer to revoke (sent with the CLI: one account, two doors).
+    let file = gw.dir.path().join("a.txt");
+    std::fs::write(&file, "x").expect("write");
+    let sent = json_of(&gw.cli(&staff).run(&[
+        "--json",
+        "send",
+        "--class",
+        "III",
+        "--purpose",
+        "p",
+        "--to",
+        "partner",
+        &file.display().to_string(),
+    ]));
+    let id = json_str(&sent["transfer"]["id"]).expect("id");
+    let revoke = |token: &str, extra: Option<(&str, &str)>| {
+        let mut request = http
+            .post(format!("{}/transfers/{id}/revoke", gw.internal_url))
+            .header("cookie", &cookie)
+            .form(&[("csrf", token), ("reason", "wrong recipient")]);
+        if let Some((name, value)) = extra {
+            request = request.header(name, value);
+        }
+        request.send().expect("revoke").status()
+    };
+    let state = || {
+        json_str(&json_of(&gw.cli(&staff).run(&["--json", "show", &id]))["state"]).expect("state")
+    };
+    // Without this session's CSRF token, or from another site: refused,
+    // and nothing changed.
+    assert_eq!(revoke("0".repeat(64).as_str(), None), 403);
+    assert_eq!(revoke(&csrf, Some(("sec-fetch-site", "cross-site"))), 403);
+    assert_eq!(state(), "released");
+    assert_eq!(revoke(&csrf, None), 303);
+    assert_eq!(state(), "revoked");
+
+    // Idle for longer than auth.console_idle_minutes (30): the session ended.
+    gw.advance(31 * 60);
+    let after_idle = http
+        .get(format!("{}/home", gw.internal_url))
+        .header("cookie", &cookie)
+        .send()
+        .expect("home");
+    assert_eq!(after_idle.status(), 303);
+    assert_eq!(after_idle.headers()["location"], "/login");
+    // The command line's session is not a browser's: it has no idle time-out.
+    assert_success(
+        &gw.cli(&staff).run(&["whoami"]),
+        "the CLI session after 31 minutes",
+    );
+
+    // Logging out ends the session on the server, not only in the browser.
+    let cookie = cookie_pair(&form_login(&gw, &http, &staff));
+    let page = http
+        .get(format!("{}/home", gw.internal_url))
+        .header("cookie", &cookie)
+        .send()
+        .expect("home")
+        .text()
+        .expect("text");
+    let csrf = csrf_of(&page);
+    let out = http
+        .post(format!("{}/logout", gw.internal_url))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .expect("logout");
+    assert_eq!(out.status(), 303);
+    let again = http
+        .get(format!("{}/home", gw.internal_url))
+        .header("cookie", &cookie)
+        .send()
+        .expect("home");
+    assert_eq!(again.headers()["location"], "/login");
+
+    // A wrong password and an unknown name read the same; the lockout is
+    // the API's (the account locks after five failures, whatever the door).
+    let wrong = |name: &str| {
+        http.post(format!("{}/login", gw.internal_url))
+            .form(&[
+                ("username", name),
+                ("password", "Wrong-Password-1"),
+                ("otp", "000000"),
+            ])
+            .send()
+            .expect("login")
+    };
+    let unknown = wrong("nobody");
+    let unknown_status = unknown.status();
+    let unknown_text = unknown.text().expect("text");
+    let known = wrong("sato");
+    assert_eq!(known.status(), unknown_status);
+    let known_text = known.text().expect("text");
+    let message = "ユーザー名、パスワードまたはワンタイムコードが違います";
+    assert!(known_text.contains(message) && unknown_text.contains(message));
+    for _ in 0..4 {
+        wrong("sato");
+    }
+    let locked = http
+        .post(format!("{}/login", gw.internal_url))
+        .form(&[
+            ("username", "sato"),
+            ("password", staff.password.as_str()),
+            ("otp", gw.otp(&staff.totp_secret).as_str()),
+        ])
+        .send()
+        .expect("login");
+    assert_eq!(
+        locked.status(),
+        unknown_status,
+        "a locked account answers like a wrong password"
+    );
+    let events = stored_events(&gw.database_url).expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "user.lock" && e.object == "user:sato")
+    );
+    gw.stop().expect("stop");
+}
