@@ -36,8 +36,11 @@ quietly() {
 # /usr/lib/postgresql/*/bin), the `age` CLI (a test opens packages with it),
 # ssh-keygen (SSH recipients) and clamd (the scanner's tests write their own
 # signatures: Debian ships none and freshclam has no network here), and
-# Python 3 for the mail tests' SMTP server.
-DEBIAN_PACKAGES=(build-essential pkg-config postgresql age openssh-client clamav-daemon python3)
+# Python 3 for the mail tests' SMTP server, and Chromium with chromedriver
+# for the web console's browser tests (fonts-noto-cjk so Japanese pages
+# render as glyphs, not boxes, when a failing test takes a screenshot).
+DEBIAN_PACKAGES=(build-essential pkg-config postgresql age openssh-client clamav-daemon python3
+  chromium chromium-driver fonts-noto-cjk)
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then

@@ -683,3 +683,123 @@ fn the_console_session_is_a_strict_cookie_with_csrf_and_time_outs_and_only_on_th
     );
     gw.stop().expect("stop");
 }
+
+#[test]
+fn carry_outs_and_disposals_wait_in_the_approvers_queue_and_the_ledger_and_scanner_are_shown() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let mut gw = Gateway::start();
+    let admin = gw.admin_ready();
+    let staff = gw.user(&admin, "sato", "staff");
+    let approver = gw.user(&admin, "suzuki", "approver");
+    add_age_partner(&gw, &staff);
+    // A class II transfer, approved on the command line, then asked to be
+    // erased early: that needs the approver again.
+    let (path, _) = write_file(gw.dir.path(), "名簿.csv", 64, 9);
+    let sent = json_of(&gw.cli(&staff).run(&[
+        "--json",
+        "send",
+        "--class",
+        "II",
+        "--purpose",
+        "名簿の送付",
+        "--to",
+        "partner",
+        &path.display().to_string(),
+    ]));
+    let id = json_str(&sent["transfer"]["id"]).expect("id");
+    let code = gw.otp(&approver.totp_secret);
+    assert_success(
+        &gw.cli(&approver).run(&["approve", &id, "--otp", &code]),
+        "approve",
+    );
+    let asked =
+        json_of(
+            &gw.cli(&staff)
+                .run(&["--json", "dispose", &id, "--reason", "誤送付のため"]),
+        );
+    assert_eq!(json_str(&asked["state"]).expect("state"), "requested");
+    // A carry-out on a registered medium.
+    assert_success(
+        &gw.cli(&admin).run(&[
+            "media",
+            "register",
+            "USB-001",
+            "--label",
+            "青いUSB",
+            "--section",
+            "業務課",
+        ]),
+        "register",
+    );
+    let carry = json_of(&gw.cli(&staff).run(&[
+        "--json",
+        "media",
+        "checkout",
+        "--medium",
+        "USB-001",
+        "--purpose",
+        "説明会資料の持ち出し",
+        "--return-by",
+        "2030-01-31",
+        "--class",
+        "III",
+        &path.display().to_string(),
+    ]));
+    let carry_id = json_str(&carry["transfer"]["id"]).expect("carry-out id");
+
+    log_in(&browser, &gw, &approver);
+    assert_eq!(browser.text("#queue-link .count"), "2");
+    browser.click("#queue-link");
+    assert!(
+        browser.exists(&format!("tr[data-transfer='{carry_id}']")),
+        "{}",
+        browser.page_text()
+    );
+    let row = format!("#disposals tr[data-kind=transfer]");
+    assert!(browser.text(&row).contains("名簿.csv"));
+    browser.fill(
+        &format!("{row} input[name=otp]"),
+        &gw.otp(&approver.totp_secret),
+    );
+    browser.click(&format!("{row} button[value=approve]"));
+    browser.wait_for_text("送信・持ち出し");
+    assert!(!browser.exists("#disposals"), "{}", browser.page_text());
+    assert_eq!(browser.text("#queue-link .count"), "1");
+    let shown = json_of(&gw.cli(&staff).run(&["--json", "show", &id]));
+    assert_eq!(json_str(&shown["state"]).expect("state"), "erased");
+
+    // The carry-out is reviewed and approved like a send.
+    browser.click(&format!("tr[data-transfer='{carry_id}'] a"));
+    browser.fill("#otp", &gw.otp(&approver.totp_secret));
+    browser.click("#approve");
+    browser.wait_for_text("承認しました");
+    log_out(&browser);
+
+    // The sysadmin sees the ledger and a healthy scanner; two days later,
+    // the same page warns that the signatures are stale (a deny list gives
+    // the built-in engine a signature date).
+    std::fs::write(
+        gw.data_dir().join("deny-sha256.txt"),
+        format!("# test list\n{} banned\n", sha256_hex(b"banned")),
+    )
+    .expect("deny list");
+    gw.reconfigure(&[("scan", "builtin", r#"{ deny_list = "deny-sha256.txt" }"#)]);
+    log_in(&browser, &gw, &admin);
+    browser.click("a[href='/media']");
+    let ledger = browser.text("tr[data-medium='USB-001']");
+    assert!(
+        ledger.contains("青いUSB") && ledger.contains("業務課"),
+        "{ledger}"
+    );
+    browser.click("a[href='/scanner']");
+    assert!(!browser.exists(".warning"), "{}", browser.page_text());
+    assert!(browser.text("#engines").contains("builtin"));
+    gw.advance(49 * 3600);
+    log_in(&browser, &gw, &admin);
+    browser.goto(&format!("{}/scanner", gw.internal_url));
+    assert!(browser.exists(".warning"), "{}", browser.page_text());
+    assert!(browser.text("#engines").contains("定義が古い"));
+    gw.stop().expect("stop");
+}

@@ -24,7 +24,7 @@ use axum::routing::{get, post, put};
 use crate::state::Shared;
 
 pub fn router() -> Router<Shared> {
-    use pages::{accounts, audit, auth, inbound, incidents, recipients, transfers};
+    use pages::{accounts, audit, auth, inbound, incidents, media, recipients, transfers};
     Router::new()
         .route("/", get(|| async { Redirect::to("/home") }))
         .route("/login", get(auth::login_page).post(auth::login))
@@ -36,6 +36,9 @@ pub fn router() -> Router<Shared> {
         .route("/lang", post(auth::switch_language))
         .route("/home", get(transfers::home))
         .route("/queue", get(transfers::queue))
+        .route("/disposals/{kind}/{id}", post(transfers::decide_disposal))
+        .route("/media", get(media::ledger))
+        .route("/scanner", get(media::scanner))
         .route("/transfers/{id}", get(transfers::show))
         .route("/transfers/{id}/decide", post(transfers::decide))
         .route("/transfers/{id}/revoke", post(transfers::revoke))

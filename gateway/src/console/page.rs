@@ -29,6 +29,8 @@ pub struct Menu {
     pub incidents: bool,
     pub accounts: bool,
     pub audit: bool,
+    pub media: bool,
+    pub scanner: bool,
 }
 
 impl Menu {
@@ -41,6 +43,8 @@ impl Menu {
             incidents: policy::may_view_incidents(actor).is_ok(),
             accounts: policy::may_manage_accounts(actor).is_ok(),
             audit: policy::may_read_audit(actor).is_ok(),
+            media: policy::may_view_media(actor).is_ok(),
+            scanner: policy::may_view_scan_status(actor).is_ok(),
         }
     }
 }
@@ -77,10 +81,7 @@ impl Chrome {
     pub async fn of(state: &AppState, user: &ConsoleUser, title: &'static str) -> Chrome {
         let menu = Menu::of(&user.actor);
         let pending = if menu.queue {
-            transfers::list(state, &user.actor, "pending")
-                .await
-                .map(|l| l.len())
-                .unwrap_or(0)
+            waiting_count(state, &user.actor).await
         } else {
             0
         };
@@ -119,6 +120,25 @@ impl Chrome {
             Lang::En => "English",
         }
     }
+}
+
+/// Everything that waits for this person's decision: transfers and
+/// carry-outs, early disposals of transfers, and media wipes and disposals.
+/// A count that cannot be read shows as 0; the queue page says why.
+pub async fn waiting_count(state: &AppState, actor: &Actor) -> usize {
+    let transfers = transfers::list(state, actor, "pending")
+        .await
+        .map(|l| l.len());
+    let disposals = crate::service::deletion::pending(state, actor)
+        .await
+        .map(|l| l.len());
+    let media = crate::service::media::pending_disposals(state, actor)
+        .await
+        .map(|l| l.len());
+    [transfers, disposals, media]
+        .into_iter()
+        .map(|n| n.unwrap_or(0))
+        .sum()
 }
 
 /// A rendered page as an answer, with the console's headers.

@@ -5,5 +5,6 @@ pub mod audit;
 pub mod auth;
 pub mod inbound;
 pub mod incidents;
+pub mod media;
 pub mod recipients;
 pub mod transfers;

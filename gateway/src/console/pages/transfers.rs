@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use sekisho_proto::deletion::DecideDisposal;
 use sekisho_proto::{
     ApproveRequest, CreateTransferRequest, KeyKind, LinkState, RejectRequest, RevokeRequest,
     SubmitRequest, TransferView,
@@ -20,7 +21,7 @@ use crate::console::i18n::{ClassLabel, Lang};
 use crate::console::page::{Chrome, error_page, html, human_size, jst};
 use crate::console::session::{CSRF_HEADER, ConsoleUser, Refusal};
 use crate::error::AppError;
-use crate::service::{Origin, recipients, transfers};
+use crate::service::{Origin, deletion, media, recipients, transfers};
 use crate::state::Shared;
 
 /// One transfer as a row of a list.
@@ -141,6 +142,20 @@ pub async fn home(State(state): State<Shared>, user: ConsoleUser) -> Response {
 struct QueuePage {
     c: Chrome,
     transfers: Vec<Row>,
+    disposals: Vec<DisposalLine>,
+}
+
+/// An early disposal of a transfer, or a medium's wipe or disposal, that
+/// waits for a decision.
+pub struct DisposalLine {
+    /// `transfer` or `medium`: which service decides it.
+    pub kind: &'static str,
+    pub id: String,
+    pub what: String,
+    pub class: Option<ClassLabel>,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: String,
 }
 
 pub async fn queue(State(state): State<Shared>, user: ConsoleUser) -> Response {
@@ -161,7 +176,111 @@ pub async fn queue(State(state): State<Shared>, user: ConsoleUser) -> Response {
             Err(e) => return error_page(&state, &user, e).await,
         }
     }
-    html(StatusCode::OK, &QueuePage { c, transfers: rows })
+    let lang = user.lang;
+    let loaded = async {
+        let of_transfers = deletion::pending(&state, &user.actor).await?;
+        let of_media = media::pending_disposals(&state, &user.actor).await?;
+        Ok::<_, AppError>((of_transfers, of_media))
+    };
+    let (of_transfers, of_media) = match loaded.await {
+        Ok(lists) => lists,
+        Err(e) => return error_page(&state, &user, e).await,
+    };
+    let mut disposals: Vec<DisposalLine> = of_transfers
+        .into_iter()
+        .map(|d| DisposalLine {
+            kind: "transfer",
+            what: format!(
+                "{} {}",
+                lang.pick("送信の早期消去:", "Early erase of a transfer:"),
+                d.files
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            class: Some(ClassLabel::of(d.class)),
+            id: d.id,
+            reason: d.reason,
+            requested_by: d.requested_by,
+            requested_at: jst(&d.requested_at),
+        })
+        .collect();
+    disposals.extend(of_media.into_iter().map(|d| DisposalLine {
+        kind: "medium",
+        what: format!(
+            "{} {}（{}）",
+            lang.pick("媒体", "Medium"),
+            d.medium,
+            match d.kind {
+                sekisho_proto::media::MediumDisposalKind::Wipe => lang.pick("消去", "wipe"),
+                sekisho_proto::media::MediumDisposalKind::Dispose =>
+                    lang.pick("廃棄", "dispose of"),
+            }
+        ),
+        class: None,
+        id: d.id,
+        reason: format!("{} — {}", d.reason, d.method),
+        requested_by: d.requested_by,
+        requested_at: jst(&d.requested_at),
+    }));
+    html(
+        StatusCode::OK,
+        &QueuePage {
+            c,
+            transfers: rows,
+            disposals,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct DisposalForm {
+    csrf: String,
+    decision: String,
+    otp: String,
+    comment: Option<String>,
+}
+
+/// Approves or rejects a disposal from the queue, with a fresh code.
+pub async fn decide_disposal(
+    State(state): State<Shared>,
+    origin: Origin,
+    user: ConsoleUser,
+    Path((kind, id)): Path<(String, String)>,
+    Form(form): Form<DisposalForm>,
+) -> Response {
+    if let Err(refusal) = user.check_csrf(&form.csrf) {
+        return refusal.into_response();
+    }
+    let approve = match form.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => {
+            let e = AppError::invalid("bad_decision", "the decision is approve or reject");
+            return error_page(&state, &user, e).await;
+        }
+    };
+    let decision = DecideDisposal {
+        otp: form.otp.trim().to_string(),
+        comment: form
+            .comment
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty()),
+    };
+    let done = match kind.as_str() {
+        "transfer" => deletion::decide(&state, &user.actor, &id, approve, decision, &origin)
+            .await
+            .map(|_| ()),
+        "medium" => media::decide_disposal(&state, &user.actor, &id, approve, decision, &origin)
+            .await
+            .map(|_| ()),
+        _ => Err(AppError::NotFound),
+    };
+    match done {
+        Ok(()) => Redirect::to("/queue").into_response(),
+        Err(e) => error_page(&state, &user, e).await,
+    }
 }
 
 /// A file as the review page lists it.
