@@ -35,6 +35,8 @@ pub struct Row {
     pub recipients: Vec<RecipientLine>,
     pub size: String,
     pub files: u32,
+    /// A carry-out: the medium and when it must be back.
+    pub medium: String,
 }
 
 /// A recipient and how their link stands.
@@ -106,6 +108,18 @@ fn row(lang: Lang, view: &TransferView) -> Row {
         recipients: recipient_lines(lang, view),
         size: human_size(view.total_size),
         files: view.files.len() as u32,
+        medium: view
+            .medium
+            .as_ref()
+            .map(|m| {
+                let due = view.return_by.as_deref().map(jst).unwrap_or_default();
+                format!(
+                    "{} {m}（{} {due}）",
+                    lang.pick("媒体", "Medium"),
+                    lang.pick("返却期限", "due back")
+                )
+            })
+            .unwrap_or_default(),
     }
 }
 
