@@ -17,6 +17,7 @@ pub mod inbound;
 pub mod media;
 pub mod names;
 pub mod password;
+pub mod report;
 pub mod vocab;
 
 pub use api::*;

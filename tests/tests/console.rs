@@ -445,6 +445,31 @@ fn staff_ask_for_files_a_manager_closes_the_incident_and_the_auditor_exports_the
         "return fetch('/audit/checkpoints.json').then(r => r.json()).then(j => j.length);",
     );
     assert!(checkpoints.as_u64().unwrap_or(0) >= 1, "{checkpoints}");
+
+    // The yearly report as one printable page, counted from the verified
+    // log, saying it was checked on the gateway and not independently.
+    browser.goto(&format!("{}/audit", gw.internal_url));
+    browser.click("#yearly-report button");
+    browser.wait_for_text("年次自己点検報告");
+    let report = browser.page_text();
+    assert!(report.contains("検証状態 (Verification): OK"), "{report}");
+    assert!(
+        report.contains("ゲートウェイから独立した検証ではありません"),
+        "{report}"
+    );
+    assert!(
+        report.contains("sekisho audit report --format html"),
+        "{report}"
+    );
+    // Its own style sheet applied under the page's policy (no CSP refusal):
+    // the status banner is styled, so it has a border.
+    let border = browser
+        .execute("return getComputedStyle(document.querySelector('.status')).borderTopStyle;");
+    assert_ne!(
+        border.as_str(),
+        Some("none"),
+        "the report's style was refused"
+    );
     gw.stop().expect("stop");
 }
 
@@ -757,7 +782,7 @@ fn carry_outs_and_disposals_wait_in_the_approvers_queue_and_the_ledger_and_scann
         "{}",
         browser.page_text()
     );
-    let row = format!("#disposals tr[data-kind=transfer]");
+    let row = "#disposals tr[data-kind=transfer]".to_string();
     assert!(browser.text(&row).contains("名簿.csv"));
     browser.fill(
         &format!("{row} input[name=otp]"),

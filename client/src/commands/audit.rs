@@ -16,7 +16,7 @@ mod files;
 mod log;
 mod pin;
 mod report;
-pub mod times;
+pub use sekisho_proto::report::times;
 mod verify;
 
 use anyhow::{Context, Result, bail};

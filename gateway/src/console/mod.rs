@@ -59,6 +59,7 @@ pub fn router() -> Router<Shared> {
         .route("/accounts", get(accounts::list).post(accounts::create))
         .route("/accounts/{name}", post(accounts::change))
         .route("/audit", get(audit::log))
+        .route("/audit/report", get(audit::report))
         .route("/audit/export.csv", get(audit::csv))
         .route("/audit/export.jsonl", get(audit::jsonl))
         .route("/audit/checkpoints.json", get(audit::checkpoints))

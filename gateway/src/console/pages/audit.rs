@@ -291,3 +291,132 @@ pub async fn new_checkpoint(
         Err(e) => error_page(&state, &user, e).await,
     }
 }
+
+/// The year form's fields: empty means the current fiscal year.
+#[derive(Debug, Deserialize)]
+pub struct ReportQuery {
+    #[serde(default)]
+    fiscal_year: String,
+    #[serde(default)]
+    year: String,
+}
+
+fn year_field(text: &str) -> Result<Option<i32>, AppError> {
+    match text.trim() {
+        "" => Ok(None),
+        t => t.parse::<i32>().map(Some).map_err(|_| {
+            AppError::invalid(
+                "bad_year",
+                format!("'{t}' is not a year: write it like 2026"),
+            )
+        }),
+    }
+}
+
+/// The yearly self-inspection report (policy 9.(1)) as one printable page:
+/// the same figures, sections and layout as `sekisho audit report --format
+/// html`, from the log as the gateway holds it, checked on the gateway with
+/// its own audit key; the page says that this is not an independent check.
+pub async fn report(
+    State(state): State<Shared>,
+    user: ConsoleUser,
+    Query(q): Query<ReportQuery>,
+) -> Response {
+    match build_report(&state, &user, &q).await {
+        Ok(page) => report_page(page),
+        Err(e) => error_page(&state, &user, e).await,
+    }
+}
+
+async fn build_report(
+    state: &Shared,
+    user: &ConsoleUser,
+    q: &ReportQuery,
+) -> Result<String, AppError> {
+    use sekisho_proto::report::checker::{Checker, Origin as From};
+    use sekisho_proto::report::model::{CountedOn, Report, Status};
+    use sekisho_proto::report::tally::Tally;
+    use sekisho_proto::report::times::{YearKind, fiscal_year_of, rfc3339, year_bounds};
+
+    let now = state.clock.now();
+    let (kind, year) = match (year_field(&q.fiscal_year)?, year_field(&q.year)?) {
+        (_, Some(year)) => (YearKind::CalendarYear, year),
+        (Some(year), None) => (YearKind::FiscalYear, year),
+        (None, None) => (YearKind::FiscalYear, fiscal_year_of(now)),
+    };
+    let (since, until) = year_bounds(kind, year).map_err(|e| AppError::invalid("bad_year", e))?;
+    let key = audit::key(state, &user.actor)?;
+    let checkpoints = audit::checkpoints(state, &user.actor)
+        .await?
+        .into_iter()
+        .map(|c| (c, From::Gateway))
+        .collect();
+    let mut checker = Checker::new(Some(&key.public_key), checkpoints);
+    let mut counter = Tally::new(since.unix_timestamp(), until.unix_timestamp());
+    let mut after = 0;
+    loop {
+        let page = audit::events(
+            state,
+            &user.actor,
+            after,
+            EXPORT_BATCH,
+            AuditFilter::default(),
+        )
+        .await?;
+        for event in &page.events {
+            checker.push(event);
+            counter.add(event);
+        }
+        match page.next_after {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    let verification = checker.finish();
+    let figures = counter.finish();
+    let gateway = if state.public_base_url.is_empty() {
+        "this gateway".to_string()
+    } else {
+        state.public_base_url.clone()
+    };
+    let report = Report {
+        period: kind,
+        year,
+        since: rfc3339(since),
+        until: rfc3339(until),
+        gateway: &gateway,
+        generated_at: rfc3339(now),
+        generated_by: &user.actor.username,
+        status: Status::of(&verification),
+        figures: &figures,
+        verification: &verification,
+        counted_on: CountedOn::Gateway,
+    };
+    Ok(sekisho_proto::report::html::render(&report))
+}
+
+/// The report page carries its own style sheet (so that it prints and
+/// archives as one file): its policy allows exactly that style, by digest.
+fn report_page(body: String) -> Response {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(sekisho_proto::report::html::style_text().as_bytes());
+    let style = base64::engine::general_purpose::STANDARD.encode(digest);
+    let csp = format!(
+        "default-src 'none'; style-src 'sha256-{style}'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}

@@ -3,8 +3,8 @@
 //! `<row>.<column>` so a spreadsheet can look any figure up by name. Cells
 //! go through [`csv_row`], which also defuses formula-like user input.
 
-use super::super::escape::{UTF8_BOM, csv_row};
 use super::model::Report;
+use sekisho_proto::escape::{UTF8_BOM, csv_row};
 
 pub fn render(report: &Report<'_>) -> String {
     let mut s = String::from(UTF8_BOM);
@@ -45,9 +45,9 @@ pub fn render(report: &Report<'_>) -> String {
 mod tests {
     use super::*;
     use crate::commands::audit::escape::fixtures::parse_csv;
-    use crate::commands::audit::report::model::tests::{report, verification};
     use crate::commands::audit::report::tally::tally;
-    use crate::commands::audit::report::tally::tests::{SINCE, UNTIL, sample};
+    use sekisho_proto::report::model::fixtures::{report, verification};
+    use sekisho_proto::report::tally::fixtures::{SINCE, UNTIL, sample};
 
     #[test]
     fn csv_rows_are_section_metric_value() {

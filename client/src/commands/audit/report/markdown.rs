@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use super::super::escape::markdown;
 use super::model::Report;
+use sekisho_proto::escape::markdown;
 
 pub fn render(report: &Report<'_>) -> String {
     let mut s = String::new();
@@ -47,9 +47,9 @@ pub fn render(report: &Report<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::audit::report::model::tests::{report, verification};
     use crate::commands::audit::report::tally::tally;
-    use crate::commands::audit::report::tally::tests::{SINCE, UNTIL, sample};
+    use sekisho_proto::report::model::fixtures::{report, verification};
+    use sekisho_proto::report::tally::fixtures::{SINCE, UNTIL, sample};
 
     #[test]
     fn markdown_keeps_hostile_names_inside_their_cell() {

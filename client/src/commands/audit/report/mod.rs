@@ -14,10 +14,9 @@
 //! runs the three steps.
 
 mod csv;
-mod html;
 mod markdown;
-mod model;
-mod tally;
+
+use sekisho_proto::report::{html, model, tally};
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -97,6 +96,7 @@ pub fn run(cfg: &Config, args: Args) -> Result<()> {
         status: Status::of(&verification),
         figures: &figures,
         verification: &verification,
+        counted_on: model::CountedOn::AuditorComputer,
     };
     let text = match format {
         None => {

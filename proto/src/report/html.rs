@@ -4,20 +4,26 @@
 
 use std::fmt::Write as _;
 
-use super::super::escape::html;
 use super::model::{Report, Status};
+use crate::escape::html;
 
 /// Written into the page so it needs no other file.
 const CSS: &str = include_str!("report.css");
+
+/// The text of the page's one `<style>` element, exactly: a server that
+/// shows the page allows this text, by its digest, and no other style.
+pub fn style_text() -> String {
+    format!("\n{CSS}")
+}
 
 pub fn render(report: &Report<'_>) -> String {
     let ok = report.status == Status::Ok;
     let mut s = String::new();
     let _ = write!(
         s,
-        "<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>\n{}</style>\n</head>\n<body>\n",
+        "<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{}</style>\n</head>\n<body>\n",
         html(&report.title()),
-        CSS
+        style_text()
     );
     let _ = writeln!(s, "<h1>{}</h1>", html(&report.title()));
     let _ = writeln!(
@@ -72,10 +78,10 @@ pub fn render(report: &Report<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::audit::report::model::tests::{report, verification};
-    use crate::commands::audit::report::tally::tally;
-    use crate::commands::audit::report::tally::tests::ev;
-    use crate::commands::audit::report::tally::tests::{SINCE, UNTIL, sample};
+    use crate::report::model::fixtures::{report, verification};
+    use crate::report::tally::fixtures::ev;
+    use crate::report::tally::fixtures::{SINCE, UNTIL, sample};
+    use crate::report::tally::tally;
 
     #[test]
     fn html_is_one_escaped_japanese_page() {

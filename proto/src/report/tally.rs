@@ -10,12 +10,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sekisho_proto::audit::Action;
-use sekisho_proto::vocab::Outcome;
-use sekisho_proto::{AuditEvent, Class};
+use crate::audit::Action;
+use crate::vocab::Outcome;
+use crate::{AuditEvent, Class};
 use serde::Serialize;
 
-use super::super::times::event_seconds;
+use super::times::event_seconds;
 
 /// Classes as the policy names them, in the order the report lists them;
 /// events without one are "unknown".
@@ -297,7 +297,6 @@ fn median(sorted: &[i64]) -> Option<i64> {
 
 /// The figures of `[since, until)` over `events` in log order. `run`
 /// streams the download through [`Tally`] instead of collecting it.
-#[cfg(test)]
 pub fn tally(events: &[AuditEvent], since: i64, until: i64) -> YearFigures {
     let mut t = Tally::new(since, until);
     for e in events {
@@ -306,8 +305,10 @@ pub fn tally(events: &[AuditEvent], since: i64, until: i64) -> YearFigures {
     t.finish()
 }
 
-#[cfg(test)]
-pub mod tests {
+/// Sample events and reports shared by the tests of every renderer (the
+/// client's CSV and Markdown ones included).
+#[doc(hidden)]
+pub mod fixtures {
     use super::*;
 
     pub const SINCE: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -406,7 +407,12 @@ pub mod tests {
         events.insert(26, hostile);
         events
     }
+}
 
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
     #[test]
     fn transfers_are_counted_by_class_and_outcome() {
         let f = tally(&sample(), SINCE, UNTIL);

@@ -6,9 +6,9 @@
 
 use serde::Serialize;
 
-use super::super::times::YearKind;
-use super::super::verify::Verification;
+use super::checker::Verification;
 use super::tally::{ClassCounts, UNKNOWN_CLASS, YearFigures};
+use super::times::YearKind;
 
 /// `2時間05分 (2 h 05 min)`, rounded to the minute.
 pub fn hours_minutes(seconds: i64) -> String {
@@ -96,6 +96,24 @@ pub struct Report<'a> {
     pub status: Status,
     pub figures: &'a YearFigures,
     pub verification: &'a Verification,
+    /// Where the log was checked and counted: the auditor's computer (the
+    /// CLI, independent of the gateway) or the gateway itself (the web
+    /// console's page, which can only vouch for what the gateway holds).
+    #[serde(skip_serializing_if = "CountedOn::is_auditor")]
+    pub counted_on: CountedOn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountedOn {
+    AuditorComputer,
+    Gateway,
+}
+
+impl CountedOn {
+    fn is_auditor(&self) -> bool {
+        *self == CountedOn::AuditorComputer
+    }
 }
 
 impl Report<'_> {
@@ -536,9 +554,10 @@ impl Report<'_> {
     }
 
     pub fn notes(&self) -> Vec<String> {
-        let mut notes = vec![
-            "集計は監査担当者の端末で、ダウンロードしたイベントから行いました (counted on the auditor's computer from the downloaded events; policy 9.(1)).".to_string(),
-        ];
+        let mut notes = vec![match self.counted_on {
+            CountedOn::AuditorComputer => "集計は監査担当者の端末で、ダウンロードしたイベントから行いました (counted on the auditor's computer from the downloaded events; policy 9.(1)).".to_string(),
+            CountedOn::Gateway => "この報告はゲートウェイ自身が、保持している監査ログを検証・集計して作成しました。ゲートウェイから独立した検証ではありません。独立した報告は、監査担当者の端末で `sekisho audit report --format html` を実行して作成してください (checked and counted by the gateway itself, not independently of it; for an independent report run `sekisho audit report --format html` on the auditor's computer).".to_string(),
+        }];
         if self.figures.events_with_unreadable_time > 0 {
             notes.push(format!(
                 "{} events had a time that could not be read and are not counted.",
@@ -570,17 +589,17 @@ impl Report<'_> {
     }
 }
 
-#[cfg(test)]
-pub mod tests {
+/// Sample events and reports shared by the tests of every renderer (the
+/// client's CSV and Markdown ones included).
+#[doc(hidden)]
+pub mod fixtures {
     use super::*;
-    use crate::commands::audit::report::tally::tally;
-    use crate::commands::audit::report::tally::tests::{SINCE, UNTIL, ev, sample};
 
     pub fn verification(ok: bool) -> Verification {
         Verification {
             verified: ok,
             events_checked: 36,
-            first_bad: (!ok).then(|| sekisho_proto::BadEvent {
+            first_bad: (!ok).then(|| crate::BadEvent {
                 seq: 12,
                 reason: "its content does not match its hash (the event was changed)".into(),
             }),
@@ -614,9 +633,17 @@ pub mod tests {
             status: Status::of(v),
             figures,
             verification: v,
+            counted_on: CountedOn::AuditorComputer,
         }
     }
+}
 
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use crate::report::tally::fixtures::*;
+    use crate::report::tally::tally;
     #[test]
     fn durations_are_rounded_to_the_minute() {
         assert_eq!(hours_minutes(18_100), "5時間02分 (5 h 02 min)");
