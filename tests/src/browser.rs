@@ -253,6 +253,20 @@ impl Browser {
             .collect()
     }
 
+    /// Saves a screenshot of the page as `NAME.png` in the folder named by
+    /// `SEKISHO_SCREENSHOT_DIR`, when it is set (the README's pictures in
+    /// `docs/screenshots/` are made this way); otherwise does nothing.
+    pub fn screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("SEKISHO_SCREENSHOT_DIR") else {
+            return;
+        };
+        let png = self.run("take a screenshot", self.client().screenshot());
+        let path = Path::new(&dir).join(format!("{name}.png"));
+        std::fs::create_dir_all(Path::new(&dir)).expect("screenshot folder");
+        std::fs::write(&path, png)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    }
+
     /// Forgets every cookie (a new person at the same browser).
     pub fn clear_cookies(&self) {
         self.run("delete cookies", self.client().delete_all_cookies());

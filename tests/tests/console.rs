@@ -56,14 +56,16 @@ fn staff_send_class_ii_to_two_recipients_and_the_approver_approves_in_the_browse
     let mut gw = Gateway::start();
     let admin = gw.admin_ready();
     let staff = gw.user(&admin, "sato", "staff");
+    let colleague = gw.user(&admin, "ito", "staff");
     let approver = gw.user(&admin, "suzuki", "approver");
-    add_age_partner(&gw, &staff);
+    let identity = add_age_partner(&gw, &staff);
     add_passphrase_recipient(&gw, &staff);
 
     // The console is the internal listener's root, in Japanese by default.
     browser.goto(&format!("{}/", gw.internal_url));
     assert_eq!(browser.path(), "/login");
     assert_eq!(browser.attr("html", "lang").as_deref(), Some("ja"));
+    browser.screenshot("login");
     log_in(&browser, &gw, &staff);
     assert_eq!(browser.path(), "/home");
 
@@ -93,11 +95,13 @@ fn staff_send_class_ii_to_two_recipients_and_the_approver_approves_in_the_browse
     browser.fill("#purpose", "見積書の送付");
     browser.click("input[name=recipient][value=partner]");
     browser.click("input[name=recipient][value=clinic]");
+    browser.screenshot("send");
     browser.click("#send-button");
     browser.wait_for_text("送信しました");
     let page = browser.page_text();
     assert!(page.contains("承認者の承認を待っています"), "{page}");
     assert!(page.contains("電話で受取人に伝えてください"), "{page}");
+    browser.screenshot("sent-passphrase");
     let passphrase = browser.text(".passphrase");
     assert!(passphrase.len() >= 20, "passphrase shown: {passphrase:?}");
     let href = browser
@@ -128,12 +132,41 @@ fn staff_send_class_ii_to_two_recipients_and_the_approver_approves_in_the_browse
         row.contains("重要性II") && row.contains("承認待ち"),
         "{row}"
     );
+    browser.screenshot("home");
+    // The sender sees the transfer, but nothing to decide on it.
+    browser.goto(&format!("{}/transfers/{id}", gw.internal_url));
+    assert!(browser.page_text().contains("見積書.pdf"));
+    assert!(
+        !browser.exists("#decide"),
+        "the sender was offered a decision"
+    );
+    log_out(&browser);
+
+    // Another member of staff opening its review page is told it does not
+    // exist, exactly as for an id that never did.
+    log_in(&browser, &gw, &colleague);
+    browser.goto(&format!("{}/transfers/{id}", gw.internal_url));
+    let refused = browser.page_text();
+    browser.goto(&format!(
+        "{}/transfers/00000000-0000-0000-0000-000000000000",
+        gw.internal_url
+    ));
+    assert_eq!(
+        refused,
+        browser.page_text(),
+        "a hidden transfer must read as a missing one"
+    );
+    assert!(
+        browser.exists(".error") && !refused.contains("見積書.pdf"),
+        "{refused}"
+    );
     log_out(&browser);
 
     // The approver sees the count on every page, reviews and approves.
     log_in(&browser, &gw, &approver);
     assert_eq!(browser.text("#queue-link .count"), "1");
     browser.click("#queue-link");
+    browser.screenshot("queue");
     browser.click(&format!("tr[data-transfer='{id}'] a"));
     let review = browser.page_text();
     for needle in [
@@ -152,6 +185,7 @@ fn staff_send_class_ii_to_two_recipients_and_the_approver_approves_in_the_browse
         );
     }
     assert!(browser.text(".class").contains("重要性II"));
+    browser.screenshot("review");
     browser.fill("#otp", &gw.otp(&approver.totp_secret));
     browser.fill("#comment", "確認しました");
     browser.click("#approve");
@@ -161,6 +195,39 @@ fn staff_send_class_ii_to_two_recipients_and_the_approver_approves_in_the_browse
         Some("released")
     );
     assert_eq!(browser.text("#queue-link .count"), "0");
+
+    // The age recipient's link downloads, and the files are the ones sent.
+    let url = {
+        let links = json_of(&gw.cli(&staff).run(&["--json", "link", &id]));
+        links
+            .as_array()
+            .expect("links")
+            .iter()
+            .find(|l| l["recipient"] == "partner")
+            .map(|l| json_str(&l["url"]).expect("url"))
+            .expect("the partner's link")
+    };
+    let outside = gw.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("home");
+    let received_dir = gw.dir.path().join("received");
+    let received = json_of(&gw.outsider(&outside).run(&[
+        "--json",
+        "receive",
+        &url,
+        "-o",
+        &received_dir.display().to_string(),
+        "--identity",
+        &identity.display().to_string(),
+    ]));
+    assert_eq!(received["verified"], true, "{received}");
+    assert_eq!(
+        std::fs::read(received_dir.join("見積書.pdf")).expect("file"),
+        quote
+    );
+    assert_eq!(
+        std::fs::read(received_dir.join("memo.txt")).expect("file"),
+        memo
+    );
 
     // The same events as from the command line, by the same people.
     let events = stored_events(&gw.database_url).expect("events");
@@ -279,6 +346,7 @@ fn a_sysadmin_creates_an_account_and_its_first_login_changes_the_temporary_passw
     let secret = browser.text("#totp-secret");
     // The QR code is drawn in the page itself (no image request).
     assert!(browser.exists("svg.qr"), "{}", browser.page_text());
+    browser.screenshot("account-created");
     // Shown once: the list never shows it again.
     browser.goto(&format!("{}/accounts", gw.internal_url));
     let list = browser.page_text();
@@ -383,6 +451,7 @@ fn staff_ask_for_files_a_manager_closes_the_incident_and_the_auditor_exports_the
     browser.select("tr[data-verdict=clean] select[name=class]", "III");
     browser.click("tr[data-verdict=clean] form button");
     browser.wait_for_text("ダウンロード");
+    browser.screenshot("inbound");
     let href = browser
         .attr("tr[data-verdict=clean] a.download", "href")
         .expect("download link");
@@ -393,6 +462,7 @@ fn staff_ask_for_files_a_manager_closes_the_incident_and_the_auditor_exports_the
     // The manager sees the incident and closes it with a note.
     log_in(&browser, &gw, &manager);
     browser.click("a[href='/incidents']");
+    browser.screenshot("incidents");
     assert!(browser.page_text().contains("sato") || browser.page_text().contains("Partner"));
     browser.fill(
         "tr[data-state=open] input[name=note]",
@@ -416,6 +486,7 @@ fn staff_ask_for_files_a_manager_closes_the_incident_and_the_auditor_exports_the
     let rows = browser.text("#audit-events tbody");
     assert!(rows.contains("incident.close"), "{rows}");
     assert!(!rows.contains("login.ok"), "{rows}");
+    browser.screenshot("audit");
     let csv_href = browser.attr("#download-csv", "href").expect("csv link");
     // The bytes as saved: a byte-order mark first, so Excel reads UTF-8
     // (a browser's text() would hide it).
@@ -451,6 +522,7 @@ fn staff_ask_for_files_a_manager_closes_the_incident_and_the_auditor_exports_the
     browser.goto(&format!("{}/audit", gw.internal_url));
     browser.click("#yearly-report button");
     browser.wait_for_text("年次自己点検報告");
+    browser.screenshot("yearly-report");
     let report = browser.page_text();
     assert!(report.contains("検証状態 (Verification): OK"), "{report}");
     assert!(
@@ -826,5 +898,63 @@ fn carry_outs_and_disposals_wait_in_the_approvers_queue_and_the_ledger_and_scann
     browser.goto(&format!("{}/scanner", gw.internal_url));
     assert!(browser.exists(".warning"), "{}", browser.page_text());
     assert!(browser.text("#engines").contains("定義が古い"));
+    gw.stop().expect("stop");
+}
+
+#[test]
+fn a_form_posted_from_another_site_changes_nothing() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let mut gw = Gateway::start();
+    let admin = gw.admin_ready();
+    let staff = gw.user(&admin, "sato", "staff");
+    add_age_partner(&gw, &staff);
+    let (path, _) = write_file(gw.dir.path(), "a.txt", 10, 1);
+    let sent = json_of(&gw.cli(&staff).run(&[
+        "--json",
+        "send",
+        "--class",
+        "III",
+        "--purpose",
+        "p",
+        "--to",
+        "partner",
+        &path.display().to_string(),
+    ]));
+    let id = json_str(&sent["transfer"]["id"]).expect("id");
+    log_in(&browser, &gw, &staff);
+
+    // A page from elsewhere (here a data: URL, an origin of its own) posts
+    // the revoke form into the logged-in console, as a CSRF attack would.
+    let attack = format!(
+        "data:text/html,<form method=post action='{}/transfers/{id}/revoke'>\
+         <input name=csrf value=guess><input name=reason value=attack></form>\
+         <script>document.forms[0].submit()</script>",
+        gw.internal_url
+    );
+    browser.goto(&attack);
+    // The post did reach the gateway (the browser is on its answer now) and
+    // was refused: the browser marks it cross-site, SameSite=Strict keeps
+    // the session cookie back, and its CSRF token is a guess.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !browser.url().starts_with(&gw.internal_url) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the attack page never posted: {}",
+            browser.url()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let landed = browser.path();
+    assert!(
+        landed == "/login" || browser.exists(".error"),
+        "{landed}: {}",
+        browser.page_text()
+    );
+    let shown = json_of(&gw.cli(&staff).run(&["--json", "show", &id]));
+    assert_eq!(json_str(&shown["state"]).expect("state"), "released");
+    let events = stored_events(&gw.database_url).expect("events");
+    assert!(!events.iter().any(|e| e.action == "transfer.revoke"));
     gw.stop().expect("stop");
 }

@@ -61,6 +61,9 @@ pub fn csrf_token(session_token: &str) -> String {
     hex::encode(hasher.finalize())
 }
 
+const CSRF_MESSAGE: &str = "このフォームは古いか、別のサイトから送られました。ページを開き直してからもう一度お試しください。 \
+     this form is stale or came from another site; reload the page and try again";
+
 /// The logged-in person of a console request.
 pub struct ConsoleUser {
     pub actor: Actor,
@@ -82,8 +85,19 @@ impl ConsoleUser {
         if bool::from(expected.as_bytes().ct_eq(presented.trim().as_bytes())) {
             Ok(())
         } else {
-            Err(Refusal::Csrf)
+            Err(Refusal::Csrf { script: false })
         }
+    }
+
+    /// [`Self::check_csrf`] for the console's own script, which sends the
+    /// token in a header and reads a JSON answer.
+    pub fn check_script_csrf(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let presented = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        self.check_csrf(presented)
+            .map_err(|_| Refusal::Csrf { script: true })
     }
 }
 
@@ -95,8 +109,8 @@ pub enum Refusal {
     /// A temporary password must be changed before anything else.
     MustChangePassword,
     /// A form or script request without this session's CSRF token, or
-    /// from another site.
-    Csrf,
+    /// from another site. A form gets a page; the script gets JSON.
+    Csrf { script: bool },
     /// The session could not be checked (database down).
     Failed(crate::error::AppError),
 }
@@ -106,12 +120,16 @@ impl IntoResponse for Refusal {
         match self {
             Refusal::LoggedOut => Redirect::to("/login").into_response(),
             Refusal::MustChangePassword => Redirect::to("/password").into_response(),
-            Refusal::Csrf => crate::error::AppError::Forbidden(
-                "このフォームは古いか、別のサイトから送られました。ページを開き直してからもう一度お試しください。 \
-                 this form is stale or came from another site; reload the page and try again"
-                    .to_string(),
-            )
-            .into_response(),
+            Refusal::Csrf { script: true } => {
+                crate::error::AppError::Forbidden(CSRF_MESSAGE.to_string()).into_response()
+            }
+            Refusal::Csrf { script: false } => {
+                let page = super::page::ErrorPage {
+                    c: super::page::Chrome::anonymous(Lang::Ja, "エラー / Error"),
+                    message: CSRF_MESSAGE.to_string(),
+                };
+                super::page::html(axum::http::StatusCode::FORBIDDEN, &page)
+            }
             Refusal::Failed(e) => e.into_response(),
         }
     }
@@ -132,7 +150,8 @@ impl FromRequestParts<Shared> for ConsoleUser {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|site| site == "cross-site")
         {
-            return Err(Refusal::Csrf);
+            let script = parts.headers.contains_key(CSRF_HEADER);
+            return Err(Refusal::Csrf { script });
         }
         let token = cookie(&parts.headers, SESSION_COOKIE)
             .filter(|t| !t.is_empty())

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::console::i18n::{ClassLabel, Lang};
 use crate::console::page::{Chrome, error_page, html, human_size, jst};
-use crate::console::session::{CSRF_HEADER, ConsoleUser, Refusal};
+use crate::console::session::ConsoleUser;
 use crate::error::AppError;
 use crate::service::{Origin, deletion, media, recipients, transfers};
 use crate::state::Shared;
@@ -606,15 +606,6 @@ pub async fn send_page(State(state): State<Shared>, user: ConsoleUser) -> Respon
     html(StatusCode::OK, &SendPage { c, recipients })
 }
 
-/// The console's script sends its CSRF token in a header.
-fn check_script_csrf(user: &ConsoleUser, headers: &HeaderMap) -> Result<(), Refusal> {
-    let presented = headers
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    user.check_csrf(presented)
-}
-
 /// The send page's script: create the transfer (names, sizes, classes).
 pub async fn create(
     State(state): State<Shared>,
@@ -623,7 +614,7 @@ pub async fn create(
     headers: HeaderMap,
     Json(request): Json<CreateTransferRequest>,
 ) -> Response {
-    if let Err(refusal) = check_script_csrf(&user, &headers) {
+    if let Err(refusal) = user.check_script_csrf(&headers) {
         return refusal.into_response();
     }
     match transfers::create(&state, &user.actor, request, &origin).await {
@@ -642,7 +633,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(refusal) = check_script_csrf(&user, &headers) {
+    if let Err(refusal) = user.check_script_csrf(&headers) {
         return refusal.into_response();
     }
     let declared = headers
@@ -665,7 +656,7 @@ pub async fn submit(
     headers: HeaderMap,
     Json(request): Json<SubmitRequest>,
 ) -> Response {
-    if let Err(refusal) = check_script_csrf(&user, &headers) {
+    if let Err(refusal) = user.check_script_csrf(&headers) {
         return refusal.into_response();
     }
     match transfers::submit(&state, &user.actor, &id, request, &origin).await {
