@@ -40,7 +40,7 @@
 //! (7z, RAR, bzip2, xz, zstd, cab, lzh) are scanned as bytes and, unless
 //! `unsupported_archives_unscanned` is off, make the file Unscanned.
 
-use crate::fsutil::filled;
+use crate::filled;
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::io::{self, BufReader, Cursor, Read, Write};
@@ -482,7 +482,7 @@ fn drain(walk: &Walk, src: &mut dyn Read, sink: &mut Sink, path: &[String]) -> R
 }
 
 /// Scans the caller's input and builds the report.
-pub(super) fn scan(scanner: &Scanner, input: &mut dyn Read, size_hint: Option<u64>) -> Report {
+pub(crate) fn scan(scanner: &Scanner, input: &mut dyn Read, size_hint: Option<u64>) -> Report {
     let walk = Walk {
         scanner,
         outer_read: Cell::new(0),
