@@ -98,7 +98,16 @@ pub(crate) fn rebuild<R: Read, W: Write>(
             Object::Stream(s) => &s.dict,
             _ => continue,
         };
-        if let Some(kind) = action_kind(dict) {
+        // Only action dictionaries are deleted whole: a catalog, page or
+        // annotation that also carries an `/S` keeps its place and loses
+        // the action's keys in step 3 (deleting it broke the document).
+        if let Some(kind) = action_kind(dict)
+            && dict
+                .get(b"Type")
+                .ok()
+                .and_then(name_of)
+                .is_none_or(|t| t == b"Action")
+        {
             actions.insert(*id, kind);
         }
         if dict.get(b"Type").ok().and_then(name_of) == Some(b"EmbeddedFile") {
@@ -112,6 +121,9 @@ pub(crate) fn rebuild<R: Read, W: Write>(
         .get(b"Root")
         .and_then(Object::as_reference)
         .map_err(|e| Held::malformed("the PDF has no catalog", e))?;
+    // Whatever the catalog says it is, it is not deleted in step 4.
+    actions.remove(&root);
+    embedded.retain(|id| *id != root);
     let (names_ref, acroform_ref) = {
         let catalog = doc
             .get_dictionary(root)
@@ -182,6 +194,13 @@ pub(crate) fn rebuild<R: Read, W: Write>(
         }
     }
     doc.prune_objects();
+    // A rebuilt PDF without its catalog opens as nothing: never hand it on.
+    if !doc.objects.contains_key(&root) {
+        return Err(Held::malformed(
+            "the PDF",
+            "its catalog did not survive the rebuild",
+        ));
+    }
     budget.check()?;
     doc.save_to(out)
         .map_err(|e| out.failure("cannot write the rebuilt PDF", e))?;
@@ -253,9 +272,11 @@ fn clean_dict(
         }
     }
     if let Some(kind) = action_kind(d) {
-        // A dangerous action written inline: nothing left to run.
+        // A dangerous action written inline: nothing left to run, and no
+        // `/S` left to name it (a second pass found the same action again).
         for key in [
-            &b"F"[..],
+            &b"S"[..],
+            b"F",
             b"Win",
             b"Mac",
             b"Unix",
@@ -298,6 +319,45 @@ mod tests {
 
     fn kinds(out: &Outcome) -> Vec<RemovalKind> {
         out.report().removals.iter().map(|r| r.kind).collect()
+    }
+
+    /// Found by the sanitise_pdf fuzz target: a catalog carrying
+    /// `/S /JavaScript` was taken for an action and deleted, so the rebuilt
+    /// file had no catalog and could not be opened (nor sanitised again).
+    /// The same befell any page or annotation with an `/S` of an action.
+    #[test]
+    fn a_catalog_or_page_with_an_action_key_is_cleaned_not_deleted() {
+        use lopdf::{Document, Object, dictionary};
+        let mut doc = Document::with_version("1.7");
+        let pages = doc.new_object_id();
+        let page = doc.add_object(dictionary! {
+            "Type" => "Page", "Parent" => pages, "S" => "Launch",
+            "F" => Object::string_literal("cmd.exe"),
+        });
+        doc.objects.insert(
+            pages,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1,
+            }),
+        );
+        let catalog = doc.add_object(dictionary! {
+            "Type" => "Catalog", "Pages" => pages, "S" => "JavaScript",
+            "JS" => Object::string_literal("app.alert(1)"),
+        });
+        doc.trailer.set("Root", catalog);
+        let mut pdf = Vec::new();
+        doc.save_to(&mut pdf).unwrap();
+
+        let mut out = Vec::new();
+        let outcome = sanitise(Cursor::new(pdf), "a.pdf", &mut out, &Limits::default()).unwrap();
+        assert!(kinds(&outcome).contains(&RemovalKind::PdfJavascript));
+        assert!(kinds(&outcome).contains(&RemovalKind::Launch));
+        assert!(!testdocs::contains(&out, b"app.alert") && !testdocs::contains(&out, b"cmd.exe"));
+        let rebuilt = Document::load_mem(&out).unwrap();
+        assert_eq!(rebuilt.get_pages().len(), 1);
+        let mut again = Vec::new();
+        let second = sanitise(Cursor::new(out), "a.pdf", &mut again, &Limits::default()).unwrap();
+        assert!(second.report().removals.is_empty(), "{:?}", second.report());
     }
 
     #[test]

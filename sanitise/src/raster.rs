@@ -63,6 +63,14 @@ pub(crate) fn rebuild<R: Read + Seek, W: Write>(
                 }
                 frames.push(frame);
             }
+            // A GIF with no image at all would be "rebuilt" as an empty
+            // file (the encoder writes nothing until a frame comes).
+            if frames.is_empty() {
+                return Err(Held::malformed(
+                    "not a readable gif image",
+                    "it holds no image",
+                ));
+            }
             let mut encoder = image::codecs::gif::GifEncoder::new(&mut *out);
             let looped = encoder.set_repeat(image::codecs::gif::Repeat::Infinite);
             let r = looped.and_then(|()| encoder.encode_frames(frames));
@@ -384,6 +392,18 @@ mod tests {
         );
         assert!(!testdocs::contains(&out, b"hidden note"));
         assert_eq!(image::load_from_memory(&out).unwrap().width(), 2);
+    }
+
+    /// Found by the sanitise_image fuzz target: a GIF with a header, a
+    /// graphic control extension and a trailer but no image came out as
+    /// Rebuilt with an empty output.
+    #[test]
+    fn a_gif_without_an_image_is_held() {
+        let gif = b"GIF89a\x02\x00\x02\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x08\x00\x00\x00\x00;appended";
+        let mut out = Vec::new();
+        let held =
+            sanitise(Cursor::new(&gif[..]), "a.gif", &mut out, &Limits::default()).unwrap_err();
+        assert_eq!(held.reason, HeldReason::Malformed);
     }
 
     #[test]
