@@ -121,9 +121,22 @@ pub(crate) fn rebuild<R: Read, W: Write>(
         .get(b"Root")
         .and_then(Object::as_reference)
         .map_err(|e| Held::malformed("the PDF has no catalog", e))?;
-    // Whatever the catalog says it is, it is not deleted in step 4.
-    actions.remove(&root);
-    embedded.retain(|id| *id != root);
+    // Whatever the catalog says it is, it is not deleted in step 4; nor is
+    // any object on the way to it (`10 0 obj 9 0 R endobj` makes 9 the
+    // catalog).
+    let mut catalog_chain = vec![root];
+    let mut at = root;
+    while let Some(Object::Reference(next)) = doc.objects.get(&at) {
+        if catalog_chain.contains(next) || catalog_chain.len() > 16 {
+            break;
+        }
+        catalog_chain.push(*next);
+        at = *next;
+    }
+    for id in &catalog_chain {
+        actions.remove(id);
+    }
+    embedded.retain(|id| !catalog_chain.contains(id));
     let (names_ref, acroform_ref) = {
         let catalog = doc
             .get_dictionary(root)
@@ -195,7 +208,7 @@ pub(crate) fn rebuild<R: Read, W: Write>(
     }
     doc.prune_objects();
     // A rebuilt PDF without its catalog opens as nothing: never hand it on.
-    if !doc.objects.contains_key(&root) {
+    if doc.get_dictionary(root).is_err() {
         return Err(Held::malformed(
             "the PDF",
             "its catalog did not survive the rebuild",
@@ -355,6 +368,28 @@ mod tests {
         assert!(!testdocs::contains(&out, b"app.alert") && !testdocs::contains(&out, b"cmd.exe"));
         let rebuilt = Document::load_mem(&out).unwrap();
         assert_eq!(rebuilt.get_pages().len(), 1);
+        let mut again = Vec::new();
+        let second = sanitise(Cursor::new(out), "a.pdf", &mut again, &Limits::default()).unwrap();
+        assert!(second.report().removals.is_empty(), "{:?}", second.report());
+        // The same with the trailer's /Root an object that is only a
+        // reference to the catalog.
+        let mut doc = Document::load_mem(&again).unwrap();
+        let root = doc
+            .trailer
+            .get(b"Root")
+            .and_then(Object::as_reference)
+            .unwrap();
+        let catalog = doc.get_dictionary_mut(root).unwrap();
+        // Without /Type, as the fuzzed file had it: it looks like an action.
+        catalog.remove(b"Type");
+        catalog.set("S", "JavaScript");
+        catalog.set("JS", Object::string_literal("app.alert(2)"));
+        let via = doc.add_object(Object::Reference(root));
+        doc.trailer.set("Root", via);
+        let mut pdf = Vec::new();
+        doc.save_to(&mut pdf).unwrap();
+        let mut out = Vec::new();
+        sanitise(Cursor::new(pdf), "a.pdf", &mut out, &Limits::default()).unwrap();
         let mut again = Vec::new();
         let second = sanitise(Cursor::new(out), "a.pdf", &mut again, &Limits::default()).unwrap();
         assert!(second.report().removals.is_empty(), "{:?}", second.report());
