@@ -58,6 +58,23 @@ pub(crate) fn rebuild<R: Read, W: Write>(
     out: &mut Bounded<W>,
     budget: &Budget,
 ) -> Result<Outcome, Held> {
+    rebuild_checked(input, size, name, out, budget, true)
+}
+
+/// `rebuild`; with `verify`, the rebuilt file is read back and cleaned
+/// again before anything is written to `out`, and must come out with
+/// nothing removed. lopdf's writer can emit text that parses differently
+/// from the objects it was given (a fuzzed string literal holding a whole
+/// PDF came back as objects with /JS and /AA of their own), so what is
+/// handed on is what a reader would parse, checked, not what was meant.
+fn rebuild_checked<R: Read, W: Write>(
+    input: R,
+    size: u64,
+    name: &str,
+    out: &mut Bounded<W>,
+    budget: &Budget,
+    verify: bool,
+) -> Result<Outcome, Held> {
     let limits = &budget.limits;
     if size > limits.max_pdf_bytes {
         return Err(Held::bound(format!(
@@ -215,7 +232,41 @@ pub(crate) fn rebuild<R: Read, W: Write>(
         ));
     }
     budget.check()?;
-    doc.save_to(out)
+    if !verify {
+        doc.save_to(out)
+            .map_err(|e| out.failure("cannot write the rebuilt PDF", e))?;
+        return Ok(Outcome::Rebuilt {
+            report,
+            new_name: name.to_string(),
+        });
+    }
+    let mut rebuilt = Bounded::new(Vec::new(), limits.max_output_bytes);
+    doc.save_to(&mut rebuilt)
+        .map_err(|e| rebuilt.failure("cannot write the rebuilt PDF", e))?;
+    drop(doc);
+    let bytes = rebuilt.inner;
+    let mut nowhere = Bounded::new(std::io::sink(), limits.max_output_bytes);
+    match rebuild_checked(
+        &bytes[..],
+        bytes.len() as u64,
+        name,
+        &mut nowhere,
+        budget,
+        false,
+    ) {
+        Ok(again) if again.report().removals.is_empty() => {}
+        Ok(again) => {
+            return Err(Held::new(
+                HeldReason::ActiveContent,
+                format!(
+                    "the rebuilt PDF, read back, still holds active content: {}",
+                    again.report().summary()
+                ),
+            ));
+        }
+        Err(e) => return Err(Held::malformed("the rebuilt PDF does not read back", e)),
+    }
+    out.write_all(&bytes)
         .map_err(|e| out.failure("cannot write the rebuilt PDF", e))?;
     Ok(Outcome::Rebuilt {
         report,
@@ -393,6 +444,20 @@ mod tests {
         let mut again = Vec::new();
         let second = sanitise(Cursor::new(out), "a.pdf", &mut again, &Limits::default()).unwrap();
         assert!(second.report().removals.is_empty(), "{:?}", second.report());
+    }
+
+    /// Found by the sanitise_pdf fuzz target: a string literal holding a
+    /// whole PDF was written back by lopdf so that, read again, it gave
+    /// objects of its own (a JavaScript action, a page with /AA) that the
+    /// rebuild never saw. A rebuilt PDF is now read back and must clean to
+    /// nothing; this one is held.
+    #[test]
+    fn objects_smuggled_through_a_string_are_held() {
+        let pdf = include_bytes!("../testdata/pdf-smuggled-objects.pdf");
+        let mut out = Vec::new();
+        let held =
+            sanitise(Cursor::new(&pdf[..]), "a.pdf", &mut out, &Limits::default()).unwrap_err();
+        assert_eq!(held.reason, HeldReason::ActiveContent, "{held}");
     }
 
     #[test]

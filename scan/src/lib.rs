@@ -35,6 +35,11 @@
 // panics on input.
 #![deny(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![deny(clippy::unreachable, clippy::todo, clippy::unimplemented)]
+// The tests build their own inputs and may index and panic on them.
+#![cfg_attr(
+    test,
+    allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
 
 pub mod archive;
 #[cfg(feature = "builtin")]
