@@ -850,7 +850,10 @@ mod tests {
         assert!(long.len() <= MAX_DISPLAY_NAME + 4 && long.ends_with('…'));
         // Found by the archive_walk fuzz target: invalid bytes were never
         // cut (a 64 KiB zip name became a 256 KiB display string).
-        for raw in [vec![0xffu8; 5000], [b"a".as_slice(), &[0xfe; 3000]].concat()] {
+        for raw in [
+            vec![0xffu8; 5000],
+            [b"a".as_slice(), &[0xfe; 3000]].concat(),
+        ] {
             let shown = display_name(&raw);
             assert!(shown.len() <= MAX_DISPLAY_NAME + 4 + 3, "{}", shown.len());
             assert!(shown.ends_with('…'));
