@@ -60,3 +60,101 @@ pub fn sign(message: &[u8]) -> String {
     use ed25519_dalek::Signer as _;
     base64::engine::general_purpose::STANDARD.encode(audit_key().sign(message).to_bytes())
 }
+
+/// Small bounds for the sanitiser targets: large enough for every seed,
+/// small enough that a fuzzed size field reaches them quickly and that one
+/// input takes milliseconds.
+pub fn sanitise_limits() -> sekisho_sanitise::Limits {
+    sekisho_sanitise::Limits {
+        max_input_bytes: 1 << 20,
+        max_output_bytes: 2 << 20,
+        max_zip_entries: 64,
+        max_expanded_bytes: 4 << 20,
+        max_ratio: 200,
+        max_pdf_bytes: 1 << 20,
+        max_pdf_objects: 4096,
+        max_pixels: 1 << 18,
+        max_seconds: 10,
+    }
+}
+
+/// Runs `sanitise` on `data` called `name` and asserts what it promises,
+/// whatever the bytes:
+/// - it returns (a panic in a parser would abort the fuzzer here; in the
+///   gateway it is caught and held as `crashed`);
+/// - `Rebuilt`: the report's format is one of `formats`, the output is not
+///   empty and within `max_output_bytes`, and sanitising the output again
+///   (under its new name) rebuilds it with nothing removed and the same
+///   name and format: the sanitiser reads what it writes, and leaves
+///   nothing it would remove. A second pass may only be held for a bound
+///   (re-compressed parts can expand more than the original's did);
+/// - `Unchanged`: nothing was written and nothing was removed (the
+///   original is handed on, so it must have had nothing to remove);
+/// - held: only the output is left, which the gateway discards; nothing
+///   to check beyond the reason being one of the documented ones.
+pub fn check_sanitise(data: &[u8], name: &str, formats: &[sekisho_sanitise::Format]) {
+    use sekisho_sanitise::{HeldReason, Outcome, sanitise};
+    use std::io::Cursor;
+
+    let limits = sanitise_limits();
+    let mut out = Vec::new();
+    match sanitise(Cursor::new(data), name, &mut out, &limits) {
+        Ok(Outcome::Rebuilt { report, new_name }) => {
+            assert!(
+                formats.contains(&report.format),
+                "{name} rebuilt as {}",
+                report.format
+            );
+            assert!(!out.is_empty(), "{name} rebuilt as nothing");
+            assert!(
+                out.len() as u64 <= limits.max_output_bytes,
+                "{name} rebuilt as {} bytes, over max_output_bytes",
+                out.len()
+            );
+            if out.len() as u64 > limits.max_input_bytes {
+                return;
+            }
+            let mut again = Vec::new();
+            match sanitise(Cursor::new(&out), &new_name, &mut again, &limits) {
+                Ok(Outcome::Rebuilt {
+                    report: second,
+                    new_name: second_name,
+                }) => {
+                    assert!(
+                        second.removals.is_empty(),
+                        "{name} rebuilt still had something to remove: {}",
+                        second.summary()
+                    );
+                    assert_eq!(second_name, new_name, "a second pass renamed {name}");
+                    assert_eq!(second.format, report.format);
+                }
+                Ok(Outcome::Unchanged { report: second }) => {
+                    panic!("{name} rebuilt as {} reads back unchanged", second.format)
+                }
+                Err(held) => assert!(
+                    matches!(
+                        held.reason,
+                        HeldReason::BoundExceeded | HeldReason::TimedOut
+                    ),
+                    "the sanitiser cannot read back {name} as it rebuilt it ({} bytes, {}): {held}",
+                    out.len(),
+                    report.summary()
+                ),
+            }
+        }
+        Ok(Outcome::Unchanged { report }) => {
+            assert!(
+                formats.contains(&report.format),
+                "{name} passed as {}",
+                report.format
+            );
+            assert!(out.is_empty(), "{name} unchanged but output written");
+            assert!(
+                report.removals.is_empty(),
+                "{name} handed on unchanged although something was to be removed: {}",
+                report.summary()
+            );
+        }
+        Err(_held) => {}
+    }
+}

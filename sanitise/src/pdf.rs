@@ -58,6 +58,23 @@ pub(crate) fn rebuild<R: Read, W: Write>(
     out: &mut Bounded<W>,
     budget: &Budget,
 ) -> Result<Outcome, Held> {
+    rebuild_checked(input, size, name, out, budget, true)
+}
+
+/// `rebuild`; with `verify`, the rebuilt file is read back and cleaned
+/// again before anything is written to `out`, and must come out with
+/// nothing removed. lopdf's writer can emit text that parses differently
+/// from the objects it was given (a fuzzed string literal holding a whole
+/// PDF came back as objects with /JS and /AA of their own), so what is
+/// handed on is what a reader would parse, checked, not what was meant.
+fn rebuild_checked<R: Read, W: Write>(
+    input: R,
+    size: u64,
+    name: &str,
+    out: &mut Bounded<W>,
+    budget: &Budget,
+    verify: bool,
+) -> Result<Outcome, Held> {
     let limits = &budget.limits;
     if size > limits.max_pdf_bytes {
         return Err(Held::bound(format!(
@@ -98,7 +115,16 @@ pub(crate) fn rebuild<R: Read, W: Write>(
             Object::Stream(s) => &s.dict,
             _ => continue,
         };
-        if let Some(kind) = action_kind(dict) {
+        // Only action dictionaries are deleted whole: a catalog, page or
+        // annotation that also carries an `/S` keeps its place and loses
+        // the action's keys in step 3 (deleting it broke the document).
+        if let Some(kind) = action_kind(dict)
+            && dict
+                .get(b"Type")
+                .ok()
+                .and_then(name_of)
+                .is_none_or(|t| t == b"Action")
+        {
             actions.insert(*id, kind);
         }
         if dict.get(b"Type").ok().and_then(name_of) == Some(b"EmbeddedFile") {
@@ -112,6 +138,22 @@ pub(crate) fn rebuild<R: Read, W: Write>(
         .get(b"Root")
         .and_then(Object::as_reference)
         .map_err(|e| Held::malformed("the PDF has no catalog", e))?;
+    // Whatever the catalog says it is, it is not deleted in step 4; nor is
+    // any object on the way to it (`10 0 obj 9 0 R endobj` makes 9 the
+    // catalog).
+    let mut catalog_chain = vec![root];
+    let mut at = root;
+    while let Some(Object::Reference(next)) = doc.objects.get(&at) {
+        if catalog_chain.contains(next) || catalog_chain.len() > 16 {
+            break;
+        }
+        catalog_chain.push(*next);
+        at = *next;
+    }
+    for id in &catalog_chain {
+        actions.remove(id);
+    }
+    embedded.retain(|id| !catalog_chain.contains(id));
     let (names_ref, acroform_ref) = {
         let catalog = doc
             .get_dictionary(root)
@@ -182,8 +224,49 @@ pub(crate) fn rebuild<R: Read, W: Write>(
         }
     }
     doc.prune_objects();
+    // A rebuilt PDF without its catalog opens as nothing: never hand it on.
+    if doc.get_dictionary(root).is_err() {
+        return Err(Held::malformed(
+            "the PDF",
+            "its catalog did not survive the rebuild",
+        ));
+    }
     budget.check()?;
-    doc.save_to(out)
+    if !verify {
+        doc.save_to(out)
+            .map_err(|e| out.failure("cannot write the rebuilt PDF", e))?;
+        return Ok(Outcome::Rebuilt {
+            report,
+            new_name: name.to_string(),
+        });
+    }
+    let mut rebuilt = Bounded::new(Vec::new(), limits.max_output_bytes);
+    doc.save_to(&mut rebuilt)
+        .map_err(|e| rebuilt.failure("cannot write the rebuilt PDF", e))?;
+    drop(doc);
+    let bytes = rebuilt.inner;
+    let mut nowhere = Bounded::new(std::io::sink(), limits.max_output_bytes);
+    match rebuild_checked(
+        &bytes[..],
+        bytes.len() as u64,
+        name,
+        &mut nowhere,
+        budget,
+        false,
+    ) {
+        Ok(again) if again.report().removals.is_empty() => {}
+        Ok(again) => {
+            return Err(Held::new(
+                HeldReason::ActiveContent,
+                format!(
+                    "the rebuilt PDF, read back, still holds active content: {}",
+                    again.report().summary()
+                ),
+            ));
+        }
+        Err(e) => return Err(Held::malformed("the rebuilt PDF does not read back", e)),
+    }
+    out.write_all(&bytes)
         .map_err(|e| out.failure("cannot write the rebuilt PDF", e))?;
     Ok(Outcome::Rebuilt {
         report,
@@ -253,9 +336,11 @@ fn clean_dict(
         }
     }
     if let Some(kind) = action_kind(d) {
-        // A dangerous action written inline: nothing left to run.
+        // A dangerous action written inline: nothing left to run, and no
+        // `/S` left to name it (a second pass found the same action again).
         for key in [
-            &b"F"[..],
+            &b"S"[..],
+            b"F",
             b"Win",
             b"Mac",
             b"Unix",
@@ -298,6 +383,81 @@ mod tests {
 
     fn kinds(out: &Outcome) -> Vec<RemovalKind> {
         out.report().removals.iter().map(|r| r.kind).collect()
+    }
+
+    /// Found by the sanitise_pdf fuzz target: a catalog carrying
+    /// `/S /JavaScript` was taken for an action and deleted, so the rebuilt
+    /// file had no catalog and could not be opened (nor sanitised again).
+    /// The same befell any page or annotation with an `/S` of an action.
+    #[test]
+    fn a_catalog_or_page_with_an_action_key_is_cleaned_not_deleted() {
+        use lopdf::{Document, Object, dictionary};
+        let mut doc = Document::with_version("1.7");
+        let pages = doc.new_object_id();
+        let page = doc.add_object(dictionary! {
+            "Type" => "Page", "Parent" => pages, "S" => "Launch",
+            "F" => Object::string_literal("cmd.exe"),
+        });
+        doc.objects.insert(
+            pages,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1,
+            }),
+        );
+        let catalog = doc.add_object(dictionary! {
+            "Type" => "Catalog", "Pages" => pages, "S" => "JavaScript",
+            "JS" => Object::string_literal("app.alert(1)"),
+        });
+        doc.trailer.set("Root", catalog);
+        let mut pdf = Vec::new();
+        doc.save_to(&mut pdf).unwrap();
+
+        let mut out = Vec::new();
+        let outcome = sanitise(Cursor::new(pdf), "a.pdf", &mut out, &Limits::default()).unwrap();
+        assert!(kinds(&outcome).contains(&RemovalKind::PdfJavascript));
+        assert!(kinds(&outcome).contains(&RemovalKind::Launch));
+        assert!(!testdocs::contains(&out, b"app.alert") && !testdocs::contains(&out, b"cmd.exe"));
+        let rebuilt = Document::load_mem(&out).unwrap();
+        assert_eq!(rebuilt.get_pages().len(), 1);
+        let mut again = Vec::new();
+        let second = sanitise(Cursor::new(out), "a.pdf", &mut again, &Limits::default()).unwrap();
+        assert!(second.report().removals.is_empty(), "{:?}", second.report());
+        // The same with the trailer's /Root an object that is only a
+        // reference to the catalog.
+        let mut doc = Document::load_mem(&again).unwrap();
+        let root = doc
+            .trailer
+            .get(b"Root")
+            .and_then(Object::as_reference)
+            .unwrap();
+        let catalog = doc.get_dictionary_mut(root).unwrap();
+        // Without /Type, as the fuzzed file had it: it looks like an action.
+        catalog.remove(b"Type");
+        catalog.set("S", "JavaScript");
+        catalog.set("JS", Object::string_literal("app.alert(2)"));
+        let via = doc.add_object(Object::Reference(root));
+        doc.trailer.set("Root", via);
+        let mut pdf = Vec::new();
+        doc.save_to(&mut pdf).unwrap();
+        let mut out = Vec::new();
+        sanitise(Cursor::new(pdf), "a.pdf", &mut out, &Limits::default()).unwrap();
+        let mut again = Vec::new();
+        let second = sanitise(Cursor::new(out), "a.pdf", &mut again, &Limits::default()).unwrap();
+        assert!(second.report().removals.is_empty(), "{:?}", second.report());
+    }
+
+    /// Found by the sanitise_pdf fuzz target: a string literal holding a
+    /// whole PDF was written back by lopdf so that, read again, it gave
+    /// objects of its own (a JavaScript action, a page with /AA) that the
+    /// rebuild never saw. A rebuilt PDF is now read back and must clean to
+    /// nothing; this one is held.
+    #[test]
+    fn objects_smuggled_through_a_string_are_held() {
+        let pdf = include_bytes!("../testdata/pdf-smuggled-objects.pdf");
+        let mut out = Vec::new();
+        let held =
+            sanitise(Cursor::new(&pdf[..]), "a.pdf", &mut out, &Limits::default()).unwrap_err();
+        assert_eq!(held.reason, HeldReason::ActiveContent, "{held}");
     }
 
     #[test]

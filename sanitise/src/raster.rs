@@ -10,7 +10,7 @@
 //! `Limits::max_pixels` (all frames of a GIF together) through the image
 //! crate's own allocation limits.
 
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom, Write};
 
 use image::{AnimationDecoder, DynamicImage, ImageDecoder, ImageEncoder};
 
@@ -47,6 +47,7 @@ pub(crate) fn rebuild<R: Read + Seek, W: Write>(
     };
     match format {
         Format::Gif => {
+            let check_limits = limits.clone();
             let mut decoder = image::codecs::gif::GifDecoder::new(input).map_err(bad)?;
             decoder.set_limits(limits).map_err(bad)?;
             let mut frames = Vec::new();
@@ -63,10 +64,39 @@ pub(crate) fn rebuild<R: Read + Seek, W: Write>(
                 }
                 frames.push(frame);
             }
-            let mut encoder = image::codecs::gif::GifEncoder::new(&mut *out);
+            // A GIF with no image at all would be "rebuilt" as an empty
+            // file (the encoder writes nothing until a frame comes).
+            if frames.is_empty() {
+                return Err(Held::malformed(
+                    "not a readable gif image",
+                    "it holds no image",
+                ));
+            }
+            // Encoded in memory and read back before anything is handed on:
+            // the encoder can write what the decoder refuses (a 2×2 frame on
+            // a 0×0 logical screen came out as an unreadable file).
+            // The frames are in memory already, so this adds the encoded
+            // size only.
+            let mut encoded = Vec::new();
+            let mut encoder = image::codecs::gif::GifEncoder::new(&mut encoded);
             let looped = encoder.set_repeat(image::codecs::gif::Repeat::Infinite);
             let r = looped.and_then(|()| encoder.encode_frames(frames));
             drop(encoder);
+            r.map_err(|e| Held::malformed("cannot write the image", e))?;
+            budget.check()?;
+            let reads_back = image::codecs::gif::GifDecoder::new(Cursor::new(&encoded)).and_then(
+                |mut decoder| {
+                    decoder.set_limits(check_limits)?;
+                    decoder.into_frames().collect_frames()
+                },
+            );
+            if let Err(e) = reads_back {
+                return Err(Held::malformed(
+                    "the rebuilt gif image does not read back",
+                    e,
+                ));
+            }
+            let r = out.write_all(&encoded).map_err(image::ImageError::IoError);
             written(out, r)?;
         }
         _ => {
@@ -384,6 +414,32 @@ mod tests {
         );
         assert!(!testdocs::contains(&out, b"hidden note"));
         assert_eq!(image::load_from_memory(&out).unwrap().width(), 2);
+    }
+
+    /// Found by the sanitise_image fuzz target: a GIF with a header, a
+    /// graphic control extension and a trailer but no image came out as
+    /// Rebuilt with an empty output.
+    #[test]
+    fn a_gif_without_an_image_is_held() {
+        let gif = b"GIF89a\x02\x00\x02\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x08\x00\x00\x00\x00;appended";
+        let mut out = Vec::new();
+        let held =
+            sanitise(Cursor::new(&gif[..]), "a.gif", &mut out, &Limits::default()).unwrap_err();
+        assert_eq!(held.reason, HeldReason::Malformed);
+    }
+
+    /// Found by the sanitise_image fuzz target: a 2×2 frame on a 0×0
+    /// logical screen was re-encoded as a GIF that no decoder reads ("odd-
+    /// sized buffer") and handed on as Rebuilt. Whatever the rebuilt file
+    /// is now, it reads back.
+    #[test]
+    fn a_rebuilt_gif_always_reads_back() {
+        let gif = b"GIF89a\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x08\x00\x00\x00\x00,\x00\x00\x00\x00\x02\x00\x02\x00\x80\x00\xff\x00\x00\x00\x00\x02\x02\x84Q\x00!\xfe\x0bhidden note\x00;appended";
+        let mut out = Vec::new();
+        let held =
+            sanitise(Cursor::new(&gif[..]), "a.gif", &mut out, &Limits::default()).unwrap_err();
+        assert_eq!(held.reason, HeldReason::Malformed);
+        assert!(held.detail.contains("does not read back"), "{held}");
     }
 
     #[test]

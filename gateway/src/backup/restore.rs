@@ -86,7 +86,7 @@ fn unpack(
         write_private(new_dir, &target, data)
     })?;
     let text = config_text.with_context(|| format!("the backup has no {CONFIG_FILE}"))?;
-    let mut config: Config = toml::from_str(&text)
+    let mut config = Config::from_toml(&text)
         .with_context(|| format!("the {CONFIG_FILE} in the backup is not valid"))?;
     // The snapshot now lives in NEW (or the new database); the old URL would
     // still name the old directory's file or database, and serving that is

@@ -71,24 +71,9 @@ pub fn backend_for(url: &str) -> Result<Arc<dyn Backend>> {
     }
 }
 
-/// Hides a password in a database URL before it reaches a message or log.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
+/// Hides a password in a database URL before it reaches a message or log
+/// (it lives with the configuration's `DatabaseUrl`, whose `Display` it is).
+pub use crate::config::redact_url;
 
 /// Whether any migration has not been applied yet. Checking first lets the
 /// gateway run as a role that may not create tables once the schema is current.

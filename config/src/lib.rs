@@ -10,8 +10,15 @@
 //! database URL's password) are masked in every `Debug`, so a config that
 //! reaches a log or a panic message does not carry them.
 //!
-//! This module depends on nothing above it (no `service`, no `state`): it is
-//! the bottom layer everything else reads.
+//! This crate depends on nothing of the gateway's (no `service`, no
+//! `state`): it is the bottom layer everything else reads. It is a crate of
+//! its own (`sekisho-config`, re-exported as `sekisho_gateway::config`) so
+//! that [`Config::parse`] can be fuzzed without the server stack.
+
+// As in the gateway: configuration text is input, and parsing it never
+// panics.
+#![deny(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![deny(clippy::unreachable, clippy::todo, clippy::unimplemented)]
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -27,7 +34,7 @@ pub const CONFIG_FILE: &str = "sekisho.toml";
 pub struct Config {
     pub server: ServerConfig,
     /// Time-outs, connection caps, rate limits and trusted proxies of both
-    /// listeners (see `crate::http::layers`).
+    /// listeners (see the gateway's `http::layers`).
     pub http: http::HttpConfig,
     pub database: DatabaseConfig,
     pub links: LinkConfig,
@@ -40,7 +47,7 @@ pub struct Config {
     pub inbound: InboundConfig,
     /// Malware scanning (engines, archive bounds) and whether outbound files
     /// are scanned too.
-    pub scan: crate::scan::ScanConfig,
+    pub scan: sekisho_scan::ScanConfig,
     /// Who can open backups (`sekisho-gateway backup`).
     pub backup: BackupConfig,
     /// Mail notifications. Absent: nobody is mailed and the gateway works
@@ -285,16 +292,65 @@ impl DatabaseUrl {
     }
 }
 
-/// The password in the user part becomes `***`; the query is dropped
-/// entirely, because drivers accept `password=` (and key files) there too.
+/// A toml error without the quoted line of the file (see
+/// [`Config::from_toml`]): where it is, and toml's message, which names the
+/// key and the expected type but not the value.
+fn toml_error(text: &str, mut error: toml::de::Error) -> anyhow::Error {
+    let position = error.span().and_then(|span| {
+        let before = text.get(..span.start)?;
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Some(format!(" at line {line}, column {column}"))
+    });
+    error.set_input(None);
+    let message = error.to_string();
+    anyhow::anyhow!(
+        "TOML parse error{}: {}",
+        position.unwrap_or_default(),
+        message.trim_end()
+    )
+}
+
+/// Masked as [`redact_url`] masks it.
 impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let masked = crate::db::redact_url(&self.0);
-        match masked.split_once('?') {
-            Some((base, _)) => write!(f, "{base}?***"),
-            None => f.write_str(&masked),
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+/// Hides a password in a database URL before it reaches a message or log:
+/// the password in the user part becomes `***`, and so does the query,
+/// entirely, because drivers accept `password=` (and key files) there too.
+/// Written passwords are not always percent-encoded, so where the text is
+/// ambiguous (a `?` between the user part's `:` and its `@`: a password
+/// with a `?`, or a query with an `@`) everything after the `:` is hidden.
+/// Over-masking only costs a less helpful message.
+pub fn redact_url(url: &str) -> String {
+    // Everything from the first `?` on becomes `?***`.
+    fn without_query(text: &str) -> String {
+        match text.split_once('?') {
+            Some((base, _)) => format!("{base}?***"),
+            None => text.to_string(),
         }
     }
+    let query = url.find('?').unwrap_or(url.len());
+    let masked = url.find("://").and_then(|scheme_end| {
+        let start = scheme_end + 3;
+        let rest = url.get(start..)?;
+        let at = start + rest.rfind('@')?;
+        let colon = start + url.get(start..at)?.find(':')?;
+        if query < colon {
+            // The `:` and `@` are inside the query: no password in a user part.
+            return None;
+        }
+        let head = url.get(..=colon)?;
+        Some(if query < at {
+            format!("{head}***?***")
+        } else {
+            format!("{head}***{}", without_query(url.get(at..)?))
+        })
+    });
+    masked.unwrap_or_else(|| without_query(url))
 }
 
 impl fmt::Debug for DatabaseUrl {
@@ -591,8 +647,26 @@ impl Config {
         let path = Self::path(dir);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the configuration {}", path.display()))?;
-        let config: Config = toml::from_str(&text)
+        let config = Self::from_toml(&text)
             .with_context(|| format!("the configuration {} is not valid", path.display()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The text of a `sekisho.toml` as typed values, not yet checked. A
+    /// syntax or type error names the line, column and key, but never
+    /// quotes the line: toml's own message does, and the line may be
+    /// `url = "postgres://user:password@..."` or a login pasted into
+    /// `mail.smtp_url`, which would then reach the log.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| toml_error(text, e))
+    }
+
+    /// The text of a `sekisho.toml`, parsed and checked ([`Config::validate`]);
+    /// no file is read. What [`Config::load`] does after reading (less the
+    /// file name in the message), and what the `config` fuzz target drives.
+    pub fn parse(text: &str) -> Result<Self> {
+        let config = Self::from_toml(text)?;
         config.validate()?;
         Ok(config)
     }
@@ -679,6 +753,66 @@ mod tests {
             ..Overrides::default()
         };
         assert!(!format!("{overrides:?}").contains("hunter2"));
+    }
+
+    /// A password in the query reached messages built with `redact_url`
+    /// (the unsupported-URL and cannot-open errors of `db`): only
+    /// `DatabaseUrl`'s `Display` dropped the query. Now `redact_url` drops
+    /// it itself, and an `@` or `:` in the query no longer moves where the
+    /// user part is taken to end.
+    #[test]
+    fn redact_url_hides_query_passwords_too() {
+        assert_eq!(
+            redact_url("postgres://u@db/x?password=hunter2&sslmode=require"),
+            "postgres://u@db/x?***"
+        );
+        assert_eq!(
+            redact_url("postgres://u:hunter2@db/x?options=a@b"),
+            "postgres://u:***?***"
+        );
+        assert_eq!(
+            redact_url("postgres://u:x@h/db?a=@&password=hunter2"),
+            "postgres://u:***?***"
+        );
+        assert_eq!(
+            redact_url("postgres://u:pa?ss@db/x"),
+            "postgres://u:***?***"
+        );
+        assert_eq!(
+            redact_url("postgres://db/x?password=a:b@c"),
+            "postgres://db/x?***"
+        );
+        assert_eq!(redact_url("mysql:x"), "mysql:x");
+        assert_eq!(
+            redact_url("postgres://u:p@ss:w@db/x"),
+            "postgres://u:***@db/x"
+        );
+        let url = DatabaseUrl::new("postgres://u:hunter2@db/x?sslpassword=hunter2");
+        assert_eq!(url.to_string(), "postgres://u:***@db/x?***");
+    }
+
+    /// toml's error messages quote the offending line; the mail URL's
+    /// refusal of a login was echoed with the login in it, and so was a
+    /// database URL on a line with a type error.
+    #[test]
+    fn parse_errors_never_quote_the_line() {
+        for text in [
+            "[mail]\nsmtp_url = \"smtp://u:hunter2@mail.example.jp\"\nfrom = \"a\"\nconsole_base_url = \"https://c\"\n",
+            "[database]\nurl = \"postgres://u:hunter2@db/x\" x\n",
+            "[database]\nurl = [\"postgres://u:hunter2@db/x\"]\n",
+        ] {
+            let error = Config::parse(text).err().map(|e| format!("{e:#} {e:?}"));
+            let error = error.unwrap_or_default();
+            assert!(error.contains("line "), "{error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+    }
+
+    #[test]
+    fn parse_is_load_without_the_file() {
+        assert!(Config::parse("").is_ok());
+        assert!(Config::parse("[links]\nexpiry_hours = 0\n").is_err());
+        assert!(Config::parse("[links]\nexpiry_days = 3\n").is_err());
     }
 
     #[test]

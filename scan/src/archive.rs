@@ -40,7 +40,7 @@
 //! (7z, RAR, bzip2, xz, zstd, cab, lzh) are scanned as bytes and, unless
 //! `unsupported_archives_unscanned` is off, make the file Unscanned.
 
-use crate::fsutil::filled;
+use crate::filled;
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::io::{self, BufReader, Cursor, Read, Write};
@@ -110,7 +110,13 @@ pub fn display_name(raw: &[u8]) -> String {
                 c => out.push(c),
             }
         }
+        // Invalid bytes count against the cut too: a name of nothing but
+        // invalid UTF-8 was once shown whole, four bytes per byte.
         for b in chunk.invalid() {
+            if out.len() >= MAX_DISPLAY_NAME {
+                out.push('…');
+                break 'outer;
+            }
             let _ = write!(out, "\\x{b:02x}");
         }
     }
@@ -482,7 +488,7 @@ fn drain(walk: &Walk, src: &mut dyn Read, sink: &mut Sink, path: &[String]) -> R
 }
 
 /// Scans the caller's input and builds the report.
-pub(super) fn scan(scanner: &Scanner, input: &mut dyn Read, size_hint: Option<u64>) -> Report {
+pub(crate) fn scan(scanner: &Scanner, input: &mut dyn Read, size_hint: Option<u64>) -> Report {
     let walk = Walk {
         scanner,
         outer_read: Cell::new(0),
@@ -842,6 +848,16 @@ mod tests {
         assert_eq!(display_name(b""), "(no name)");
         let long = display_name(&[b'a'; 5000]);
         assert!(long.len() <= MAX_DISPLAY_NAME + 4 && long.ends_with('…'));
+        // Found by the archive_walk fuzz target: invalid bytes were never
+        // cut (a 64 KiB zip name became a 256 KiB display string).
+        for raw in [
+            vec![0xffu8; 5000],
+            [b"a".as_slice(), &[0xfe; 3000]].concat(),
+        ] {
+            let shown = display_name(&raw);
+            assert!(shown.len() <= MAX_DISPLAY_NAME + 4 + 3, "{}", shown.len());
+            assert!(shown.ends_with('…'));
+        }
     }
 
     #[test]

@@ -20,19 +20,37 @@
 //! blocking thread (`tokio::task::spawn_blocking`); an async upload body can
 //! be handed to it as a `Read` with `tokio_util::io::SyncIoBridge`.
 //!
-//! Modules: [`engine`] (the contract), [`builtin`] (EICAR, SHA-256 deny-list,
+//! Modules: [`engine`] (the contract), `builtin` (EICAR, SHA-256 deny-list,
 //! YARA rules via boreal), [`clamd`] (ClamAV INSTREAM), [`icap`] (RFC 3507
 //! RESPMOD), [`archive`] (the walker and its bounds), [`config`] (what the
 //! gateway's configuration file embeds).
+//!
+//! A crate of its own (`sekisho-scan`, re-exported by the gateway as
+//! `sekisho_gateway::scan`) so that the archive walker can be fuzzed without
+//! compiling the gateway's server stack. Cargo features: `builtin` (default;
+//! the built-in engine and boreal, which the fuzz build leaves out) and
+//! `openapi` (the status type's OpenAPI schema, for the gateway's API).
+
+// As in the gateway: code that reads attacker-controlled archives never
+// panics on input.
+#![deny(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![deny(clippy::unreachable, clippy::todo, clippy::unimplemented)]
+// The tests build their own inputs and may index and panic on them.
+#![cfg_attr(
+    test,
+    allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
 
 pub mod archive;
+#[cfg(feature = "builtin")]
 pub mod builtin;
 pub mod clamd;
 pub mod config;
 pub mod engine;
 pub mod icap;
 
-#[cfg(test)]
+// The scanner's tests drive the built-in engine (EICAR, rules, deny-list).
+#[cfg(all(test, feature = "builtin"))]
 mod tests;
 
 use std::io::Read;
@@ -43,6 +61,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use archive::Limits;
+#[cfg(feature = "builtin")]
 pub use builtin::BuiltinEngine;
 pub use clamd::ClamdEngine;
 pub use config::{BuiltinConfig, ClamdConfig, IcapConfig, ScanConfig};
@@ -164,7 +183,8 @@ pub struct Report {
 pub const MEMBER_SEPARATOR: &str = " > ";
 
 /// One engine's state for `sekisho-gateway status` and the status API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EngineStatus {
     pub engine: String,
     /// `None` with `error` set when the engine could not be asked.
@@ -217,12 +237,22 @@ impl Scanner {
         };
         let mut engines: Vec<Box<dyn Engine>> = Vec::new();
         if config.builtin.enabled {
-            let mut builtin = config.builtin.clone();
-            builtin.rules_dir = builtin.rules_dir.as_deref().map(resolve);
-            builtin.deny_list = builtin.deny_list.as_deref().map(resolve);
-            engines.push(Box::new(
-                BuiltinEngine::load(&builtin).context("cannot load the built-in scan engine")?,
-            ));
+            #[cfg(feature = "builtin")]
+            {
+                let mut builtin = config.builtin.clone();
+                builtin.rules_dir = builtin.rules_dir.as_deref().map(resolve);
+                builtin.deny_list = builtin.deny_list.as_deref().map(resolve);
+                engines.push(Box::new(
+                    BuiltinEngine::load(&builtin)
+                        .context("cannot load the built-in scan engine")?,
+                ));
+            }
+            // Refused rather than skipped: a scanner silently without the
+            // engine its configuration asks for would be a weaker scan.
+            #[cfg(not(feature = "builtin"))]
+            anyhow::bail!(
+                "[scan.builtin] is enabled, but sekisho-scan was built without its `builtin` feature"
+            );
         }
         if let Some(clamd) = &config.clamd {
             engines.push(Box::new(
@@ -319,6 +349,13 @@ impl Scanner {
             }
         }
     }
+}
+
+/// The bytes a `read` call filled: `buf[..n]`, or all of `buf` should a
+/// reader ever report more than it was given (a broken `Read`, which must
+/// not become a panic here). The gateway's `fsutil::filled` is the same.
+pub(crate) fn filled(buf: &[u8], n: usize) -> &[u8] {
+    buf.get(..n).unwrap_or(buf)
 }
 
 impl Report {

@@ -253,7 +253,7 @@ fn read_reply(conn: &mut dyn Read) -> io::Result<String> {
         if n == 0 {
             break;
         }
-        reply.extend_from_slice(crate::fsutil::filled(&buf, n));
+        reply.extend_from_slice(crate::filled(&buf, n));
         if let Some(end) = reply.iter().position(|&b| b == 0) {
             reply.truncate(end);
             break;
