@@ -39,6 +39,22 @@ fn add_passphrase_recipient(gw: &Gateway, staff: &Account) {
     assert_success(&out, "passphrase recipient");
 }
 
+/// Sends `path` to the age partner from the command line; returns the id.
+fn send_with_cli(gw: &Gateway, staff: &Account, class: &str, purpose: &str, path: &Path) -> String {
+    let sent = json_of(&gw.cli(staff).run(&[
+        "--json",
+        "send",
+        "--class",
+        class,
+        "--purpose",
+        purpose,
+        "--to",
+        "partner",
+        &path.display().to_string(),
+    ]));
+    json_str(&sent["transfer"]["id"]).expect("transfer id")
+}
+
 fn write_file(dir: &Path, name: &str, size: usize, seed: u8) -> (std::path::PathBuf, Vec<u8>) {
     let bytes: Vec<u8> = (0..size)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
@@ -255,18 +271,7 @@ fn an_approval_is_bound_to_the_digest_the_page_showed() {
     let approver = gw.user(&admin, "suzuki", "approver");
     add_age_partner(&gw, &staff);
     let (path, _) = write_file(gw.dir.path(), "a.txt", 100, 1);
-    let sent = json_of(&gw.cli(&staff).run(&[
-        "--json",
-        "send",
-        "--class",
-        "II",
-        "--purpose",
-        "test",
-        "--to",
-        "partner",
-        &path.display().to_string(),
-    ]));
-    let id = json_str(&sent["transfer"]["id"]).expect("id");
+    let id = send_with_cli(&gw, &staff, "II", "test", &path);
 
     log_in(&browser, &gw, &approver);
     browser.goto(&format!("{}/transfers/{id}", gw.internal_url));
@@ -663,18 +668,7 @@ fn the_console_session_is_a_strict_cookie_with_csrf_and_time_outs_and_only_on_th
     // A class III transfer to revoke (sent with the CLI: one account, two doors).
     let file = gw.dir.path().join("a.txt");
     std::fs::write(&file, "x").expect("write");
-    let sent = json_of(&gw.cli(&staff).run(&[
-        "--json",
-        "send",
-        "--class",
-        "III",
-        "--purpose",
-        "p",
-        "--to",
-        "partner",
-        &file.display().to_string(),
-    ]));
-    let id = json_str(&sent["transfer"]["id"]).expect("id");
+    let id = send_with_cli(&gw, &staff, "III", "p", &file);
     let revoke = |token: &str, extra: Option<(&str, &str)>| {
         let mut request = http
             .post(format!("{}/transfers/{id}/revoke", gw.internal_url))
@@ -794,18 +788,7 @@ fn carry_outs_and_disposals_wait_in_the_approvers_queue_and_the_ledger_and_scann
     // A class II transfer, approved on the command line, then asked to be
     // erased early: that needs the approver again.
     let (path, _) = write_file(gw.dir.path(), "名簿.csv", 64, 9);
-    let sent = json_of(&gw.cli(&staff).run(&[
-        "--json",
-        "send",
-        "--class",
-        "II",
-        "--purpose",
-        "名簿の送付",
-        "--to",
-        "partner",
-        &path.display().to_string(),
-    ]));
-    let id = json_str(&sent["transfer"]["id"]).expect("id");
+    let id = send_with_cli(&gw, &staff, "II", "名簿の送付", &path);
     let code = gw.otp(&approver.totp_secret);
     assert_success(
         &gw.cli(&approver).run(&["approve", &id, "--otp", &code]),
@@ -911,18 +894,7 @@ fn a_form_posted_from_another_site_changes_nothing() {
     let staff = gw.user(&admin, "sato", "staff");
     add_age_partner(&gw, &staff);
     let (path, _) = write_file(gw.dir.path(), "a.txt", 10, 1);
-    let sent = json_of(&gw.cli(&staff).run(&[
-        "--json",
-        "send",
-        "--class",
-        "III",
-        "--purpose",
-        "p",
-        "--to",
-        "partner",
-        &path.display().to_string(),
-    ]));
-    let id = json_str(&sent["transfer"]["id"]).expect("id");
+    let id = send_with_cli(&gw, &staff, "III", "p", &path);
     log_in(&browser, &gw, &staff);
 
     // A page from elsewhere (here a data: URL, an origin of its own) posts

@@ -101,6 +101,12 @@ impl ConsoleUser {
     }
 }
 
+/// A form whose only field is the CSRF token (logout, "sign now").
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
 /// Why a console request was not let in.
 #[derive(Debug)]
 pub enum Refusal {

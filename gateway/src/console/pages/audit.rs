@@ -14,7 +14,7 @@ use sekisho_proto::{AuditEvent, AuditFilter};
 use serde::{Deserialize, Serialize};
 
 use crate::console::page::{Chrome, error_page, html, jst};
-use crate::console::session::ConsoleUser;
+use crate::console::session::{ConsoleUser, CsrfForm};
 use crate::error::AppError;
 use crate::service::{Origin, audit};
 use crate::state::Shared;
@@ -270,11 +270,6 @@ pub async fn checkpoints(State(state): State<Shared>, user: ConsoleUser) -> Resp
             .into_response(),
         Err(e) => error_page(&state, &user, e).await,
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
 }
 
 pub async fn new_checkpoint(

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::console::i18n::{LANG_COOKIE, Lang};
 use crate::console::page::{Chrome, html};
-use crate::console::session::{self, ConsoleUser};
+use crate::console::session::{self, ConsoleUser, CsrfForm};
 use crate::error::AppError;
 use crate::http::client_addr::ClientAddr;
 use crate::http::throttling;
@@ -108,11 +108,6 @@ pub async fn login(
             html(status, &page)
         }
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
 }
 
 pub async fn logout(
