@@ -138,18 +138,28 @@ struct PasswordPage {
 }
 
 pub async fn password_page(State(state): State<Shared>, user: ConsoleUser) -> Response {
+    password_form(&state, &user, StatusCode::OK, None).await
+}
+
+/// The password page, with why the last attempt was refused if it was.
+async fn password_form(
+    state: &Shared,
+    user: &ConsoleUser,
+    status: StatusCode,
+    message: Option<String>,
+) -> Response {
     let c = Chrome::of(
-        &state,
-        &user,
+        state,
+        user,
         user.lang.pick("パスワードの変更", "Change password"),
     )
     .await;
     let page = PasswordPage {
         c,
         must_change: user.actor.must_change_password,
-        message: None,
+        message,
     };
-    html(StatusCode::OK, &page)
+    html(status, &page)
 }
 
 #[derive(Deserialize)]
@@ -183,18 +193,7 @@ pub async fn change_password(
         }
         Err(error) => {
             let (status, _, message) = error.parts();
-            let c = Chrome::of(
-                &state,
-                &user,
-                user.lang.pick("パスワードの変更", "Change password"),
-            )
-            .await;
-            let page = PasswordPage {
-                c,
-                must_change: user.actor.must_change_password,
-                message: Some(message),
-            };
-            html(status, &page)
+            password_form(&state, &user, status, Some(message)).await
         }
     }
 }
