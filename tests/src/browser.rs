@@ -213,13 +213,57 @@ impl Browser {
     }
 
     pub fn text(&self, css: &str) -> String {
-        let element = self.element(css);
-        self.run(&format!("read '{css}'"), element.text())
+        self.read(&format!("read '{css}'"), css, |element| async move {
+            element.text().await
+        })
     }
 
     pub fn attr(&self, css: &str, name: &str) -> Option<String> {
-        let element = self.element(css);
-        self.run(&format!("read '{name}' of '{css}'"), element.attr(name))
+        self.read(
+            &format!("read '{name}' of '{css}'"),
+            css,
+            |element| async move { element.attr(name).await },
+        )
+    }
+
+    /// Finds `css` and reads from it, finding it again when the page was
+    /// replaced in between (a form that was just submitted: the old page's
+    /// element goes stale when the new page arrives).
+    fn read<T, F>(
+        &self,
+        what: &str,
+        css: &str,
+        read: impl Fn(fantoccini::elements::Element) -> F,
+    ) -> T
+    where
+        F: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+    {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let element = self.element(css);
+            match self.runtime.block_on(read(element)) {
+                Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                done => return self.run(what, std::future::ready(done)),
+            }
+        }
+    }
+
+    /// Waits until the address shown contains `fragment` (after a form's
+    /// submission, before reading the page it leads to).
+    pub fn wait_for_path(&self, fragment: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.path().contains(fragment) {
+            if Instant::now() > deadline {
+                panic!(
+                    "the address never contained '{fragment}': {}\n{}",
+                    self.url(),
+                    self.page_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Waits until the page's text contains `needle`.

@@ -130,6 +130,20 @@ pub fn sql_batch(database_url: &str, statements: &[String]) -> Result<()> {
     })
 }
 
+/// Whether the erase of `transfer` has run to its end (keys destroyed,
+/// stored bytes erased, certificate signed): the `deletion.done` event is
+/// the last thing it writes. The state turns "erased" at the first phase,
+/// so a test that looks at what is left waits for this instead.
+pub fn deletion_done(database_url: &str, transfer: &str) -> bool {
+    stored_events(database_url)
+        .map(|events| {
+            events
+                .iter()
+                .any(|e| e.action == "deletion.done" && e.object.contains(transfer))
+        })
+        .unwrap_or(false)
+}
+
 /// All audit events as stored, in order (for playing an insider).
 pub fn stored_events(database_url: &str) -> Result<Vec<sekisho_proto::AuditEvent>> {
     runtime().block_on(async {

@@ -792,9 +792,10 @@ fn r02_2_3_u_rejected_transfers_and_abandoned_uploads_are_erased_and_nothing_els
     );
     // closed_days = 0: the rejected content goes at the next round.
     wait_for(
-        || state_of(&w, &rejected) == "erased",
+        || deletion_done(&w.gw.database_url, &rejected),
         "rejected transfer erased",
     );
+    assert_eq!(state_of(&w, &rejected), "erased");
     assert!(
         content_gone(&w, &rejected_objects),
         "rejected content left behind"
@@ -832,9 +833,10 @@ fn r02_2_3_u_rejected_transfers_and_abandoned_uploads_are_erased_and_nothing_els
     w.gw.advance(2 * 3600);
     assert_success(&w.gw.login(&w.staff), "login two hours later");
     wait_for(
-        || state_of(&w, &draft) == "erased",
+        || deletion_done(&w.gw.database_url, &draft),
         "abandoned upload erased",
     );
+    assert_eq!(state_of(&w, &draft), "erased");
     assert!(
         content_gone(&w, &draft_objects),
         "draft content left behind"

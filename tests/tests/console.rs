@@ -182,8 +182,10 @@ fn staff_send_class_ii_to_two_recipients_and_the_approver_approves_in_the_browse
     log_in(&browser, &gw, &approver);
     assert_eq!(browser.text("#queue-link .count"), "1");
     browser.click("#queue-link");
+    browser.wait_for_path("/queue");
     browser.screenshot("queue");
     browser.click(&format!("tr[data-transfer='{id}'] a"));
+    browser.wait_for_path(&format!("/transfers/{id}"));
     let review = browser.page_text();
     for needle in [
         "見積書.pdf",
@@ -467,6 +469,7 @@ fn staff_ask_for_files_a_manager_closes_the_incident_and_the_auditor_exports_the
     // The manager sees the incident and closes it with a note.
     log_in(&browser, &gw, &manager);
     browser.click("a[href='/incidents']");
+    browser.wait_for_path("/incidents");
     browser.screenshot("incidents");
     assert!(browser.page_text().contains("sato") || browser.page_text().contains("Partner"));
     browser.fill(
@@ -488,6 +491,7 @@ fn staff_ask_for_files_a_manager_closes_the_incident_and_the_auditor_exports_the
     );
     browser.fill("#audit-filters input[name=action]", "incident.");
     browser.click("#audit-filters button");
+    browser.wait_for_path("action=incident.");
     let rows = browser.text("#audit-events tbody");
     assert!(rows.contains("incident.close"), "{rows}");
     assert!(!rows.contains("login.ok"), "{rows}");
@@ -832,6 +836,7 @@ fn carry_outs_and_disposals_wait_in_the_approvers_queue_and_the_ledger_and_scann
     log_in(&browser, &gw, &approver);
     assert_eq!(browser.text("#queue-link .count"), "2");
     browser.click("#queue-link");
+    browser.wait_for_path("/queue");
     assert!(
         browser.exists(&format!("tr[data-transfer='{carry_id}']")),
         "{}",
@@ -844,7 +849,7 @@ fn carry_outs_and_disposals_wait_in_the_approvers_queue_and_the_ledger_and_scann
         &gw.otp(&approver.totp_secret),
     );
     browser.click(&format!("{row} button[value=approve]"));
-    browser.wait_for_text("送信・持ち出し");
+    browser.wait_for_text("消去・廃棄を承認しました");
     assert!(!browser.exists("#disposals"), "{}", browser.page_text());
     assert_eq!(browser.text("#queue-link .count"), "1");
     let shown = json_of(&gw.cli(&staff).run(&["--json", "show", &id]));
@@ -868,12 +873,14 @@ fn carry_outs_and_disposals_wait_in_the_approvers_queue_and_the_ledger_and_scann
     gw.reconfigure(&[("scan", "builtin", r#"{ deny_list = "deny-sha256.txt" }"#)]);
     log_in(&browser, &gw, &admin);
     browser.click("a[href='/media']");
+    browser.wait_for_path("/media");
     let ledger = browser.text("tr[data-medium='USB-001']");
     assert!(
         ledger.contains("青いUSB") && ledger.contains("業務課"),
         "{ledger}"
     );
     browser.click("a[href='/scanner']");
+    browser.wait_for_path("/scanner");
     assert!(!browser.exists(".warning"), "{}", browser.page_text());
     assert!(browser.text("#engines").contains("builtin"));
     gw.advance(49 * 3600);

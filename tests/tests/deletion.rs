@@ -352,9 +352,10 @@ fn r02_2_3_retention_deletes_on_schedule_without_anyone_asking() {
     );
     // Revoked content goes at the next housekeeping round (closed_days = 0).
     wait_for(
-        || state_of(&w, &revoked) == "erased",
+        || deletion_done(&w.gw.database_url, &revoked),
         "revoked transfer erased",
     );
+    assert_eq!(state_of(&w, &revoked), "erased");
     assert_eq!(state_of(&w, &released), "released");
     // Links expire after 7 days; the content is kept 7 more days.
     w.gw.advance(8 * 86_400);
@@ -363,9 +364,10 @@ fn r02_2_3_retention_deletes_on_schedule_without_anyone_asking() {
     w.gw.advance(7 * 86_400);
     let _ = w.gw.login(&w.staff);
     wait_for(
-        || state_of(&w, &released) == "erased",
+        || deletion_done(&w.gw.database_url, &released),
         "expired transfer erased",
     );
+    assert_eq!(state_of(&w, &released), "erased");
     let certificate = json_of(
         &w.gw
             .cli(&w.staff)

@@ -157,6 +157,7 @@ struct QueuePage {
     c: Chrome,
     transfers: Vec<Row>,
     disposals: Vec<DisposalLine>,
+    done: Option<&'static str>,
 }
 
 /// An early disposal of a transfer, or a medium's wipe or disposal, that
@@ -172,7 +173,11 @@ pub struct DisposalLine {
     pub requested_at: String,
 }
 
-pub async fn queue(State(state): State<Shared>, user: ConsoleUser) -> Response {
+pub async fn queue(
+    State(state): State<Shared>,
+    user: ConsoleUser,
+    Query(query): Query<DoneQuery>,
+) -> Response {
     let c = Chrome::of(
         &state,
         &user,
@@ -244,6 +249,10 @@ pub async fn queue(State(state): State<Shared>, user: ConsoleUser) -> Response {
             c,
             transfers: rows,
             disposals,
+            done: query
+                .done
+                .as_deref()
+                .and_then(|d| disposal_done_message(lang, d)),
         },
     )
 }
@@ -292,7 +301,12 @@ pub async fn decide_disposal(
         _ => Err(AppError::NotFound),
     };
     match done {
-        Ok(()) => Redirect::to("/queue").into_response(),
+        Ok(()) => Redirect::to(if approve {
+            "/queue?done=disposal-approved"
+        } else {
+            "/queue?done=disposal-rejected"
+        })
+        .into_response(),
         Err(e) => error_page(&state, &user, e).await,
     }
 }
@@ -353,6 +367,21 @@ pub async fn show(
         .as_deref()
         .and_then(|d| done_message(user.lang, d));
     transfer_page(&state, &user, &id, None, done, StatusCode::OK).await
+}
+
+/// What the queue says after a disposal was decided from it.
+fn disposal_done_message(lang: Lang, done: &str) -> Option<&'static str> {
+    Some(match done {
+        "disposal-approved" => lang.pick(
+            "消去・廃棄を承認しました。",
+            "Approved: the erase or disposal goes ahead.",
+        ),
+        "disposal-rejected" => lang.pick(
+            "消去・廃棄の申請を却下しました。",
+            "Rejected: nothing is erased.",
+        ),
+        _ => return None,
+    })
 }
 
 fn done_message(lang: Lang, done: &str) -> Option<&'static str> {
