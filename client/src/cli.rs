@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    admin, approve, audit, deletion, dispose, inbox, incidents, intake, link, list, login, media,
-    receive, recipient, reject, revoke, send, show, upload,
+    admin, approve, audit, delegate, deletion, dispose, inbox, incidents, intake, link, list,
+    login, media, receive, recipient, reject, revoke, send, show, upload,
 };
 
 #[derive(Debug, Parser)]
@@ -82,6 +82,8 @@ pub enum Command {
     Approve(approve::Args),
     /// Reject a transfer (approvers).
     Reject(reject::Args),
+    /// Name a stand-in approver while you are away, clear one, or list them (代理承認).
+    Delegate(delegate::Args),
     /// Download and check a package from a link (no login needed).
     Receive(receive::Args),
     /// Ask to dispose of stored content before its time (I/II needs approval).

@@ -218,6 +218,21 @@ impl Api {
         read_json(resp)
     }
 
+    pub fn put<B: Serialize + ?Sized, T: DeserializeOwned>(&self, url: Url, body: &B) -> Result<T> {
+        let resp = self.send(
+            self.request(Method::PUT, url)
+                .timeout(JSON_TIMEOUT)
+                .json(body),
+        )?;
+        read_json(resp)
+    }
+
+    /// DELETE whose answer is `204 No Content`.
+    pub fn delete_no_answer(&self, url: Url) -> Result<()> {
+        self.send(self.request(Method::DELETE, url).timeout(JSON_TIMEOUT))?;
+        Ok(())
+    }
+
     /// POST whose answer is `204 No Content`.
     pub fn post_no_answer<B: Serialize + ?Sized>(&self, url: Url, body: Option<&B>) -> Result<()> {
         let mut builder = self.request(Method::POST, url).timeout(JSON_TIMEOUT);

@@ -55,6 +55,34 @@ pub struct Config {
     pub mail: Option<MailConfig>,
     /// File sanitisation (無害化) of inbound files after the scan.
     pub sanitise: SanitiseConfig,
+    /// Requests nobody decides: the reminder and the expiry.
+    pub approval: ApprovalConfig,
+}
+
+/// `[approval]`: what happens to a request for approval that waits. Both
+/// periods count on the gateway's clock from the submission.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalConfig {
+    /// The approver (or their stand-in) is reminded once after this many
+    /// hours; 0: never.
+    pub reminder_hours: u32,
+    /// Undecided after this many days, the request expires: nothing is
+    /// released, the sender is told, and retention erases the content as
+    /// it does a rejected one's.
+    pub expire_days: u32,
+    /// The longest period a stand-in may be named for.
+    pub max_delegation_days: u32,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> Self {
+        Self {
+            reminder_hours: 24,
+            expire_days: 10,
+            max_delegation_days: 92,
+        }
+    }
 }
 
 /// `[mail]`: the SMTP server notifications go through, and what they link to.
@@ -689,6 +717,16 @@ impl Config {
         anyhow::ensure!(
             self.housekeeping.interval_seconds > 0,
             "housekeeping.interval_seconds must be at least 1"
+        );
+        anyhow::ensure!(
+            self.approval.expire_days > 0 && self.approval.max_delegation_days > 0,
+            "approval.expire_days and approval.max_delegation_days must be at least 1"
+        );
+        anyhow::ensure!(
+            u64::from(self.approval.reminder_hours) < u64::from(self.approval.expire_days) * 24,
+            "approval.reminder_hours ({}) must be shorter than approval.expire_days ({} days), or the reminder comes after the request expired; lower it, or 0 for no reminder",
+            self.approval.reminder_hours,
+            self.approval.expire_days
         );
         self.http.validate()?;
         if let Some(mail) = &self.mail {

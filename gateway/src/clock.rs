@@ -67,9 +67,63 @@ pub fn format_ms(ms: i64) -> String {
         .unwrap_or_else(|_| ms.to_string())
 }
 
+/// A gateway time (RFC 3339, UTC) as people in Japan read it: JST, to the
+/// minute. Anything that does not parse is shown as it is.
+pub fn jst(text: &str) -> String {
+    use time::format_description::well_known::Rfc3339;
+    use time::macros::{format_description, offset};
+    OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .and_then(|t| {
+            t.to_offset(offset!(+9))
+                .format(format_description!("[year]-[month]-[day] [hour]:[minute]"))
+                .ok()
+        })
+        .unwrap_or_else(|| text.to_string())
+}
+
+/// Which end of a named day a date means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayEdge {
+    /// 00:00:00 JST: "from the 3rd".
+    Start,
+    /// 23:59:59 JST: "until (or by) the 3rd".
+    End,
+}
+
+/// A day as a clerk names it: YYYY-MM-DD in Japan, at the `edge` of that
+/// day; an RFC 3339 time is taken as it is. `None` when it is neither.
+pub fn parse_japan_day(text: &str, edge: DayEdge) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let text = text.trim();
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(to_ms(t));
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(text, &format).ok()?;
+    let at = match edge {
+        DayEdge::Start => date.with_hms(0, 0, 0),
+        DayEdge::End => date.with_hms(23, 59, 59),
+    }
+    .ok()?;
+    Some(to_ms(at.assume_offset(time::macros::offset!(+9))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_day_is_a_day_in_japan() {
+        // 2026-12-03 00:00 JST is 2026-12-02 15:00 UTC.
+        let start = parse_japan_day("2026-12-03", DayEdge::Start).unwrap_or_default();
+        assert_eq!(format_ms(start), "2026-12-02T15:00:00Z");
+        let end = parse_japan_day("2026-12-03", DayEdge::End).unwrap_or_default();
+        assert_eq!(format_ms(end), "2026-12-03T14:59:59Z");
+        assert_eq!(jst(&format_ms(end)), "2026-12-03 23:59");
+        assert!(parse_japan_day("3 December", DayEdge::End).is_none());
+        assert!(parse_japan_day("2026-02-30", DayEdge::End).is_none());
+    }
 
     #[test]
     fn formats_utc_seconds() {

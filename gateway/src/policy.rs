@@ -10,10 +10,16 @@
 use sekisho_proto::vocab::{AccountStatus, InboundState, UploadRequestKind};
 use sekisho_proto::{Class, LinkState, Role, TransferState};
 
+mod delegation;
 mod grant;
 mod notice;
+pub use delegation::{
+    Principal, decided_for, is_in_force, may_delegate, may_manage_stand_in, may_view_delegations,
+};
 pub use grant::{Allowed, Decidable, Grant, LinkGrant, Visible, perm};
-pub use notice::{Addressee, is_told_of_waiting, sender_is_told_of_revocation};
+pub use notice::{
+    Addressee, is_told_in_place_of, is_told_of_waiting, sender_is_told_of_revocation,
+};
 
 /// Who is asking, as established by a valid session.
 #[derive(Debug, Clone)]
@@ -22,6 +28,18 @@ pub struct Actor {
     pub username: String,
     pub role: Role,
     pub must_change_password: bool,
+    /// The approvers this actor stands in for right now (代理承認): read
+    /// with the session on the gateway's clock, so a delegation past its
+    /// end grants nothing.
+    pub stands_in_for: Vec<StandIn>,
+}
+
+/// An approver (or the CISO) whose queue the actor decides while they are away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandIn {
+    pub user_id: String,
+    pub username: String,
+    pub role: Role,
 }
 
 /// What the policy needs to know about a transfer.
@@ -163,14 +181,21 @@ pub fn may_decide(actor: &Actor, t: &TransferFacts) -> Verdict {
             "this transfer is not waiting for a decision",
         ));
     }
-    let required = approver_role_for(t.sender_role);
-    if actor.role == required || actor.role == Role::Ciso {
+    if has_authority_of(actor, approver_role_for(t.sender_role)) {
         Ok(())
     } else {
         Err(Denied::Forbidden(
             "a request made by an approver must be decided by the CISO",
         ))
     }
+}
+
+/// Whether the actor may decide what `required` decides: by their own
+/// role, as the CISO (the final authority), or as the stand-in of someone
+/// who may. The caller has already refused a decision on one's own request.
+fn has_authority_of(actor: &Actor, required: Role) -> bool {
+    let suffices = |role: Role| role == required || role == Role::Ciso;
+    suffices(actor.role) || actor.stands_in_for.iter().any(|s| suffices(s.role))
 }
 
 /// Whether the actor has an approval queue at all (the console shows it,
@@ -248,8 +273,7 @@ pub fn may_decide_disposal(
             "nobody may approve or reject their own request",
         ));
     }
-    let required = approver_role_for(requested_by_role);
-    if actor.role == required || actor.role == Role::Ciso {
+    if has_authority_of(actor, approver_role_for(requested_by_role)) {
         Ok(())
     } else if matches!(actor.role, Role::Approver) {
         Err(Denied::Forbidden(
@@ -937,6 +961,7 @@ mod tests {
             username: id.into(),
             role,
             must_change_password: false,
+            stands_in_for: Vec::new(),
         }
     }
 

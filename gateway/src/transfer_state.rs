@@ -16,6 +16,8 @@ pub enum Event {
     Revoked,
     /// Every link's time ran out.
     LinksExpired,
+    /// Nobody decided within `approval.expire_days`.
+    Unattended,
     /// The stored content was securely deleted (retention or disposal).
     Erased,
 }
@@ -34,6 +36,7 @@ pub fn next(from: TransferState, event: Event) -> Option<TransferState> {
         (PendingApproval, Event::Rejected) => Some(Rejected),
         (Uploading | PendingApproval | Released, Event::Revoked) => Some(Revoked),
         (Released, Event::LinksExpired) => Some(Expired),
+        (PendingApproval, Event::Unattended) => Some(Expired),
         (Uploading | PendingApproval | Released | Rejected | Revoked | Expired, Event::Erased) => {
             Some(Erased)
         }
@@ -46,6 +49,16 @@ mod tests {
     use super::*;
     use TransferState::*;
     use sekisho_proto::Class;
+
+    #[test]
+    fn only_a_waiting_request_expires_undecided() {
+        assert_eq!(next(PendingApproval, Event::Unattended), Some(Expired));
+        for from in [Uploading, Released, Rejected, Revoked, Expired, Erased] {
+            assert_eq!(next(from, Event::Unattended), None, "{from:?}");
+        }
+        // Once expired, it can no longer be approved.
+        assert_eq!(next(Expired, Event::Approved), None);
+    }
 
     #[test]
     fn class_three_is_released_at_once_and_one_and_two_wait() {

@@ -13,3 +13,6 @@ GRANT SELECT, INSERT ON audit_events, audit_checkpoints TO :app_role;
 GRANT SELECT, INSERT, UPDATE ON media_disposals TO :app_role;
 GRANT SELECT, INSERT, UPDATE ON inbound_deletions TO :app_role;
 GRANT SELECT, INSERT ON media_arrivals TO :app_role;
+-- Delegations are cleared, never deleted: the record of who stood in stays.
+GRANT SELECT, INSERT, UPDATE ON delegations TO :app_role;
+GRANT SELECT, INSERT, DELETE ON alerts TO :app_role;

@@ -170,6 +170,36 @@ pub struct ChangeEmailRequest {
     pub email: String,
 }
 
+/// Names a stand-in (代理承認者) for an approver or the CISO.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SetDelegation {
+    /// The user name of the stand-in: another approver, or the CISO.
+    pub stand_in: String,
+    /// First day (YYYY-MM-DD, Japan time); absent: from now.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Last day (YYYY-MM-DD, Japan time), included.
+    pub until: String,
+}
+
+/// A stand-in as recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DelegationView {
+    /// The approver (or CISO) who is away.
+    pub approver: String,
+    pub stand_in: String,
+    pub stand_in_role: Role,
+    pub starts_at: String,
+    pub ends_at: String,
+    /// Who named the stand-in: the approver or a sysadmin.
+    pub set_by: String,
+    /// Whether the stand-in decides in the approver's place right now.
+    pub in_effect: bool,
+}
+
 /// Shown once, when an account is created.
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -455,6 +485,10 @@ pub struct DecisionView {
     pub decision: Decision,
     pub by: String,
     pub by_role: Role,
+    /// The approver a stand-in (代理承認者) decided for; absent when the
+    /// decider acted on their own authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
     pub at: String,
     pub comment: Option<String>,
     pub content_digest: String,

@@ -79,6 +79,16 @@ vocabulary! {
         /// `sekisho-gateway backup` wrote an encrypted archive.
         BackupCreate = "backup.create",
         ClockBackwards = "clock.backwards",
+        /// An approver (or a sysadmin for them) named a stand-in (代理承認者).
+        DelegationSet = "delegation.set",
+        /// A stand-in was cleared before the end of its period.
+        DelegationClear = "delegation.clear",
+        /// A request waited `approval.reminder_hours`: its deciders were reminded.
+        ApprovalRemind = "approval.remind",
+        /// An engine's signatures went stale, or the engine stopped answering.
+        ScannerAlert = "scanner.alert",
+        /// The engine of an earlier alert is healthy again.
+        ScannerRecovered = "scanner.recovered",
         /// A notification left the outbox for the SMTP server.
         MailSend = "mail.send",
         /// A notification was given up after its last attempt.

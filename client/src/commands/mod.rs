@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod approve;
 pub mod audit;
+pub mod delegate;
 pub mod deletion;
 pub mod dispose;
 pub mod inbox;
@@ -59,6 +60,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pending => pending::run(&cfg),
         Command::Approve(args) => approve::run(&cfg, args),
         Command::Reject(args) => reject::run(&cfg, args),
+        Command::Delegate(args) => delegate::run(&cfg, args),
         Command::Receive(args) => receive::run(&cfg, args),
         Command::Dispose(args) => dispose::run(&cfg, args),
         Command::Deletion(cmd) => deletion::run(&cfg, cmd),

@@ -95,9 +95,14 @@ pub fn describe(t: &TransferView) -> String {
                 Decision::Approved => "Approved",
                 Decision::Rejected => "Rejected",
             };
+            let stand_in = d
+                .on_behalf_of
+                .as_deref()
+                .map(|absent| format!(" as stand-in for {absent} ({absent} の代理)"))
+                .unwrap_or_default();
             let _ = writeln!(
                 s,
-                "  Decision:  {verb} by {} ({}) at {}",
+                "  Decision:  {verb} by {} ({}){stand_in} at {}",
                 d.by,
                 d.by_role,
                 short_time(&d.at)

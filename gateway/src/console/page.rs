@@ -184,20 +184,8 @@ pub async fn error_page(state: &AppState, user: &ConsoleUser, error: AppError) -
     html(status, &ErrorPage { c, message })
 }
 
-/// A gateway time (RFC 3339, UTC) as people in Japan read it: JST, to the
-/// minute. Anything that does not parse is shown as it is.
-pub fn jst(text: &str) -> String {
-    use time::format_description::well_known::Rfc3339;
-    use time::macros::{format_description, offset};
-    time::OffsetDateTime::parse(text, &Rfc3339)
-        .ok()
-        .and_then(|t| {
-            t.to_offset(offset!(+9))
-                .format(format_description!("[year]-[month]-[day] [hour]:[minute]"))
-                .ok()
-        })
-        .unwrap_or_else(|| text.to_string())
-}
+/// Times on pages are JST, as in mails.
+pub use crate::clock::jst;
 
 /// Bytes with a size people read: "1.5 MB".
 pub fn human_size(bytes: u64) -> String {

@@ -19,9 +19,11 @@ use sqlx::{Any, AnyPool};
 use std::sync::Arc;
 use tokio::sync::{Mutex, MutexGuard};
 
+pub mod alerts;
 pub mod arrivals;
 pub mod audit;
 pub mod decode;
+pub mod delegations;
 pub mod deletions;
 pub mod full;
 pub mod inbound;

@@ -26,6 +26,10 @@ pub struct TransferRow {
     pub submitted_at: Option<i64>,
     pub released_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// When the one reminder of a waiting request went out.
+    pub reminded_at: Option<i64>,
+    /// When it expired: undecided, or with every link run out.
+    pub expired_at: Option<i64>,
     pub carry_out: Option<CarryOut>,
 }
 
@@ -42,7 +46,7 @@ pub struct CarryOut {
 
 const TRANSFER_SELECT: &str = "SELECT t.id, t.sender_id, u.username AS sender_name, u.role AS sender_role, \
      t.class, t.purpose, t.state, t.approval_role, t.content_digest, t.created_at, t.submitted_at, \
-     t.released_at, t.revoked_at, t.kind, t.medium_id, t.return_by, t.written_at, t.written_sha256, \
+     t.released_at, t.revoked_at, t.reminded_at, t.expired_at, t.kind, t.medium_id, t.return_by, t.written_at, t.written_sha256, \
      t.returned_at, t.overdue_flagged FROM transfers t JOIN users u ON u.id = t.sender_id";
 
 fn parse<T: std::str::FromStr>(text: &str, what: &str) -> Result<T> {
@@ -69,6 +73,8 @@ fn transfer_from_row(row: &AnyRow) -> Result<TransferRow> {
         submitted_at: row.try_get("submitted_at")?,
         released_at: row.try_get("released_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        reminded_at: row.try_get("reminded_at")?,
+        expired_at: row.try_get("expired_at")?,
         carry_out: match row.try_get::<Option<String>, _>("medium_id")? {
             Some(medium_id) => Some(CarryOut {
                 medium_id,
@@ -171,6 +177,7 @@ pub async fn set_state(
         TransferState::PendingApproval => Some("submitted_at"),
         TransferState::Released => Some("released_at"),
         TransferState::Revoked => Some("revoked_at"),
+        TransferState::Expired => Some("expired_at"),
         _ => None,
     };
     let sql = match stamp_column {
@@ -553,6 +560,8 @@ pub struct DecisionRow {
     pub decided_at: i64,
     pub comment: Option<String>,
     pub content_digest: String,
+    /// The absent approver a stand-in decided for.
+    pub on_behalf_of: Option<String>,
 }
 
 fn decision_str(decision: Decision) -> &'static str {
@@ -571,8 +580,8 @@ pub async fn insert_decision(
     d: &DecisionRow,
 ) -> Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO decisions (transfer_id, decision, by_user, by_role, decided_at, comment, content_digest) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (transfer_id) DO NOTHING",
+        "INSERT INTO decisions (transfer_id, decision, by_user, by_role, decided_at, comment, content_digest, on_behalf_of) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (transfer_id) DO NOTHING",
     )
     .bind(transfer_id)
     .bind(decision_str(d.decision))
@@ -581,6 +590,7 @@ pub async fn insert_decision(
     .bind(d.decided_at)
     .bind(d.comment.as_deref())
     .bind(&d.content_digest)
+    .bind(d.on_behalf_of.as_deref())
     .execute(conn)
     .await
     .context("cannot store the decision")?;
@@ -589,7 +599,7 @@ pub async fn insert_decision(
 
 pub async fn decision(conn: &mut AnyConnection, transfer_id: &str) -> Result<Option<DecisionRow>> {
     let row = sqlx::query(
-        "SELECT decision, by_user, by_role, decided_at, comment, content_digest FROM decisions WHERE transfer_id = $1",
+        "SELECT decision, by_user, by_role, decided_at, comment, content_digest, on_behalf_of FROM decisions WHERE transfer_id = $1",
     )
     .bind(transfer_id)
     .fetch_optional(conn)
@@ -610,6 +620,7 @@ pub async fn decision(conn: &mut AnyConnection, transfer_id: &str) -> Result<Opt
             decided_at: row.try_get("decided_at")?,
             comment: row.try_get("comment")?,
             content_digest: row.try_get("content_digest")?,
+            on_behalf_of: row.try_get("on_behalf_of")?,
         })
     })
     .transpose()
@@ -784,4 +795,18 @@ pub(crate) mod tests {
             .expect("decision");
         assert_eq!(kept.decision, Decision::Approved);
     }
+}
+
+/// Stamps the one reminder of a waiting request; false if it was sent
+/// already (another round or replica got there first).
+pub async fn set_reminded(conn: &mut AnyConnection, id: &str, at: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE transfers SET reminded_at = $2 WHERE id = $1 AND reminded_at IS NULL AND state = 'pending_approval'",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(conn)
+    .await
+    .context("cannot record the reminder")?;
+    Ok(done.rows_affected() == 1)
 }

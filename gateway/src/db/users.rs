@@ -232,6 +232,18 @@ pub async fn mailable_with_role(conn: &mut AnyConnection, role: Role) -> Result<
     rows.iter().map(user_from_row).collect()
 }
 
+/// Every active account of `role`, with or without an address (an absent
+/// approver's stand-in is told in their place even when they have none).
+pub async fn active_with_role(conn: &mut AnyConnection, role: Role) -> Result<Vec<UserRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE role = $1 AND status = 'active' ORDER BY username"
+    )))
+    .bind(role.as_str())
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(user_from_row).collect()
+}
+
 pub struct SessionUser {
     pub user: UserRow,
     pub expires_at: i64,

@@ -24,10 +24,10 @@ use sekisho_proto::media::{
 use sekisho_proto::{
     ApproveRequest, AuditCheckpoint, AuditFilter, AuditKey, AuditPage, ChangeEmailRequest,
     ChangePasswordRequest, ChangeRoleRequest, CreateRecipientRequest, CreateTransferRequest,
-    CreateUserRequest, ErrorBody, FileEntry, Health, LinkView, LoginRequest, LoginResponse,
-    NewAccount, RecipientView, RejectRequest, RevocationView, RevokeRequest, SubmitRequest,
-    SubmitResponse, SuspensionView, TransferCreated, TransferSummary, TransferView, UserInfo,
-    UserSummary,
+    CreateUserRequest, DelegationView, ErrorBody, FileEntry, Health, LinkView, LoginRequest,
+    LoginResponse, NewAccount, RecipientView, RejectRequest, RevocationView, RevokeRequest,
+    SetDelegation, SubmitRequest, SubmitResponse, SuspensionView, TransferCreated, TransferSummary,
+    TransferView, UserInfo, UserSummary,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -41,8 +41,8 @@ use super::throttling;
 use crate::error::{AppError, AppResult};
 use crate::policy;
 use crate::service::{
-    Origin, accounts, arrivals, audit, deletion, inbound, incidents, media, recipients, scanning,
-    transfers,
+    Origin, accounts, arrivals, audit, delegations, deletion, inbound, incidents, media,
+    recipients, scanning, transfers,
 };
 use crate::state::Shared;
 
@@ -62,6 +62,8 @@ pub fn routes() -> Documented {
         .routes(routes!(change_user_role))
         .routes(routes!(change_user_email))
         .routes(routes!(retire_user))
+        .routes(routes!(list_delegations))
+        .routes(routes!(set_delegation, clear_delegation))
         .routes(routes!(list_suspensions))
         .routes(routes!(list_recipients, create_recipient))
         .routes(routes!(list_transfers, create_transfer))
@@ -418,6 +420,88 @@ async fn change_user_email(
     Ok(Json(
         accounts::set_email(&state, &authed.actor, &name, &request.email, &origin).await?,
     ))
+}
+
+/// Stand-ins (代理承認者) whose period has not ended
+///
+/// Approvers, the CISO, the system staff and auditors see them.
+#[utoipa::path(
+    get,
+    path = "/api/v1/delegations",
+    tag = doc::TAG_ACCOUNTS,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Each stand-in, by the approver who is away", body = Vec<DelegationView>),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn list_delegations(
+    State(state): State<Shared>,
+    authed: Authed,
+) -> AppResult<Json<Vec<DelegationView>>> {
+    Ok(Json(delegations::list(&state, &authed.actor).await?))
+}
+
+/// Name a stand-in for an approver or the CISO, for a period
+///
+/// The approver themself, or a sysadmin for them. The stand-in (another
+/// approver or the CISO) sees and decides the approver's queue and is
+/// mailed in their place; decisions record whom they were taken for. A
+/// stand-in already named is replaced.
+#[utoipa::path(
+    put,
+    path = "/api/v1/delegations/{approver}",
+    tag = doc::TAG_ACCOUNTS,
+    security(("bearer" = [])),
+    params(("approver", description = "The user name of the approver who will be away")),
+    request_body = SetDelegation,
+    responses(
+        (status = 200, description = "The stand-in as recorded", body = DelegationView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn set_delegation(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(approver): Path<String>,
+    Json(request): Json<SetDelegation>,
+) -> AppResult<Json<DelegationView>> {
+    Ok(Json(
+        delegations::set(&state, &authed.actor, &approver, request, &origin).await?,
+    ))
+}
+
+/// End a stand-in now: the approver decides their own queue again
+#[utoipa::path(
+    delete,
+    path = "/api/v1/delegations/{approver}",
+    tag = doc::TAG_ACCOUNTS,
+    security(("bearer" = [])),
+    params(("approver", description = "The user name of the approver")),
+    responses(
+        (status = 204, description = "The stand-in no longer decides for them"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 500, response = doc::Internal),
+    )
+)]
+async fn clear_delegation(
+    State(state): State<Shared>,
+    origin: Origin,
+    authed: Authed,
+    Path(approver): Path<String>,
+) -> AppResult<StatusCode> {
+    delegations::clear(&state, &authed.actor, &approver, &origin).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Retire an account for good: it keeps its history and never logs in again (sysadmin)

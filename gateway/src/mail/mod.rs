@@ -7,6 +7,7 @@
 //! What is sent, to whom and when is `service::notify`'s job; what a mail
 //! says is [`render`]'s.
 
+pub mod notice;
 pub mod render;
 
 use std::path::Path;

@@ -27,6 +27,21 @@ pub fn is_told_of_waiting(who: &Addressee<'_>, t: &TransferFacts<'_>) -> bool {
         && who.role == approver_role_for(t.sender_role)
 }
 
+/// A decider away with a stand-in in effect is not mailed; the stand-in is
+/// told in their place, if the stand-in is active and is not the sender
+/// (nobody decides their own request, so they would be told in vain; then
+/// the absent decider is told after all).
+pub fn is_told_in_place_of(
+    decider: &Addressee<'_>,
+    stand_in: &Addressee<'_>,
+    t: &TransferFacts<'_>,
+) -> bool {
+    is_told_of_waiting(decider, t)
+        && stand_in.status == AccountStatus::Active
+        && stand_in.user_id != t.sender_id
+        && stand_in.user_id != decider.user_id
+}
+
 /// The sender is told of a revocation made by someone else; one they made
 /// themselves needs no mail.
 pub fn sender_is_told_of_revocation(revoked_by_id: &str, t: &TransferFacts<'_>) -> bool {
@@ -108,5 +123,23 @@ mod tests {
         let t = facts(Role::Staff);
         assert!(sender_is_told_of_revocation("approver", &t));
         assert!(!sender_is_told_of_revocation("sender", &t));
+    }
+
+    #[test]
+    fn a_stand_in_is_told_in_place_of_the_absent_approver_unless_it_is_their_own_request() {
+        let jicho = who("jicho", Role::Approver);
+        let ciso = who("ciso", Role::Ciso);
+        let of_staff = facts(Role::Staff);
+        // The CISO is not told of staff requests, but is as a stand-in.
+        assert!(!is_told_of_waiting(&ciso, &of_staff));
+        assert!(is_told_in_place_of(&jicho, &ciso, &of_staff));
+        // A stand-in who sent the request is not asked to decide it.
+        let kacho = who("sender", Role::Approver);
+        assert!(!is_told_in_place_of(&jicho, &kacho, &of_staff));
+        let closed = Addressee {
+            status: AccountStatus::Disabled,
+            ..ciso
+        };
+        assert!(!is_told_in_place_of(&jicho, &closed, &of_staff));
     }
 }

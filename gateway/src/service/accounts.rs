@@ -29,6 +29,7 @@ pub fn actor_of(user: &UserRow) -> Actor {
         username: user.username.clone(),
         role: user.role,
         must_change_password: user.must_change_password,
+        stands_in_for: Vec::new(),
     }
 }
 
@@ -415,7 +416,13 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> AppResult<Actor> {
         users::touch_session(tx.conn(), &hash, now).await?;
         tx.commit().await?;
     }
-    Ok(actor_of(&session.user))
+    let mut actor = actor_of(&session.user);
+    if policy::has_approval_queue(&actor) {
+        let mut conn = state.db.read().await?;
+        actor.stands_in_for =
+            super::delegations::stands_in_for(&mut conn, &actor.user_id, now).await?;
+    }
+    Ok(actor)
 }
 
 /// How stale a console session's `last_seen_at` may get before it is

@@ -636,6 +636,13 @@ async fn retention_due(state: &AppState) -> anyhow::Result<Vec<(TransferRow, &'s
     let mut due = Vec::new();
     let mut conn = state.db.read().await?;
     for t in store::list_by_state(&mut conn, TransferState::Expired).await? {
+        // Never released: it expired undecided, and goes as a rejected one does.
+        if t.released_at.is_none() {
+            if t.expired_at.unwrap_or(t.created_at) + i64::from(r.closed_days) * day <= now {
+                due.push((t, "retention: expired undecided, never released"));
+            }
+            continue;
+        }
         let last_expiry = store::links(&mut conn, &t.id)
             .await?
             .iter()

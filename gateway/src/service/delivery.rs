@@ -249,6 +249,7 @@ async fn count_download(
         },
     )
     .await?;
+    super::notify::queue_downloaded(state, tx.conn(), now, grant.object(), link, &origin.0).await?;
     tx.commit().await?;
     Ok(())
 }

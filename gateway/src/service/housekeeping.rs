@@ -1,6 +1,7 @@
 //! Work nobody asks for: closing expired links (and logging it), ending
-//! stale sessions, sending the mail outbox, and start-up recovery after a
-//! crash.
+//! stale sessions, reminding of and expiring requests nobody decides,
+//! watching the scanner, retention, sending the mail outbox, and start-up
+//! recovery after a crash.
 
 use sekisho_proto::audit::{Action, ObjectRef};
 use sekisho_proto::vocab::Outcome;
@@ -60,6 +61,18 @@ async fn round(state: &Shared) {
     }
     if let Err(e) = super::media::flag_overdue(state).await {
         tracing::error!("cannot flag overdue media, will retry: {e:#}");
+    }
+    match super::unattended::run(state).await {
+        Ok(done) if done != Default::default() => tracing::info!(
+            "unattended requests: {} reminded, {} expired undecided",
+            done.reminded,
+            done.expired
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::error!("cannot remind or expire waiting requests, will retry: {e:#}"),
+    }
+    if let Err(e) = super::scanner_watch::run(state).await {
+        tracing::error!("cannot check the scanning engines, will retry: {e:#}");
     }
     match super::deletion::apply_retention(state).await {
         Ok(0) => {}
@@ -130,6 +143,7 @@ pub async fn sweep(state: &Shared) -> anyhow::Result<()> {
                 },
             )
             .await?;
+            super::notify::queue_links_expired(state, tx.conn(), now, &transfer).await?;
         }
     }
     tx.commit().await?;

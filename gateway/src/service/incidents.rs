@@ -33,6 +33,7 @@ pub struct Finding<'a> {
 /// Opens an incident in the caller's transaction and logs it; the
 /// managers are the ones to be told (`notify`).
 pub async fn open(
+    state: &AppState,
     conn: &mut crate::db::Conn,
     now: i64,
     finding: Finding<'_>,
@@ -79,6 +80,7 @@ pub async fn open(
         },
     )
     .await?;
+    super::notify::queue_incident(state, conn, now, &incident).await?;
     Ok(())
 }
 

@@ -369,6 +369,8 @@ pub async fn flag_overdue(state: &AppState) -> anyhow::Result<usize> {
             },
         )
         .await?;
+        super::notify::queue_media_overdue(state, tx.conn(), now, &t, &c.medium_id, c.return_by)
+            .await?;
         flagged += 1;
     }
     tx.commit().await?;

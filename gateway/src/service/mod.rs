@@ -7,6 +7,7 @@ pub mod arrivals;
 pub mod audit;
 pub mod audit_export;
 pub mod config_record;
+pub mod delegations;
 pub mod deletion;
 pub mod delivery;
 pub mod housekeeping;
@@ -17,8 +18,10 @@ pub mod media;
 pub mod notify;
 pub mod pump;
 pub mod recipients;
+pub mod scanner_watch;
 pub mod scanning;
 pub mod transfers;
+pub mod unattended;
 
 /// Where a request came from, for the audit log.
 #[derive(Debug, Clone)]

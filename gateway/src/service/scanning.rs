@@ -76,7 +76,7 @@ pub async fn refuse_outbound<T>(
                 request_id: Some(ObjectRef::Transfer(transfer_id.to_string()).to_string()),
                 file_id: None,
             };
-            incidents::open(tx.conn(), now, finding, &actor.username, origin).await?;
+            incidents::open(state, tx.conn(), now, finding, &actor.username, origin).await?;
         }
         tx.commit().await?;
         Ok::<_, AppError>(())

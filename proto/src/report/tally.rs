@@ -238,6 +238,11 @@ impl Tally {
             | Action::InboundDownload
             | Action::InboundRescan
             | Action::InboundOriginalRelease
+            | Action::DelegationSet
+            | Action::DelegationClear
+            | Action::ApprovalRemind
+            | Action::ScannerAlert
+            | Action::ScannerRecovered
             | Action::IncidentEscalate
             | Action::MediaRegister
             | Action::MediaRequest

@@ -21,7 +21,7 @@ use crate::envelope;
 use crate::error::{AppError, AppResult};
 use crate::policy::{self, Actor};
 use crate::scan::Verdict;
-use crate::service::{Origin, incidents, pump};
+use crate::service::{Origin, incidents, notify, pump};
 use crate::state::{AppState, Shared};
 
 /// The caller's inbound files; a manager also sees those left to them.
@@ -118,6 +118,9 @@ pub async fn classify(
         },
     )
     .await?;
+    if new_state == InboundState::NeedsManager {
+        notify::queue_unknown_class(state, tx.conn(), now, &file.id, by).await?;
+    }
     tx.commit().await?;
     let Received { mut file, request } = grant.into_object();
     file.class = Some(class);
@@ -294,7 +297,7 @@ pub async fn rescan(
     .await?;
     if let Verdict::Infected { engine, signature } = &verdict {
         let finding = infected_finding(&current, &r, engine, signature);
-        incidents::open(tx.conn(), now, finding, &actor.username, origin).await?;
+        incidents::open(&state, tx.conn(), now, finding, &actor.username, origin).await?;
     }
     tx.commit().await?;
     let mut updated = current;

@@ -19,11 +19,12 @@ use super::sanitise;
 use crate::db::audit::{self, Record};
 use crate::db::inbound::{self as store, FileRow, RequestRow};
 use crate::error::{AppError, AppResult};
+use crate::mail::notice::Arrival;
 use crate::policy::{self, Actor};
 use crate::scan::Verdict;
-use crate::service::Origin;
 use crate::service::incidents::{self, Finding};
 use crate::service::ingest::{Finished, Ingest};
+use crate::service::{Origin, notify};
 use crate::state::{AppState, Shared};
 
 /// The multipart field that carries files.
@@ -424,6 +425,7 @@ async fn record(
         return Err(Bound::Gateway.refusal());
     }
     let mut outcomes = Vec::new();
+    let mut arrivals = Vec::new();
     for item in received {
         let f = &item.finished;
         let verdict = f.verdict().unwrap_or(Verdict::Unscanned {
@@ -433,7 +435,7 @@ async fn record(
         if let Some(done) = sanitised {
             done.record_copy(tx.conn(), now).await?;
         }
-        let state = verdict
+        let file_state = verdict
             .kind()
             .initial_state()
             .after_sanitising(sanitised.map(|d| d.sanitised.outcome));
@@ -460,13 +462,18 @@ async fn record(
             class: None,
             classified_by: None,
             classified_at: None,
-            state,
+            state: file_state,
             uploaded_from: origin.0.clone(),
             created_at: now,
             sanitised: sanitised.map(|d| d.sanitised.clone()),
         };
         store::insert_file(tx.conn(), &row).await?;
         store::add_received(tx.conn(), &r.id, row.size).await?;
+        arrivals.push(Arrival {
+            size: f.sealed.size,
+            state: row.state,
+            sanitised: sanitised.is_some_and(|d| d.sanitised.copy.is_some()),
+        });
         audit::append(
             tx.conn(),
             now,
@@ -497,7 +504,7 @@ async fn record(
         .await?;
         if let Verdict::Infected { engine, signature } = &verdict {
             let finding = infected_finding(&row, r, engine, signature);
-            incidents::open(tx.conn(), now, finding, uploader, origin).await?;
+            incidents::open(state, tx.conn(), now, finding, uploader, origin).await?;
         }
         outcomes.push(outcome_for(
             &row.name,
@@ -507,6 +514,7 @@ async fn record(
             &f.sealed.sha256,
         ));
     }
+    notify::queue_inbound_arrived(state, tx.conn(), now, r, uploader, arrivals).await?;
     tx.commit().await?;
     Ok(UploadAnswer { files: outcomes })
 }

@@ -176,23 +176,15 @@ fn check_files(limits: &LimitConfig, files: &[NewFile]) -> AppResult<()> {
 /// Parses a return date: RFC 3339, or YYYY-MM-DD meaning the end of that
 /// day in Japan (23:59:59 JST), which is what a clerk means by "by the 3rd".
 fn parse_return_by(text: &str) -> AppResult<i64> {
-    use time::format_description::well_known::Rfc3339;
-    let text = text.trim();
-    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(crate::clock::to_ms(t));
-    }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(text, &format).map_err(|_| {
+    crate::clock::parse_japan_day(text, crate::clock::DayEdge::End).ok_or_else(|| {
         AppError::invalid(
             "bad_return_by",
-            format!("'{text}' is not a date: use YYYY-MM-DD (e.g. 2026-12-03)"),
+            format!(
+                "'{}' is not a date: use YYYY-MM-DD (e.g. 2026-12-03)",
+                text.trim()
+            ),
         )
-    })?;
-    let end_of_day_jst = date
-        .with_hms(23, 59, 59)
-        .map_err(|_| AppError::invalid("bad_return_by", "not a valid date"))?
-        .assume_offset(time::macros::offset!(+9));
-    Ok(crate::clock::to_ms(end_of_day_jst))
+    })
 }
 
 /// 5.(1)③: a carry-out names a medium, a future return date and no

@@ -100,6 +100,8 @@ async fn record_decision(
         Decision::Rejected => Event::Rejected,
     };
     let next = transition(transfer, event)?;
+    let on_behalf_of =
+        policy::decided_for(grant.actor(), &super::facts(transfer)).map(|s| s.username.clone());
     let row = DecisionRow {
         decision: ruling.decision,
         by_user: grant.actor().username.clone(),
@@ -107,6 +109,7 @@ async fn record_decision(
         decided_at: now,
         comment: ruling.comment.clone(),
         content_digest: stored_digest.clone(),
+        on_behalf_of: on_behalf_of.clone(),
     };
     if !store::insert_decision(tx.conn(), &transfer.id, &row).await? {
         return Err(AppError::Conflict(
@@ -122,23 +125,29 @@ async fn record_decision(
     let (action, detail) = match ruling.decision {
         Decision::Approved => (
             Action::TransferApprove,
-            json!({ "comment": comment, "content_digest": stored_digest, "sender": transfer.sender_name }),
+            json!({ "comment": comment, "content_digest": stored_digest, "sender": transfer.sender_name, "on_behalf_of": on_behalf_of }),
         ),
         Decision::Rejected => (
             Action::TransferReject,
-            json!({ "reason": comment, "content_digest": stored_digest, "sender": transfer.sender_name }),
+            json!({ "reason": comment, "content_digest": stored_digest, "sender": transfer.sender_name, "on_behalf_of": on_behalf_of }),
         ),
     };
     audit::append(tx.conn(), now, record(&grant, action, origin, detail)).await?;
     let approved = ruling.decision == Decision::Approved;
-    let by = &grant.actor().username;
+    let by = match &on_behalf_of {
+        Some(absent) => format!(
+            "{}（{absent} の代理 / for {absent}）",
+            grant.actor().username
+        ),
+        None => grant.actor().username.clone(),
+    };
     notify::queue_decided(
         state,
         tx.conn(),
         now,
         transfer,
         approved,
-        by,
+        &by,
         comment.as_deref(),
     )
     .await?;

@@ -165,6 +165,7 @@ async fn render(state: &AppState, grant: &Visible<TransferRow>) -> AppResult<Tra
             at: format_ms(d.decided_at),
             comment: d.comment,
             content_digest: d.content_digest,
+            on_behalf_of: d.on_behalf_of,
         }),
         approval_by: transfer.approval_role,
         released_at: transfer.released_at.map(format_ms),
