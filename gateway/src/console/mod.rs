@@ -24,7 +24,9 @@ use axum::routing::{get, post, put};
 use crate::state::Shared;
 
 pub fn router() -> Router<Shared> {
-    use pages::{accounts, audit, auth, inbound, incidents, media, recipients, transfers};
+    use pages::{
+        accounts, audit, auth, delegations, inbound, incidents, media, recipients, transfers,
+    };
     Router::new()
         .route("/", get(|| async { Redirect::to("/home") }))
         .route("/login", get(auth::login_page).post(auth::login))
@@ -58,6 +60,11 @@ pub fn router() -> Router<Shared> {
         .route("/incidents/{id}", post(incidents::act))
         .route("/accounts", get(accounts::list).post(accounts::create))
         .route("/accounts/{name}", post(accounts::change))
+        .route(
+            "/delegations",
+            get(delegations::page).post(delegations::set),
+        )
+        .route("/delegations/{approver}/clear", post(delegations::clear))
         .route("/audit", get(audit::log))
         .route("/audit/report", get(audit::report))
         .route("/audit/export.csv", get(audit::csv))

@@ -31,6 +31,7 @@ pub struct Menu {
     pub audit: bool,
     pub media: bool,
     pub scanner: bool,
+    pub delegations: bool,
 }
 
 impl Menu {
@@ -45,6 +46,7 @@ impl Menu {
             audit: policy::may_read_audit(actor).is_ok(),
             media: policy::may_view_media(actor).is_ok(),
             scanner: policy::may_view_scan_status(actor).is_ok(),
+            delegations: policy::may_view_delegations(actor).is_ok(),
         }
     }
 }

@@ -691,6 +691,20 @@ pub async fn flag_overdue(conn: &mut AnyConnection, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Stamps the one reminder of a waiting request; false if it was sent
+/// already (another round or replica got there first).
+pub async fn set_reminded(conn: &mut AnyConnection, id: &str, at: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE transfers SET reminded_at = $2 WHERE id = $1 AND reminded_at IS NULL AND state = 'pending_approval'",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(conn)
+    .await
+    .context("cannot record the reminder")?;
+    Ok(done.rows_affected() == 1)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -776,6 +790,7 @@ pub(crate) mod tests {
             decided_at: 3,
             comment: None,
             content_digest: "d".into(),
+            on_behalf_of: Some("jicho".into()),
         };
         assert!(
             insert_decision(conn, "t1", &decision)
@@ -794,19 +809,6 @@ pub(crate) mod tests {
             .expect("read")
             .expect("decision");
         assert_eq!(kept.decision, Decision::Approved);
+        assert_eq!(kept.on_behalf_of.as_deref(), Some("jicho"));
     }
-}
-
-/// Stamps the one reminder of a waiting request; false if it was sent
-/// already (another round or replica got there first).
-pub async fn set_reminded(conn: &mut AnyConnection, id: &str, at: i64) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE transfers SET reminded_at = $2 WHERE id = $1 AND reminded_at IS NULL AND state = 'pending_approval'",
-    )
-    .bind(id)
-    .bind(at)
-    .execute(conn)
-    .await
-    .context("cannot record the reminder")?;
-    Ok(done.rows_affected() == 1)
 }

@@ -89,6 +89,31 @@ pub async fn in_effect_of(
         .filter(|d| in_effect(d, now)))
 }
 
+/// An account that can be named as a stand-in, or have one.
+pub struct Candidate {
+    pub user: UserRow,
+}
+
+impl Candidate {
+    pub fn principal(&self) -> Principal<'_> {
+        principal(&self.user)
+    }
+}
+
+/// The active approvers and CISOs, for the console's choices; shown to
+/// those who see the stand-ins.
+pub async fn candidates(state: &AppState, actor: &Actor) -> AppResult<Vec<Candidate>> {
+    policy::may_view_delegations(actor)?;
+    let mut conn = state.db.read().await?;
+    let mut out = Vec::new();
+    for role in [sekisho_proto::Role::Approver, sekisho_proto::Role::Ciso] {
+        for user in users::active_with_role(&mut conn, role).await? {
+            out.push(Candidate { user });
+        }
+    }
+    Ok(out)
+}
+
 /// The stand-ins whose period has not ended.
 pub async fn list(state: &AppState, actor: &Actor) -> AppResult<Vec<DelegationView>> {
     policy::may_view_delegations(actor)?;

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod delegations;
 pub mod inbound;
 pub mod incidents;
 pub mod media;

@@ -444,13 +444,20 @@ async fn transfer_page(
         content_digest: view.content_digest.clone().unwrap_or_default(),
         decision: view.decision.as_ref().map(|d| {
             format!(
-                "{} — {}（{}） {}{}",
+                "{} — {}（{}）{} {}{}",
                 match d.decision {
                     sekisho_proto::Decision::Approved => lang.pick("承認", "approved"),
                     sekisho_proto::Decision::Rejected => lang.pick("却下", "rejected"),
                 },
                 d.by,
                 lang.role(d.by_role),
+                d.on_behalf_of
+                    .as_deref()
+                    .map(|absent| match lang {
+                        Lang::Ja => format!(" {absent} の代理"),
+                        Lang::En => format!(" as stand-in for {absent}"),
+                    })
+                    .unwrap_or_default(),
                 jst(&d.at),
                 d.comment
                     .as_deref()
