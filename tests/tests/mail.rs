@@ -221,6 +221,22 @@ fn the_approver_the_sender_and_each_recipient_are_told_and_no_mail_carries_a_sec
         std::fs::read(out_dir.join("notes.txt")).expect("file"),
         b"confidential notes"
     );
+    // The sender hears of the download: who, when and from where.
+    let after = smtp.wait_for(5, ARRIVAL);
+    let downloaded = mails_to(&after, "tanaka@city.example.lg.jp");
+    assert_eq!(downloaded.len(), 2, "{downloaded:#?}");
+    let downloaded = downloaded[1];
+    assert!(
+        downloaded
+            .subject
+            .contains("partner 様がダウンロードしました"),
+        "{}",
+        downloaded.subject
+    );
+    assert!(downloaded.text.contains("127.0.0.1"), "{}", downloaded.text);
+    assert!(downloaded.text.contains("1 / 3"), "{}", downloaded.text);
+    assert!(downloaded.text.contains(&console_link));
+    let mails = after;
 
     // Nothing secret in any mail: no passphrase, no session token, and no
     // download token outside the recipient's own mail.
@@ -238,7 +254,10 @@ fn the_approver_the_sender_and_each_recipient_are_told_and_no_mail_carries_a_sec
         }
         assert!(!all.contains("confidential notes"));
     }
-    for mail in [asked, decided] {
+    for mail in mails_to(&mails, "tanaka@city.example.lg.jp")
+        .into_iter()
+        .chain([asked])
+    {
         for url in [&partner_url, &clinic_url] {
             assert!(!mail.everything().contains(&token_of(url)), "{mail:#?}");
         }
@@ -250,11 +269,11 @@ fn the_approver_the_sender_and_each_recipient_are_told_and_no_mail_carries_a_sec
     }
 
     // Each send is an audit event; the CISO was never mailed.
-    wait_until("four mail.send events", || {
-        events(&gw, "mail.send").len() == 4
+    wait_until("five mail.send events", || {
+        events(&gw, "mail.send").len() == 5
     });
     assert!(mails_to(&smtp.received(), "ciso@city.example.lg.jp").is_empty());
-    assert_eq!(smtp.received().len(), 4);
+    assert_eq!(smtp.received().len(), 5);
     let status = text(&gw.admin_command(&["status"]));
     assert!(status.contains("Mail: on"), "{status}");
     assert!(status.contains("0 waiting in the outbox"), "{status}");

@@ -27,3 +27,16 @@ pub async fn clear(conn: &mut AnyConnection, name: &str) -> Result<bool> {
         .context("cannot clear the alert")?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The names of the alerts raised now that start with `prefix`.
+pub async fn raised(conn: &mut AnyConnection, prefix: &str) -> Result<Vec<String>> {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT name FROM alerts WHERE name LIKE $1 ORDER BY name")
+        .bind(format!("{prefix}%"))
+        .fetch_all(conn)
+        .await
+        .context("cannot read the alerts")?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("name").map_err(Into::into))
+        .collect()
+}

@@ -40,9 +40,11 @@ pub async fn run(state: &Shared) -> anyhow::Result<usize> {
     let engines = tokio::task::spawn_blocking(move || scanner.status(at)).await?;
     let now = state.clock.now_ms();
     let mut raised = 0;
+    let mut checked = Vec::new();
     for engine in &engines {
         for (problem, present) in problems(engine) {
             let name = problem.alert_name(&engine.engine);
+            checked.push(name.clone());
             let mut tx = state.db.write().await?;
             let (action, outcome) = if present {
                 if !alerts::raise(tx.conn(), &name, &serde_json::to_string(&problem)?, now).await? {
@@ -75,5 +77,27 @@ pub async fn run(state: &Shared) -> anyhow::Result<usize> {
             tx.commit().await?;
         }
     }
+    // An engine taken out of the configuration ends its alerts.
+    let mut tx = state.db.write().await?;
+    for name in alerts::raised(tx.conn(), "scanner.").await? {
+        if checked.contains(&name) || !alerts::clear(tx.conn(), &name).await? {
+            continue;
+        }
+        let engine = name.split_once(':').map_or("", |(_, e)| e).to_string();
+        audit::append(
+            tx.conn(),
+            now,
+            Record {
+                actor: "(gateway)".into(),
+                action: Action::ScannerRecovered,
+                object: ObjectRef::Gateway(format!("scanner:{engine}")),
+                outcome: Outcome::Ok,
+                source: "-".into(),
+                detail: json!({ "alert": name, "why": "the engine is no longer configured" }),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(raised)
 }
