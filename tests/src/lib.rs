@@ -33,7 +33,7 @@ mod smtp;
 pub use browser::Browser;
 pub use clamd::{CLAMD_MARKER, Clamd};
 pub use postgres::PgCluster;
-pub use smtp::{ReceivedMail, SmtpServer};
+pub use smtp::{ReceivedMail, SmtpServer, SmtpTls};
 
 /// Folder that holds the workspace's built binaries.
 pub fn bin_dir() -> PathBuf {

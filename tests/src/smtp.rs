@@ -26,6 +26,9 @@ pub struct ReceivedMail {
     pub content_type: String,
     /// The message as it came over the wire (still transfer-encoded).
     pub raw: String,
+    /// Whether the sender logged in, and whether the session was TLS.
+    pub authenticated: bool,
+    pub tls: bool,
 }
 
 impl ReceivedMail {
@@ -42,7 +45,19 @@ pub struct SmtpServer {
     pub port: u16,
     folder: PathBuf,
     child: Option<Child>,
+    tls: Option<SmtpTls>,
     _dir: tempfile::TempDir,
+}
+
+/// How a TLS test server talks: STARTTLS required, or TLS from the first
+/// byte; both with a certificate and a required login.
+#[derive(Debug, Clone)]
+pub struct SmtpTls {
+    pub implicit: bool,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub user: String,
+    pub password: String,
 }
 
 fn python() -> String {
@@ -53,6 +68,15 @@ impl SmtpServer {
     /// Starts the server on a free loopback port; `None` (test skipped)
     /// when aiosmtpd is not installed, unless in CI.
     pub fn start() -> Option<SmtpServer> {
+        Self::start_with(None)
+    }
+
+    /// A server that requires TLS and a login (see [`SmtpTls`]).
+    pub fn start_tls(tls: SmtpTls) -> Option<SmtpServer> {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<SmtpTls>) -> Option<SmtpServer> {
         let found = Command::new(python())
             .args(["-c", "import aiosmtpd"])
             .stdout(Stdio::null())
@@ -78,6 +102,7 @@ impl SmtpServer {
             port,
             folder,
             child: None,
+            tls,
             _dir: dir,
         };
         server.start_again();
@@ -110,10 +135,20 @@ impl SmtpServer {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/smtp_sink.py");
         let started = Instant::now();
         loop {
-            let mut child = Command::new(python())
+            let mut command = Command::new(python());
+            command
                 .arg(&script)
                 .arg(&self.folder)
-                .arg(self.port.to_string())
+                .arg(self.port.to_string());
+            if let Some(tls) = &self.tls {
+                command
+                    .arg(if tls.implicit { "smtps" } else { "starttls" })
+                    .arg(&tls.cert)
+                    .arg(&tls.key)
+                    .arg(&tls.user)
+                    .arg(&tls.password);
+            }
+            let mut child = command
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
@@ -178,6 +213,8 @@ impl SmtpServer {
                     html: field("html"),
                     content_type: field("content_type"),
                     raw,
+                    authenticated: v["authenticated"].as_bool().unwrap_or(false),
+                    tls: v["tls"].as_bool().unwrap_or(false),
                 }
             })
             .collect()

@@ -432,3 +432,90 @@ fn a_bad_address_is_refused_with_an_example() {
     assert_failure(&out, "tanaka@city.example.lg.jp");
     gw.stop().expect("stop");
 }
+
+/// The `[mail]` settings for a TLS server on `port` with the gateway's own
+/// CA and the login in `smtp-login`.
+fn tls_patch(scheme: &str, port: u16) -> Vec<(&'static str, &'static str, String)> {
+    vec![
+        (
+            "mail",
+            "smtp_url",
+            format!("\"{scheme}://127.0.0.1:{port}\""),
+        ),
+        (
+            "mail",
+            "from",
+            "\"Sekisho <sekisho@city.example.lg.jp>\"".into(),
+        ),
+        ("mail", "console_base_url", format!("\"{CONSOLE}\"")),
+        ("mail", "ca_file", "\"tls/ca.pem\"".into()),
+        ("mail", "credentials_file", "\"smtp-login\"".into()),
+        ("mail", "retry_seconds", "60".into()),
+    ]
+}
+
+fn reconfigure_mail(gw: &mut Gateway, patch: &[(&'static str, &'static str, String)]) {
+    let borrowed: Vec<(&str, &str, &str)> =
+        patch.iter().map(|(a, b, c)| (*a, *b, c.as_str())).collect();
+    gw.reconfigure(&borrowed);
+}
+
+#[test]
+fn mail_goes_over_starttls_or_smtps_with_a_login_and_never_in_clear() {
+    let mut gw = Gateway::start_with(options(None));
+    let admin = gw.admin_ready();
+    let staff = gw.user(&admin, "tanaka", "staff");
+    gw.user(&admin, "jicho", "approver");
+    set_email(&gw, &admin, "jicho", "jicho@city.example.lg.jp");
+    add_age_partner(&gw, &staff);
+    // The SMTP login, in a file of the gateway's user alone.
+    let login = gw.data_dir().join("smtp-login");
+    std::fs::write(&login, "sekisho\ncorrect horse battery\n").expect("login file");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&login, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    // The test servers use the gateway's own certificate (made for
+    // 127.0.0.1 and signed by its CA), so `ca_file` is that CA.
+    let data = gw.data_dir();
+    let tls = |implicit: bool| SmtpTls {
+        implicit,
+        cert: data.join("tls/server.pem"),
+        key: data.join("tls/server.key"),
+        user: "sekisho".into(),
+        password: "correct horse battery".into(),
+    };
+    for (implicit, scheme) in [(false, "smtp"), (true, "smtps")] {
+        let Some(smtp) = SmtpServer::start_tls(tls(implicit)) else {
+            return;
+        };
+        reconfigure_mail(&mut gw, &tls_patch(scheme, smtp.port));
+        let _ = gw.login(&staff);
+        send_class_ii(&gw, &staff, &["partner"]);
+        let mails = smtp.wait_for(1, ARRIVAL);
+        let asked = only_mail_to(&mails, "jicho@city.example.lg.jp");
+        assert!(asked.tls, "{scheme}: the mail did not go over TLS");
+        assert!(asked.authenticated, "{scheme}: the gateway did not log in");
+        assert!(asked.subject.contains("承認依頼"), "{}", asked.subject);
+    }
+
+    // A server that offers no STARTTLS is refused before anything is sent:
+    // the mail waits in the outbox with the reason, nothing goes in clear.
+    let Some(plain) = SmtpServer::start() else {
+        return;
+    };
+    reconfigure_mail(&mut gw, &tls_patch("smtp", plain.port));
+    let _ = gw.login(&staff);
+    send_class_ii(&gw, &staff, &["partner"]);
+    wait_until("a failed attempt in the outbox", || {
+        query_text(
+            &gw.database_url,
+            "SELECT last_error FROM mail_outbox WHERE state = 'queued' AND attempts > 0",
+        )
+        .is_ok_and(|rows| !rows.is_empty())
+    });
+    assert!(plain.received().is_empty(), "a mail went out without TLS");
+    let status = text(&gw.admin_command(&["status"]));
+    assert!(status.contains("1 waiting in the outbox"), "{status}");
+    gw.stop().expect("stop");
+}
