@@ -937,3 +937,90 @@ fn a_form_posted_from_another_site_changes_nothing() {
     assert!(!events.iter().any(|e| e.action == "transfer.revoke"));
     gw.stop().expect("stop");
 }
+
+#[test]
+fn an_approver_names_a_stand_in_in_the_console_and_a_sysadmin_changes_a_mail_address() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let mut gw = Gateway::start();
+    let admin = gw.admin_ready();
+    let staff = gw.user(&admin, "sato", "staff");
+    let jicho = gw.user(&admin, "jicho", "approver");
+    let ciso = gw.user(&admin, "ciso", "ciso");
+    add_age_partner(&gw, &staff);
+
+    // jicho will be away: the CISO stands in until tomorrow.
+    log_in(&browser, &gw, &jicho);
+    browser.click("a[href='/delegations']");
+    browser.wait_for_path("/delegations");
+    assert!(browser.page_text().contains("代理承認者はいません"));
+    browser.select("#d-stand-in", "ciso");
+    // A date input's typed format follows the browser's locale; the value
+    // is what the form sends.
+    let tomorrow = gw.now() + 86_400;
+    let day = time::OffsetDateTime::from_unix_timestamp(tomorrow)
+        .expect("time")
+        .to_offset(time::macros::offset!(+9));
+    let until = format!(
+        "{:04}-{:02}-{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    );
+    browser.execute(&format!(
+        "document.getElementById('d-until').value = '{until}'; return null;"
+    ));
+    browser.click("#set-delegation button[type=submit]");
+    browser.wait_for_text("代理承認者を設定しました");
+    let row = browser.text("tr[data-approver='jicho']");
+    assert!(row.contains("ciso") && row.contains("代理中"), "{row}");
+    browser.screenshot("delegations");
+    log_out(&browser);
+
+    // The CISO decides a staff request for jicho; the review page says so.
+    let (path, _) = write_file(gw.dir.path(), "報告書.txt", 2048, 5);
+    let id = send_with_cli(&gw, &staff, "II", "報告書の送付", &path);
+    log_in(&browser, &gw, &ciso);
+    browser.goto(&format!("{}/transfers/{id}", gw.internal_url));
+    browser.fill("#otp", &gw.otp(&ciso.totp_secret));
+    browser.click("#approve");
+    browser.wait_for_text("承認しました");
+    assert!(
+        browser.page_text().contains("jicho の代理"),
+        "{}",
+        browser.page_text()
+    );
+    // The CISO may not end someone else's stand-in: no button is offered.
+    browser.goto(&format!("{}/delegations", gw.internal_url));
+    assert!(!browser.exists("tr[data-approver='jicho'] form"));
+    log_out(&browser);
+
+    // jicho is back early and ends it.
+    log_in(&browser, &gw, &jicho);
+    browser.goto(&format!("{}/delegations", gw.internal_url));
+    browser.click("tr[data-approver='jicho'] form button");
+    browser.wait_for_text("代理承認を終了しました");
+    assert!(!browser.exists("tr[data-approver='jicho']"));
+    log_out(&browser);
+
+    // A sysadmin gives jicho a mail address from the accounts page.
+    log_in(&browser, &gw, &admin);
+    browser.click("a[href='/accounts']");
+    browser.wait_for_path("/accounts");
+    let form = "tr[data-account='jicho'] form:has(input[name=action][value=email])";
+    browser.fill(
+        &format!("{form} input[name=email]"),
+        "jicho@city.example.lg.jp",
+    );
+    browser.click(&format!("{form} button"));
+    browser.wait_for_text("jicho@city.example.lg.jp");
+    let listed = json_of(&gw.cli(&admin).run(&["--json", "admin", "user", "list"]));
+    let jicho_row = listed
+        .as_array()
+        .and_then(|a| a.iter().find(|u| u["username"] == "jicho"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(jicho_row["email"], "jicho@city.example.lg.jp");
+    gw.stop().expect("stop");
+}

@@ -45,7 +45,7 @@ fn mails_to(smtp: &SmtpServer, name: &str) -> Vec<ReceivedMail> {
     let address = mail_of(name);
     smtp.received()
         .into_iter()
-        .filter(|m| m.to.iter().any(|t| *t == address))
+        .filter(|m| m.to.contains(&address))
         .collect()
 }
 

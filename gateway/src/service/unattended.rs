@@ -47,11 +47,12 @@ pub async fn run(state: &AppState) -> anyhow::Result<Done> {
             if expire(state, &t, now).await? {
                 done.expired += 1;
             }
-        } else if remind_after > 0 && t.reminded_at.is_none() && now >= submitted(&t) + remind_after
+        } else if remind_after > 0
+            && t.reminded_at.is_none()
+            && now >= submitted(&t) + remind_after
+            && remind(state, &t, now).await?
         {
-            if remind(state, &t, now).await? {
-                done.reminded += 1;
-            }
+            done.reminded += 1;
         }
     }
     Ok(done)
