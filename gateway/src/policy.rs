@@ -14,7 +14,8 @@ mod delegation;
 mod grant;
 mod notice;
 pub use delegation::{
-    Principal, decided_for, is_in_force, may_delegate, may_manage_stand_in, may_view_delegations,
+    Principal, decided_for, disposal_decided_for, is_in_force, may_delegate, may_manage_stand_in,
+    may_view_delegations,
 };
 pub use grant::{Allowed, Decidable, Grant, LinkGrant, Visible, perm};
 pub use notice::{

@@ -88,24 +88,36 @@ pub fn may_view_delegations(actor: &Actor) -> Verdict {
 /// so a stand-in for an approver is recorded as such even when their own
 /// role would do; the CISO's authority is named only when it was needed.
 pub fn decided_for<'a>(actor: &'a Actor, t: &TransferFacts) -> Option<&'a StandIn> {
-    let required = approver_role_for(t.sender_role);
-    let eligible = |s: &&StandIn| s.user_id != t.sender_id;
-    let of_role = actor
-        .stands_in_for
-        .iter()
-        .filter(eligible)
-        .find(|s| s.role == required);
-    if of_role.is_some() {
-        return of_role;
+    stand_in_used(actor, approver_role_for(t.sender_role), |s| {
+        s.user_id != t.sender_id
+    })
+}
+
+/// The same for a disposal (of stored content or of a medium), asked for
+/// by `requested_by` in `requested_by_role`.
+pub fn disposal_decided_for<'a>(
+    actor: &'a Actor,
+    requested_by: &str,
+    requested_by_role: Role,
+) -> Option<&'a StandIn> {
+    stand_in_used(actor, approver_role_for(requested_by_role), |s| {
+        s.username != requested_by
+    })
+}
+
+fn stand_in_used<'a>(
+    actor: &'a Actor,
+    required: Role,
+    eligible: impl Fn(&StandIn) -> bool,
+) -> Option<&'a StandIn> {
+    let mut held = actor.stands_in_for.iter().filter(|s| eligible(s));
+    if let Some(of_role) = held.clone().find(|s| s.role == required) {
+        return Some(of_role);
     }
     if actor.role == required || actor.role == Role::Ciso {
         return None;
     }
-    actor
-        .stands_in_for
-        .iter()
-        .filter(eligible)
-        .find(|s| s.role == Role::Ciso)
+    held.find(|s| s.role == Role::Ciso)
 }
 
 #[cfg(test)]
@@ -179,6 +191,24 @@ mod tests {
         // Staff have no queue to hand over.
         let staff = principal("sato", Role::Staff);
         assert!(may_delegate(&admin, &staff, &principal("kacho", Role::Approver)).is_err());
+    }
+
+    #[test]
+    fn a_disposal_decided_by_a_stand_in_names_the_absent_approver_but_never_for_the_requester() {
+        let kacho = actor("kacho", Role::Approver, &[("ciso", Role::Ciso)]);
+        // An approver asked: the CISO's queue, decided by the CISO's stand-in.
+        assert_eq!(
+            disposal_decided_for(&kacho, "jicho", Role::Approver).map(|s| s.username.as_str()),
+            Some("ciso")
+        );
+        // Staff asked: kacho's own authority.
+        assert_eq!(disposal_decided_for(&kacho, "sato", Role::Staff), None);
+        let for_jicho = actor("kacho", Role::Approver, &[("jicho", Role::Approver)]);
+        assert_eq!(
+            disposal_decided_for(&for_jicho, "jicho", Role::Approver),
+            None,
+            "a stand-in is never recorded as deciding for the requester"
+        );
     }
 
     #[test]

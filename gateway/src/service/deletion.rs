@@ -335,7 +335,11 @@ pub async fn decide(
             object: ObjectRef::Transfer(deletion.transfer_id.clone()),
             outcome: Outcome::Ok,
             source: origin.0.clone(),
-            detail: json!({ "deletion": deletion.id, "comment": comment, "requested_by": deletion.requested_by }),
+            detail: json!({
+                "deletion": deletion.id, "comment": comment, "requested_by": deletion.requested_by,
+                "on_behalf_of": policy::disposal_decided_for(grant.actor(), &deletion.requested_by, deletion.requested_by_role)
+                    .map(|s| s.username.clone()),
+            }),
         },
     )
     .await?;

@@ -551,6 +551,8 @@ pub async fn decide_disposal(
             detail: json!({
                 "request": row.id, "kind": row.kind, "method": row.method, "reason": row.reason,
                 "requested_by": row.requested_by, "comment": comment,
+                "on_behalf_of": policy::disposal_decided_for(actor, &row.requested_by, row.requested_by_role)
+                    .map(|s| s.username.clone()),
             }),
         },
     )
