@@ -105,11 +105,11 @@ pub fn disposal_decided_for<'a>(
     })
 }
 
-fn stand_in_used<'a>(
-    actor: &'a Actor,
+fn stand_in_used(
+    actor: &Actor,
     required: Role,
     eligible: impl Fn(&StandIn) -> bool,
-) -> Option<&'a StandIn> {
+) -> Option<&StandIn> {
     let mut held = actor.stands_in_for.iter().filter(|s| eligible(s));
     if let Some(of_role) = held.clone().find(|s| s.role == required) {
         return Some(of_role);
