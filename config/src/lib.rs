@@ -26,6 +26,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub mod http;
+pub mod store;
 
 pub const CONFIG_FILE: &str = "sekisho.toml";
 
@@ -57,6 +58,8 @@ pub struct Config {
     pub sanitise: SanitiseConfig,
     /// Requests nobody decides: the reminder and the expiry.
     pub approval: ApprovalConfig,
+    /// Where objects and key shares live: a folder (default) or S3.
+    pub store: store::StoreConfig,
 }
 
 /// `[approval]`: what happens to a request for approval that waits. Both
@@ -729,6 +732,7 @@ impl Config {
             self.approval.expire_days
         );
         self.http.validate()?;
+        self.store.validate()?;
         if let Some(mail) = &self.mail {
             mail.validate()?;
         }

@@ -109,6 +109,23 @@ pub fn overwrite_and_remove(path: &Path) -> Result<()> {
 /// The part of `buf` that a read of `n` bytes filled. `Read` promises
 /// `n <= buf.len()`; a reader breaking that promise gets its whole buffer
 /// back rather than a panic in the server.
+/// Reads a small secret file that only the gateway's user may read;
+/// `what` names the secret in the refusal. The text is zeroized on drop.
+pub fn read_private_text(path: &Path, what: &str) -> Result<zeroize::Zeroizing<String>> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    anyhow::ensure!(
+        mode & 0o077 == 0,
+        "{} may be read by other users (mode {mode:o}); it holds {what}. Fix: chmod 600 {}",
+        path.display(),
+        path.display()
+    );
+    Ok(zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+    ))
+}
+
 pub fn filled(buf: &[u8], n: usize) -> &[u8] {
     buf.get(..n).unwrap_or(buf)
 }

@@ -12,7 +12,9 @@
 //! - `objects/<id>`: one 32-byte key share per stored object. A per-object
 //!   key is usable only with both its wrapped copy in the database and its
 //!   share here, so a copy of the database plus the master key still cannot
-//!   open an object whose share was erased (see [`KeyShares`]).
+//!   open an object whose share was erased (see [`KeyShares`]). With
+//!   `[store] key_shares` the shares live in that folder instead (one
+//!   folder all replicas reach; never the object store).
 //!
 //! Files are created 0600 and their contents live in zeroizing buffers.
 
@@ -60,7 +62,13 @@ impl Keys {
         Ok(())
     }
 
+    /// Loads the keys with the shares in the default `keys/objects`.
     pub fn load(dir: &Path) -> Result<Self> {
+        Self::load_with_shares(dir, keys_dir(dir).join("objects"))
+    }
+
+    /// Loads the keys of `dir/keys` with the key shares in `shares`.
+    pub fn load_with_shares(dir: &Path, shares: PathBuf) -> Result<Self> {
         let folder = keys_dir(dir);
         refuse_loose_modes(dir)?;
         let master_path = folder.join("master.key");
@@ -98,9 +106,7 @@ impl Keys {
         let audit_key = ed25519_dalek::SigningKey::from_bytes(&audit_seed);
         let master_recipient = master.to_public();
         Ok(Self {
-            shares: KeyShares {
-                root: folder.join("objects"),
-            },
+            shares: KeyShares { root: shares },
             master,
             master_recipient,
             link_key,
@@ -265,6 +271,11 @@ pub struct KeyShares {
 }
 
 impl KeyShares {
+    /// The folder of the shares.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Where the share of `object_id` lives (backups copy it from there).
     pub fn path(&self, object_id: &str) -> Result<PathBuf> {
         anyhow::ensure!(
@@ -304,7 +315,9 @@ impl KeyShares {
     /// Removes shares a crash left half-written (the temporary files of
     /// [`fsutil::write_new_private`], never renamed to an object's id: no
     /// object can use them); returns how many. Start-up recovery only.
-    pub fn discard_partials(&self) -> Result<usize> {
+    /// With a shared folder only those older than `older_than`: another
+    /// replica may be writing the younger ones right now.
+    pub fn discard_partials(&self, older_than: std::time::Duration) -> Result<usize> {
         let entries = match std::fs::read_dir(&self.root) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -317,7 +330,10 @@ impl KeyShares {
             let path = entry
                 .with_context(|| format!("cannot list {}", self.root.display()))?
                 .path();
-            if path.extension().is_some_and(|e| e == "tmp-new") {
+            let old_enough = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| crate::blob::is_older_than(modified, older_than));
+            if path.extension().is_some_and(|e| e == "tmp-new") && old_enough {
                 fsutil::overwrite_and_remove(&path)?;
                 removed += 1;
             }

@@ -229,8 +229,9 @@ async fn erase_orphan_key_shares(state: &Shared) -> Result<usize> {
         db::objects::all_ids(&mut conn).await?.into_iter().collect()
     };
     let state = state.clone();
+    let grace = state.config.store.recovery_grace();
     let erased = tokio::task::spawn_blocking(move || -> Result<usize> {
-        let folder = state.dir.join("keys").join("objects");
+        let folder = state.keys.shares().root().to_path_buf();
         let entries = match std::fs::read_dir(&folder) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -244,7 +245,13 @@ async fn erase_orphan_key_shares(state: &Shared) -> Result<usize> {
             let Some(id) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
-            if !known.contains(&id) && state.keys.shares().exists(&id) {
+            // In a shared folder a young share may belong to an object
+            // another replica is storing right now.
+            let old_enough = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| blob::is_older_than(modified, grace));
+            if !known.contains(&id) && old_enough && state.keys.shares().exists(&id) {
                 state.keys.shares().erase(&id)?;
                 erased += 1;
             }

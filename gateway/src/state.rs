@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::blob::{BlobStore, LocalDisk};
+use crate::blob::s3::S3Settings;
+use crate::blob::{BlobStore, LocalDisk, S3Store};
 use crate::clock::Clock;
 use crate::config::{Config, Overrides};
 use crate::db::Db;
@@ -65,7 +66,7 @@ impl AppState {
     /// Builds the state from a configuration already in hand (`init` writes
     /// its file only once everything else succeeded).
     pub async fn assemble(dir: &Path, config: Config) -> Result<AppState> {
-        let keys = Keys::load(dir)?;
+        let keys = Keys::load_with_shares(dir, config.store.key_shares_dir(dir))?;
         let scanner = build_scanner(&config, dir)?;
         let mailer = match &config.mail {
             Some(mail) => Some(Arc::new(Mailer::from_config(mail, dir).with_context(|| {
@@ -76,12 +77,7 @@ impl AppState {
             })?)),
             None => None,
         };
-        let store = LocalDisk::open(&dir.join("store")).with_context(|| {
-            format!(
-                "cannot open the store {}; check that the folder exists and the gateway may write it",
-                dir.join("store").display()
-            )
-        })?;
+        let store = open_store(&config, dir)?;
         // Last: it is the only step with effects outside DIR (migrations).
         let db = Db::connect(config.database_url(dir).expose()).await?;
         let config_http = config.http.clone();
@@ -96,7 +92,7 @@ impl AppState {
             config,
             db,
             keys,
-            store: Arc::new(store),
+            store,
             clock: Clock::from_env(),
             public_base_url,
             scanner,
@@ -105,6 +101,79 @@ impl AppState {
             upload_slots: Default::default(),
             mailer,
         })
+    }
+}
+
+/// The configured store: S3 with `[store] url`, else the local folder.
+/// An S3 store is listed once, so wrong credentials or a missing bucket
+/// stop start-up with the reason instead of failing the first upload.
+pub fn open_store(config: &Config, dir: &Path) -> Result<Arc<dyn BlobStore>> {
+    let store = &config.store;
+    let Some(location) = store.s3()? else {
+        let folder = store.objects_dir(dir);
+        let local = LocalDisk::open(&folder).with_context(|| {
+            format!(
+                "cannot open the store {}; check that the folder exists and the gateway may write it",
+                folder.display()
+            )
+        })?;
+        return Ok(Arc::new(local));
+    };
+    let (access_key_id, secret_access_key) = s3_credentials(store, dir)?;
+    let s3 = S3Store::open(S3Settings {
+        bucket: location.bucket,
+        prefix: location.prefix,
+        endpoint: store.endpoint.clone(),
+        region: store.region.clone(),
+        access_key_id,
+        secret_access_key,
+        allow_http: store.danger_plain_http_loopback,
+    })?;
+    s3.check().with_context(|| {
+        format!(
+            "the object store does not answer or refuses these credentials; check [store] url, endpoint and region in {} and the S3 credentials",
+            Config::path(dir).display()
+        )
+    })?;
+    Ok(Arc::new(s3))
+}
+
+/// The S3 login: `store.credentials_file` (key id, then secret, mode 600),
+/// else `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+fn s3_credentials(
+    store: &crate::config::store::StoreConfig,
+    dir: &Path,
+) -> Result<(String, zeroize::Zeroizing<String>)> {
+    if let Some(file) = &store.credentials_file {
+        let path = dir.join(file);
+        let text = crate::fsutil::read_private_text(&path, "the S3 secret access key").with_context(|| {
+            format!(
+                "cannot use store.credentials_file {}; put the access key id on its first line and the secret on its second, then chmod 600",
+                path.display()
+            )
+        })?;
+        let mut lines = text.lines();
+        return match (lines.next(), lines.next()) {
+            (Some(id), Some(secret)) if !id.trim().is_empty() && !secret.trim().is_empty() => Ok((
+                id.trim().to_string(),
+                zeroize::Zeroizing::new(secret.trim().to_string()),
+            )),
+            _ => anyhow::bail!(
+                "{} must hold the S3 access key id on its first line and the secret on its second",
+                path.display()
+            ),
+        };
+    }
+    match (
+        std::env::var("AWS_ACCESS_KEY_ID"),
+        std::env::var("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        (Ok(id), Ok(secret)) if !id.is_empty() && !secret.is_empty() => {
+            Ok((id, zeroize::Zeroizing::new(secret)))
+        }
+        _ => anyhow::bail!(
+            "store.url is set but no S3 credentials were given: set store.credentials_file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the gateway's environment"
+        ),
     }
 }
 

@@ -1,60 +1,17 @@
-//! Blob storage behind a trait. Stored bytes are always ciphertext (see
-//! [`crate::envelope`]); the store only keeps them safe from crashes.
-//!
-//! The interface is synchronous on purpose: blobs are read and written from
-//! blocking worker threads that also hash and encrypt, so one thread streams
-//! a file end to end with constant memory.
+//! Blobs as files in a folder: the embedded default store.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
-pub trait BlobStore: Send + Sync {
-    /// Starts a new blob. Nothing is visible under `id` until `commit`.
-    fn create(&self, id: &str) -> io::Result<Box<dyn BlobWriter>>;
-    fn open(&self, id: &str) -> io::Result<Box<dyn Read + Send>>;
-    /// Opens a blob with random access, for readers that need it (the
-    /// sanitiser reads a zip package's directory at its end first).
-    fn open_seekable(&self, id: &str) -> io::Result<Box<dyn SeekRead>>;
-    /// Removes a blob; a missing blob is not an error (deletion is idempotent).
-    fn delete(&self, id: &str) -> io::Result<()>;
-    /// Secure removal: overwrites the bytes where the store allows it, then
-    /// removes them. Stores that cannot overwrite (object stores) just
-    /// delete: the bytes are ciphertext whose key is already destroyed.
-    fn erase(&self, id: &str) -> io::Result<()> {
-        self.delete(id)
-    }
-    fn list(&self) -> io::Result<Vec<String>>;
-    /// Removes half-written blobs left by a crash; returns how many.
-    fn discard_partials(&self) -> io::Result<usize>;
-}
-
-/// A readable, seekable blob.
-pub trait SeekRead: Read + Seek + Send {}
-impl<T: Read + Seek + Send> SeekRead for T {}
-
-pub trait BlobWriter: Write + Send {
-    /// Makes the blob durable and visible. Dropping a writer without
-    /// committing discards what was written.
-    fn commit(self: Box<Self>) -> io::Result<()>;
-}
+use super::{BlobStore, BlobWriter, SeekRead, StoredBlob, valid_id};
 
 /// Blobs as files under `<root>/objects/<2 hex>/<id>`, written under
 /// `<root>/tmp` and renamed into place after fsync.
 pub struct LocalDisk {
     root: PathBuf,
-}
-
-fn valid_id(id: &str) -> io::Result<()> {
-    if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-        Ok(())
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "invalid blob id",
-        ))
-    }
 }
 
 /// Where a committed blob `id` lives under a store folder `root`; backups
@@ -127,30 +84,55 @@ impl BlobStore for LocalDisk {
         crate::fsutil::overwrite_and_remove(&self.final_path(id)).map_err(io::Error::other)
     }
 
-    fn list(&self) -> io::Result<Vec<String>> {
-        let mut ids = Vec::new();
+    fn list(&self) -> io::Result<Vec<StoredBlob>> {
+        let mut blobs = Vec::new();
         for shard in std::fs::read_dir(self.root.join("objects"))? {
             let shard = shard?;
             if !shard.file_type()?.is_dir() {
                 continue;
             }
             for entry in std::fs::read_dir(shard.path())? {
-                if let Some(name) = entry?.file_name().to_str() {
-                    ids.push(name.to_string());
+                let entry = entry?;
+                if let Some(name) = entry.file_name().to_str() {
+                    blobs.push(StoredBlob {
+                        id: name.to_string(),
+                        modified: entry.metadata()?.modified()?,
+                    });
                 }
             }
         }
-        Ok(ids)
+        Ok(blobs)
     }
 
-    fn discard_partials(&self) -> io::Result<usize> {
+    fn discard_partials(&self, older_than: Duration) -> io::Result<usize> {
         let mut n = 0;
         for entry in std::fs::read_dir(self.root.join("tmp"))? {
-            std::fs::remove_file(entry?.path())?;
-            n += 1;
+            let entry = entry?;
+            if !is_older_than(entry.metadata()?.modified()?, older_than) {
+                continue;
+            }
+            // Another replica may have finished it meanwhile.
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(n)
     }
+}
+
+/// Whether a file written at `modified` is older than `age` now (store
+/// times are the system's, not the injected clock's). A time in the
+/// future counts as new.
+// The system clock on purpose: a test's moved clock would make a file
+// another replica is writing right now look old.
+#[allow(clippy::disallowed_methods)]
+pub fn is_older_than(modified: SystemTime, age: Duration) -> bool {
+    age.is_zero()
+        || SystemTime::now()
+            .duration_since(modified)
+            .is_ok_and(|elapsed| elapsed >= age)
 }
 
 struct LocalWriter {
@@ -215,6 +197,7 @@ impl Drop for LocalWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     fn store() -> (PathBuf, LocalDisk) {
         let root = std::env::temp_dir().join(format!("sekisho-blob-{}", uuid::Uuid::new_v4()));
@@ -230,7 +213,7 @@ mod tests {
         assert!(store.open("abcd").is_err());
         drop(w);
         assert!(store.open("abcd").is_err());
-        assert_eq!(store.discard_partials().unwrap(), 0);
+        assert_eq!(store.discard_partials(Duration::ZERO).unwrap(), 0);
         let mut w = store.create("abcd").unwrap();
         w.write_all(b"secret").unwrap();
         w.commit().unwrap();
@@ -241,7 +224,8 @@ mod tests {
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(text, "secret");
-        assert_eq!(store.list().unwrap(), vec!["abcd".to_string()]);
+        let listed: Vec<String> = store.list().unwrap().into_iter().map(|b| b.id).collect();
+        assert_eq!(listed, vec!["abcd".to_string()]);
         store.delete("abcd").unwrap();
         store.delete("abcd").unwrap();
         let _ = std::fs::remove_dir_all(root);

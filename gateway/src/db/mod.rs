@@ -58,6 +58,12 @@ pub trait Backend: Send + Sync {
     /// Whether secret columns must be overwritten before a row is deleted,
     /// because the database itself does not overwrite freed space.
     fn overwrite_before_delete(&self) -> bool;
+    /// How a process asks to be the one replica that runs a background
+    /// job (`$1`: the job's key), answering true or false; `None` where only
+    /// one process can use the database (SQLite), which always runs them.
+    fn lease_query(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 pub fn backend_for(url: &str) -> Result<Arc<dyn Backend>> {
@@ -208,6 +214,10 @@ impl Db {
 
     pub fn overwrite_before_delete(&self) -> bool {
         self.backend.overwrite_before_delete()
+    }
+
+    pub fn lease_query(&self) -> Option<&'static str> {
+        self.backend.lease_query()
     }
 
     pub fn pool(&self) -> &AnyPool {

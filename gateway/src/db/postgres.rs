@@ -30,6 +30,13 @@ impl Backend for PostgresBackend {
         "BEGIN; SELECT pg_advisory_xact_lock(5301203)"
     }
 
+    /// A session-level advisory lock: held for as long as the connection
+    /// lives, so it moves to another replica the moment this process dies
+    /// or loses the database.
+    fn lease_query(&self) -> Option<&'static str> {
+        Some("SELECT pg_try_advisory_lock($1)")
+    }
+
     fn overwrite_before_delete(&self) -> bool {
         // PostgreSQL keeps old row versions until VACUUM; overwriting first
         // leaves only zeros in the version that dies with the DELETE.

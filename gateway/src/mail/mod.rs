@@ -18,7 +18,6 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use zeroize::Zeroizing;
 
 use crate::config::{MailConfig, SmtpScheme};
 use render::Rendered;
@@ -112,24 +111,12 @@ impl Mailer {
 /// a file of the gateway's user alone. The text read is zeroized; the
 /// mail library keeps its own copy for the life of the process.
 fn read_credentials(path: &Path) -> Result<Credentials> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).with_context(|| {
+    let text = crate::fsutil::read_private_text(path, "the SMTP password").with_context(|| {
         format!(
-            "cannot read mail.credentials_file {}; create it with the SMTP user name on the first line and the password on the second, then chmod 600",
+            "cannot use mail.credentials_file {}; create it with the SMTP user name on the first line and the password on the second, then chmod 600",
             path.display()
         )
     })?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(
-            "{} may be read by other users (mode {mode:o}); it holds the SMTP password. Fix: chmod 600 {}",
-            path.display(),
-            path.display()
-        );
-    }
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
-    );
     let mut lines = text.lines();
     let (Some(user), Some(password)) = (lines.next(), lines.next()) else {
         bail!(

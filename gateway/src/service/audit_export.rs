@@ -105,7 +105,13 @@ pub async fn run(state: Shared, target: ExportTarget, format: Format) {
         .unwrap_or_else(|_| "sekisho".into());
     let mut cursor = read_cursor(&state);
     let mut stream: Option<TcpStream> = None;
+    let mut lease = super::lease::Lease::new(super::lease::Job::AuditExport);
     loop {
+        if !lease.hold(&state).await {
+            stream = None;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
         match export_once(&state, target, format, &hostname, &mut cursor, &mut stream).await {
             Ok(true) => continue,
             Ok(false) => {}

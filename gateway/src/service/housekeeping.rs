@@ -19,8 +19,10 @@ use crate::state::Shared;
 use crate::transfer_state::{self, Event};
 
 /// Runs until the process ends. Errors are logged and retried next round:
-/// a database outage must not stop expiry for good.
+/// a database outage must not stop expiry for good. With several replicas
+/// only the holder of the housekeeping lease does anything.
 pub async fn run(state: Shared) {
+    let mut lease = super::lease::Lease::new(super::lease::Job::Housekeeping);
     let mut sweep_interval = tokio::time::interval(Duration::from_secs(
         state.config.housekeeping.interval_seconds,
     ));
@@ -34,6 +36,9 @@ pub async fn run(state: Shared) {
     loop {
         tokio::select! {
             _ = sweep_interval.tick() => {
+                if !lease.hold(&state).await {
+                    continue;
+                }
                 round(&state).await;
                 let now = state.clock.now_ms();
                 if last_prune.is_none_or(|at| now - at >= super::audit::PRUNE_EVERY_MS) {
@@ -46,6 +51,9 @@ pub async fn run(state: Shared) {
                 }
             }
             _ = checkpoint_interval.tick() => {
+                if !lease.hold(&state).await {
+                    continue;
+                }
                 if let Err(e) = super::audit::periodic_checkpoint(&state).await {
                     tracing::error!("cannot sign an audit checkpoint, will retry: {e:#}");
                 }
@@ -161,25 +169,38 @@ pub async fn sweep(state: &Shared) -> anyhow::Result<()> {
 ///
 /// Key shares of objects never recorded are erased by
 /// `erase_orphan_key_shares` in `lib.rs`, right after this.
+///
+/// With a shared store (`[store] shared`, or S3) other replicas may be
+/// writing right now: only what is older than `store.recovery_grace_minutes`
+/// counts as left by a crash.
 pub async fn recover(state: &Shared) -> anyhow::Result<()> {
+    let grace = state.config.store.recovery_grace();
     let store = state.store.clone();
-    let partials = tokio::task::spawn_blocking(move || store.discard_partials()).await??;
+    let partials = tokio::task::spawn_blocking(move || store.discard_partials(grace)).await??;
     let keys_state = state.clone();
     let share_partials =
-        tokio::task::spawn_blocking(move || keys_state.keys.shares().discard_partials()).await??;
+        tokio::task::spawn_blocking(move || keys_state.keys.shares().discard_partials(grace))
+            .await??;
     super::deletion::resume(state).await?;
     let known: BTreeSet<String> = {
         let mut conn = state.db.read().await?;
         objects::all_ids(&mut conn).await?.into_iter().collect()
     };
     let store = state.store.clone();
-    let on_disk = tokio::task::spawn_blocking(move || store.list()).await??;
-    let mut orphans = 0;
-    for id in on_disk.iter().filter(|id| !known.contains(*id)) {
-        state.store.delete(id)?;
-        orphans += 1;
-    }
-    let on_disk: BTreeSet<String> = on_disk.into_iter().collect();
+    let listed = tokio::task::spawn_blocking(move || store.list()).await??;
+    let orphans: Vec<String> = listed
+        .iter()
+        .filter(|blob| {
+            !known.contains(&blob.id) && crate::blob::is_older_than(blob.modified, grace)
+        })
+        .map(|blob| blob.id.clone())
+        .collect();
+    let store = state.store.clone();
+    let removed = orphans.len();
+    tokio::task::spawn_blocking(move || orphans.iter().try_for_each(|id| store.delete(id)))
+        .await??;
+    let orphans = removed;
+    let on_disk: BTreeSet<String> = listed.into_iter().map(|blob| blob.id).collect();
     let missing = known.iter().filter(|id| !on_disk.contains(*id)).count();
     if partials + share_partials + orphans > 0 {
         tracing::info!(

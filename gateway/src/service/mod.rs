@@ -14,6 +14,7 @@ pub mod housekeeping;
 pub mod inbound;
 pub mod incidents;
 pub mod ingest;
+pub mod lease;
 pub mod media;
 pub mod notify;
 pub mod pump;
