@@ -29,10 +29,12 @@ pub use tempfile::TempDir;
 pub mod browser;
 mod clamd;
 mod postgres;
+mod s3;
 mod smtp;
 pub use browser::Browser;
 pub use clamd::{CLAMD_MARKER, Clamd};
 pub use postgres::PgCluster;
+pub use s3::S3Service;
 pub use smtp::{ReceivedMail, SmtpServer, SmtpTls};
 
 /// Folder that holds the workspace's built binaries.
@@ -197,7 +199,12 @@ pub struct Gateway {
     pub ca_file: PathBuf,
     pub database_url: String,
     pub admin: Account,
-    clock_offset: Mutex<i64>,
+    clock_offset: std::sync::Arc<Mutex<i64>>,
+    /// The clock offset file this gateway reads; a replica reads its
+    /// primary's, so both see the same time.
+    clock_file: PathBuf,
+    /// Where the objects are when the suite runs on S3, and their prefix.
+    pub s3: Option<(S3Service, String)>,
     child: Option<Child>,
     stderr_log: PathBuf,
     extra_env: Vec<(String, String)>,
@@ -275,8 +282,14 @@ impl Gateway {
         .iter()
         .map(|(key, value)| ("http".to_string(), key.to_string(), value.to_string()))
         .collect();
+        let s3 = S3Service::for_suite().map(|service| (service, format!("gw-{}", uuid_like())));
+        if let Some((service, prefix)) = &s3 {
+            write_private(&data.join("s3-credentials"), &service.credentials_text())?;
+            patches.extend(service.config_patch(prefix, "s3-credentials"));
+        }
         patches.extend(options.config_patch.iter().cloned());
         patch_config(&data.join("sekisho.toml"), &patches)?;
+        let clock_file = dir.path().join("clock-offset");
         let mut gateway = Self {
             dir,
             internal_url: String::new(),
@@ -284,7 +297,9 @@ impl Gateway {
             ca_file,
             database_url,
             admin,
-            clock_offset: Mutex::new(0),
+            clock_offset: Default::default(),
+            clock_file,
+            s3,
             child: None,
             stderr_log: PathBuf::new(),
             extra_env: Vec::new(),
@@ -299,11 +314,11 @@ impl Gateway {
     }
 
     fn offset_file(&self) -> PathBuf {
-        self.dir.path().join("clock-offset")
+        self.clock_file.clone()
     }
 
     fn write_offset(&self, seconds: i64) -> Result<()> {
-        let tmp = self.dir.path().join("clock-offset.tmp");
+        let tmp = self.clock_file.with_extension("tmp");
         std::fs::write(&tmp, seconds.to_string())?;
         std::fs::rename(tmp, self.offset_file())?;
         Ok(())
@@ -396,6 +411,101 @@ impl Gateway {
         self.child = Some(child);
         self.stderr_log = log;
         Ok(())
+    }
+
+    /// A second gateway process on the same database, store and key shares
+    /// (a replica behind the load balancer), with its own data folder that
+    /// holds copies of the primary's keys, certificate and configuration,
+    /// and its own ports. It reads the primary's clock.
+    ///
+    /// Files copied: `sekisho.toml`, `keys/master.key`, `keys/link.key`,
+    /// `keys/audit.key`, `tls/ca.pem`, `tls/server.pem`, `tls/server.key`
+    /// (and the S3 login). The local store and the key shares are the
+    /// primary's folders (`[store] path`, `key_shares`, `shared = true`).
+    pub fn replica(&self) -> Gateway {
+        self.try_replica()
+            .unwrap_or_else(|e| panic!("cannot start a replica: {e:#}"))
+    }
+
+    fn try_replica(&self) -> Result<Gateway> {
+        let dir = tempfile::Builder::new()
+            .prefix("sekisho-replica")
+            .tempdir()?;
+        let data = dir.path().join("data");
+        let primary = self.data_dir();
+        for folder in ["keys", "tls"] {
+            std::fs::create_dir_all(data.join(folder))?;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::set_permissions(data.join("keys"), std::fs::Permissions::from_mode(0o700))?;
+        for file in [
+            "sekisho.toml",
+            "keys/master.key",
+            "keys/link.key",
+            "keys/audit.key",
+            "tls/ca.pem",
+            "tls/server.pem",
+            "tls/server.key",
+            "s3-credentials",
+        ] {
+            let from = primary.join(file);
+            if from.exists() {
+                std::fs::copy(&from, data.join(file))
+                    .with_context(|| format!("cannot copy {}", from.display()))?;
+            }
+        }
+        let mut patches = vec![
+            (
+                "database".to_string(),
+                "url".to_string(),
+                format!("\"{}\"", self.database_url),
+            ),
+            (
+                "store".to_string(),
+                "key_shares".to_string(),
+                format!("\"{}\"", primary.join("keys").join("objects").display()),
+            ),
+            (
+                "store".to_string(),
+                "shared".to_string(),
+                "true".to_string(),
+            ),
+        ];
+        if self.s3.is_none() {
+            patches.push((
+                "store".to_string(),
+                "path".to_string(),
+                format!("\"{}\"", primary.join("store").display()),
+            ));
+        }
+        patch_config(&data.join("sekisho.toml"), &patches)?;
+        // From its next start the primary, too, leaves young files to the
+        // replica that may be writing them.
+        patch_config(
+            &primary.join("sekisho.toml"),
+            &[(
+                "store".to_string(),
+                "shared".to_string(),
+                "true".to_string(),
+            )],
+        )?;
+        let mut replica = Gateway {
+            dir,
+            internal_url: String::new(),
+            public_url: String::new(),
+            ca_file: self.ca_file.clone(),
+            database_url: self.database_url.clone(),
+            admin: self.admin.clone(),
+            clock_offset: self.clock_offset.clone(),
+            clock_file: self.clock_file.clone(),
+            s3: self.s3.clone(),
+            child: None,
+            stderr_log: PathBuf::new(),
+            extra_env: self.extra_env.clone(),
+        };
+        replica.launch()?;
+        Ok(replica)
     }
 
     /// Sets (or with `None` removes) an environment variable for the next
@@ -706,6 +816,14 @@ fn activate(gateway: &Gateway, account: &mut Account) {
     assert_success(&out, "login after password change");
 }
 
+/// A file only its owner may read (the gateway refuses looser secrets).
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
 fn patch_config(path: &Path, patches: &[(String, String, String)]) -> Result<()> {
     let text = std::fs::read_to_string(path)?;
     let mut value: toml::Table = toml::from_str(&text)?;
@@ -862,13 +980,21 @@ fn names_in(dir: &Path) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// On S3 the blobs are listed through the S3 API; half-written ones are
+/// unfinished multipart uploads, which no listing shows (so
+/// `partial_blobs` is empty there).
 pub fn store_listing(gw: &Gateway) -> StoreListing {
     let data = gw.data_dir();
     let objects = data.join("store").join("objects");
-    let blobs = names_in(&objects)
-        .iter()
-        .flat_map(|shard| names_in(&objects.join(shard)))
-        .collect();
+    let blobs = match &gw.s3 {
+        Some((service, prefix)) => service
+            .blob_ids(prefix)
+            .unwrap_or_else(|e| panic!("cannot list the bucket: {e:#}")),
+        None => names_in(&objects)
+            .iter()
+            .flat_map(|shard| names_in(&objects.join(shard)))
+            .collect(),
+    };
     let (partial_shares, shares) = names_in(&data.join("keys").join("objects"))
         .into_iter()
         .partition(|name| name.contains('.'));
