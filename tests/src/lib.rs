@@ -1006,6 +1006,51 @@ pub fn store_listing(gw: &Gateway) -> StoreListing {
     }
 }
 
+/// Where the local store keeps object `id` (`store/objects/<shard>/<id>`).
+fn local_blob_path(gw: &Gateway, id: &str) -> Option<PathBuf> {
+    let objects = gw.data_dir().join("store").join("objects");
+    names_in(&objects)
+        .into_iter()
+        .map(|shard| objects.join(shard).join(id))
+        .find(|path| path.exists())
+}
+
+impl Gateway {
+    /// The stored ciphertext of object `id`, from the folder or the bucket
+    /// this gateway uses; None once it is gone.
+    pub fn stored_blob(&self, id: &str) -> Option<Vec<u8>> {
+        match &self.s3 {
+            Some((service, prefix)) => service
+                .blob(prefix, id)
+                .unwrap_or_else(|e| panic!("cannot read object {id} from the bucket: {e:#}")),
+            None => local_blob_path(self, id).map(|path| {
+                std::fs::read(&path)
+                    .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+            }),
+        }
+    }
+
+    /// Replaces the stored ciphertext of object `id` (tampering tests).
+    pub fn overwrite_stored_blob(&self, id: &str, bytes: Vec<u8>) {
+        match &self.s3 {
+            Some((service, prefix)) => service
+                .overwrite_blob(prefix, id, bytes)
+                .unwrap_or_else(|e| panic!("cannot overwrite object {id} in the bucket: {e:#}")),
+            None => {
+                let path =
+                    local_blob_path(self, id).unwrap_or_else(|| panic!("no stored object {id}"));
+                std::fs::write(&path, bytes)
+                    .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+            }
+        }
+    }
+
+    /// The key share of object `id` (in `keys/objects`, whatever the store).
+    pub fn key_share_path(&self, id: &str) -> PathBuf {
+        self.data_dir().join("keys").join("objects").join(id)
+    }
+}
+
 /// Rows of a query whose columns are all read as optional text (numbers
 /// are cast by the query), e.g. `SELECT id, state FROM transfers`.
 pub fn query_text(database_url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>> {

@@ -118,3 +118,50 @@ impl S3Service {
         })
     }
 }
+
+impl S3Service {
+    /// The key of object `id` under `prefix`, found by listing (the
+    /// gateway chooses the layout below `objects/`).
+    fn key_of(
+        &self,
+        client: &Arc<dyn ObjectStore>,
+        prefix: &str,
+        id: &str,
+    ) -> Result<Option<ObjectPath>> {
+        crate::runtime().block_on(async {
+            let mut listing = client.list(Some(&ObjectPath::from(format!("{prefix}/objects"))));
+            while let Some(meta) = listing.next().await {
+                let meta = meta?;
+                if meta.location.filename() == Some(id) {
+                    return Ok(Some(meta.location));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    /// The stored bytes of object `id`, or None when there is none.
+    pub fn blob(&self, prefix: &str, id: &str) -> Result<Option<Vec<u8>>> {
+        let client = self.client()?;
+        let Some(key) = self.key_of(&client, prefix, id)? else {
+            return Ok(None);
+        };
+        crate::runtime().block_on(async {
+            let bytes = client.get(&key).await?.bytes().await?;
+            Ok(Some(bytes.to_vec()))
+        })
+    }
+
+    /// Replaces the stored bytes of object `id`, as someone holding the
+    /// bucket's keys could.
+    pub fn overwrite_blob(&self, prefix: &str, id: &str, bytes: Vec<u8>) -> Result<()> {
+        let client = self.client()?;
+        let key = self
+            .key_of(&client, prefix, id)?
+            .with_context(|| format!("no object {id} under {prefix}"))?;
+        crate::runtime().block_on(async {
+            client.put(&key, bytes.into()).await?;
+            Ok(())
+        })
+    }
+}

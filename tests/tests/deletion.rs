@@ -1,7 +1,7 @@
 //! Retention and secure deletion end to end (requirements.md, "Disposal").
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use sekisho_e2e::*;
@@ -90,22 +90,17 @@ fn audit_key(w: &World) -> String {
     json_str(&key["public_key"]).expect("key")
 }
 
-/// The only object blob and its key share of a single-file transfer.
-fn object_paths(gw: &Gateway) -> Vec<(String, PathBuf, PathBuf)> {
-    let objects = gw.data_dir().join("store").join("objects");
-    let shares = gw.data_dir().join("keys").join("objects");
-    let mut out = Vec::new();
-    for shard in std::fs::read_dir(&objects).into_iter().flatten().flatten() {
-        for entry in std::fs::read_dir(shard.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let id = entry.file_name().to_string_lossy().to_string();
-            out.push((id.clone(), entry.path(), shares.join(&id)));
-        }
-    }
-    out
+/// Each stored object's id and its key share, from the folder or the
+/// bucket the gateway uses.
+fn object_paths(gw: &Gateway) -> Vec<(String, PathBuf)> {
+    store_listing(gw)
+        .blobs
+        .into_iter()
+        .map(|id| {
+            let share = gw.key_share_path(&id);
+            (id, share)
+        })
+        .collect()
 }
 
 #[test]
@@ -270,7 +265,7 @@ fn r02_2_10_erased_content_cannot_be_decrypted_even_with_an_old_database_copy_an
     let w = world();
     let secret = b"residents' register: do not leak".to_vec();
     let id = send(&w, "III", &secret);
-    let (object_id, blob, share) = object_paths(&w.gw).pop().expect("one object");
+    let (object_id, share) = object_paths(&w.gw).pop().expect("one object");
     // The insider's haul before deletion: a database copy (the wrapped key),
     // the master key, and a copy of the stored ciphertext.
     let wrapped = {
@@ -279,7 +274,7 @@ fn r02_2_10_erased_content_cannot_be_decrypted_even_with_an_old_database_copy_an
     };
     let master =
         std::fs::read_to_string(w.gw.data_dir().join("keys").join("master.key")).expect("master");
-    let ciphertext = std::fs::read(&blob).expect("blob");
+    let ciphertext = w.gw.stored_blob(&object_id).expect("the stored ciphertext");
     assert!(
         !ciphertext
             .windows(secret.len())
@@ -300,7 +295,10 @@ fn r02_2_10_erased_content_cannot_be_decrypted_even_with_an_old_database_copy_an
         "dispose",
     );
     assert!(!share.exists(), "the key share survived");
-    assert!(!blob.exists(), "the ciphertext survived");
+    assert!(
+        w.gw.stored_blob(&object_id).is_none(),
+        "the ciphertext survived"
+    );
     let share_after = std::fs::read(&share).ok();
     assert_eq!(
         try_decrypt(&master, &wrapped, share_after.as_deref(), &ciphertext),
@@ -308,7 +306,7 @@ fn r02_2_10_erased_content_cannot_be_decrypted_even_with_an_old_database_copy_an
         "erased content was decrypted from a database copy and the master key"
     );
     // Nor with any share that is left on the gateway.
-    for (_, _, other) in object_paths(&w.gw) {
+    for (_, other) in object_paths(&w.gw) {
         let bytes = std::fs::read(other).ok();
         assert_eq!(
             try_decrypt(&master, &wrapped, bytes.as_deref(), &ciphertext),
@@ -391,7 +389,7 @@ fn wait_for(mut condition: impl FnMut() -> bool, what: &str) {
 fn r01_3_a_deletion_interrupted_by_a_crash_finishes_at_restart() {
     let mut w = world();
     let id = send(&w, "III", b"to be erased");
-    let (_, blob, share) = object_paths(&w.gw).pop().expect("object");
+    let (object_id, share) = object_paths(&w.gw).pop().expect("object");
     w.gw.set_env("SEKISHO_DANGER_CRASH_AFTER_KEYS_DESTROYED", Some("1"));
     w.gw.restart();
     let out =
@@ -401,13 +399,15 @@ fn r01_3_a_deletion_interrupted_by_a_crash_finishes_at_restart() {
     eprintln!("dispose during crash: {}", text(&out));
     wait_for(|| w.gw.has_exited(), "gateway aborted");
     // Phase 1 committed: the key is gone from the database, bytes remain.
-    assert!(blob.exists() && share.exists());
+    assert!(w.gw.stored_blob(&object_id).is_some() && share.exists());
     w.gw.set_env("SEKISHO_DANGER_CRASH_AFTER_KEYS_DESTROYED", None);
     w.gw.restart();
-    assert!(!blob.exists(), "recovery did not remove the ciphertext");
+    assert!(
+        w.gw.stored_blob(&object_id).is_none(),
+        "recovery did not remove the ciphertext"
+    );
     assert!(!share.exists(), "recovery did not erase the key share");
     assert_eq!(state_of(&w, &id), "erased");
     let certificate = json_of(&w.gw.cli(&w.staff).run(&["--json", "deletion", "show", &id]));
     assert_eq!(certificate["reason"], "crash test");
-    let _: &Path = blob.as_path();
 }

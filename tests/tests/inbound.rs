@@ -1059,15 +1059,9 @@ fn postgres_app_role_can_run_the_inbound_flows() {
     );
 }
 
+/// Objects in the folder or the bucket the gateway stores into.
 fn stored_object_count(gw: &Gateway) -> usize {
-    let objects = gw.data_dir().join("store").join("objects");
-    std::fs::read_dir(objects)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|shard| std::fs::read_dir(shard.path()).ok())
-        .map(|entries| entries.count())
-        .sum()
+    store_listing(gw).blobs.len()
 }
 
 fn wait_until(mut condition: impl FnMut() -> bool, what: &str) {

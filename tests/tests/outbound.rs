@@ -984,22 +984,15 @@ fn tampered_stored_ciphertext_is_detected_and_nothing_is_kept() {
     let id = transfer_id(&send(&w, &w.staff, &[&f], "II", "printer"));
     assert_success(&approve(&w, &w.approver, &id), "approve");
     // An insider flips one byte of the stored ciphertext.
-    let objects = w.gw.data_dir().join("store").join("objects");
-    let blob = std::fs::read_dir(&objects)
-        .expect("objects")
-        .filter_map(Result::ok)
-        .flat_map(|shard| {
-            std::fs::read_dir(shard.path())
-                .expect("shard")
-                .filter_map(Result::ok)
-        })
-        .map(|e| e.path())
+    let blob = store_listing(&w.gw)
+        .blobs
+        .into_iter()
         .next()
         .expect("a stored blob");
-    let mut bytes = std::fs::read(&blob).expect("blob");
+    let mut bytes = w.gw.stored_blob(&blob).expect("blob");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
-    std::fs::write(&blob, &bytes).expect("tamper");
+    w.gw.overwrite_stored_blob(&blob, bytes.clone());
     // No plaintext is stored at rest.
     assert!(!bytes.windows(64).any(|w| w.iter().all(|b| *b == 42)));
 

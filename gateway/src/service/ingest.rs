@@ -122,6 +122,18 @@ impl Ingest {
                         None => return writer.finish(wrapped),
                     }
                 }
+                // Also when the request was dropped mid-way (a cut
+                // connection, a stop), where no caller is left to discard
+                // it: the key share goes now, before the partial blob (whose
+                // removal may need the network, and the process may be
+                // ending). On a shared store start-up recovery would leave
+                // the share a day.
+                if let Err(e) = state.keys.shares().erase(&object_id) {
+                    tracing::warn!(
+                        "cannot erase the key share of the interrupted upload {object_id} now (start-up recovery will): {e:#}"
+                    );
+                }
+                drop(writer);
                 anyhow::bail!("the upload was interrupted")
             })
         };
