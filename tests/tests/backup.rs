@@ -330,6 +330,28 @@ fn backup_without_a_recipient_says_what_to_add() {
     assert!(!leftover.exists(), "a backup's snapshot outlived a restart");
 }
 
+/// Named without "backup_": the object-storage run of scripts/test.sh
+/// leaves out the tests of that prefix, and this one belongs there most.
+#[test]
+fn object_storage_and_moved_folders_refuse_backups_and_say_what_to_back_up() {
+    let mut gw = Gateway::start();
+    if gw.s3.is_none() {
+        // Any [store] setting means the files may live outside DIR; the
+        // default folder named explicitly is enough to show the refusal.
+        gw.reconfigure(&[("store", "path", "\"store\"")]);
+    }
+    let archive = gw.dir.path().join("gateway.backup");
+    let out = gw.admin_command(&["backup", "-o", &archive.display().to_string()]);
+    assert_failure(&out, "[store]");
+    let said = text(&out);
+    assert!(said.contains("key_shares"), "{said}");
+    assert!(
+        !archive.exists(),
+        "a refused backup wrote {}",
+        archive.display()
+    );
+}
+
 /// What the README promises about cryptographic erase: content erased after
 /// a backup comes back with its restore (the backup holds its key share),
 /// and disposing of it again on the restored gateway erases it there.

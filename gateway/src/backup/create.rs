@@ -39,7 +39,7 @@ pub async fn run(state: &AppState, output: &Path) -> Result<Written> {
     let store = &state.config.store;
     if store.url.is_some() || store.path.is_some() || store.key_shares.is_some() {
         bail!(
-            "このバックアップはデータフォルダ内の保管庫だけを対象とします。 `backup` copies the store and key shares inside the data directory; with [store] url, path or key_shares set they live elsewhere: back up the database with its own tools, the bucket with its replication or versioning, and the key_shares folder with the file system's snapshots (README, \"Deployment\")"
+            "このバックアップはデータフォルダ内の保管庫だけを対象とします。 `backup` copies the store and key shares inside the data directory; with [store] url, path or key_shares set they live elsewhere: back up the database with its own tools, the bucket with its replication or versioning, and the key_shares folder with the file system's snapshots (README, \"Several gateways, object storage\")"
         );
     }
     let recipients = recipients(&state.config.backup.recipients)?;
