@@ -20,7 +20,12 @@ fail() {
 
 # A scratch folder for install logs, shown only when an install fails.
 WORK=$(mktemp -d /tmp/sekisho-test.XXXXXX)
-cleanup_work() { rm -rf "$WORK"; }
+cleanup_work() {
+  # A background install still running (the script failed before the
+  # object-storage run) goes too: its own process group, rustc included.
+  if [ -n "${GARAGE_INSTALL_PID:-}" ]; then kill -- "-$GARAGE_INSTALL_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
 trap cleanup_work EXIT
 
 # Runs a command, quietly; on failure prints what it said and returns 1.
@@ -116,17 +121,33 @@ ensure_aiosmtpd() {
 # (13 CPU-minutes) to install on a two-core machine, once.
 GARAGE_VERSION=2.5.0
 
-ensure_garage() {
+GARAGE_INSTALL_PID=
+
+# Installs in the background at the lowest priority: the install takes
+# CPU the checks and the first two runs leave idle (the end-to-end suites
+# keep about one core busy), so on a fresh machine it costs little wall
+# time. The object-storage run waits for it (wait_for_garage).
+start_garage_install() {
   local garage
   garage=$(command -v garage || echo "${CARGO_HOME:-$HOME/.cargo}/bin/garage")
   # Prints e.g. "garage cargo:2.5.0 [features: bundled-libs, lmdb]".
   case "$("$garage" --version 2>/dev/null)" in
   "garage "*[:v]"$GARAGE_VERSION ["*lmdb*) return 0 ;; # cargo:2.5.0 or git:v2.5.0
   esac
-  log "installing garage $GARAGE_VERSION from crates.io (the S3 server of the object-storage tests)"
-  quietly cargo install --locked garage --version "$GARAGE_VERSION" \
-    --no-default-features --features bundled-libs,lmdb ||
+  log "installing garage $GARAGE_VERSION from crates.io in the background (the S3 server of the object-storage run)"
+  # setsid: a process group of its own, so cleanup_work can stop all of it.
+  setsid nice -n 19 cargo install --locked garage --version "$GARAGE_VERSION" \
+    --no-default-features --features bundled-libs,lmdb >"$WORK/garage-install.log" 2>&1 &
+  GARAGE_INSTALL_PID=$!
+}
+
+wait_for_garage() {
+  [ -n "$GARAGE_INSTALL_PID" ] || return 0
+  if ! wait "$GARAGE_INSTALL_PID"; then
+    tail -n 40 "$WORK/garage-install.log" >&2
     fail "could not install garage; run: cargo install --locked garage --version $GARAGE_VERSION --no-default-features --features bundled-libs,lmdb"
+  fi
+  GARAGE_INSTALL_PID=
 }
 
 # --- Rust toolchain -------------------------------------------------------
@@ -238,7 +259,7 @@ supply_chain_checks() {
 install_debian_packages
 ensure_aiosmtpd
 ensure_toolchain
-ensure_garage
+start_garage_install
 ensure_cargo_deny
 ensure_cargo_fuzz
 ensure_rage
@@ -320,6 +341,7 @@ S3_SKIPS=(
 )
 
 if [ -f "$PG_DIR/data/postmaster.pid" ]; then
+  wait_for_garage
   scripts/garage.sh start "$GARAGE_DIR" || fail "Garage could not be started (scripts/garage.sh start DIR shows why)"
   # shellcheck source=/dev/null
   . "$GARAGE_DIR/env"
