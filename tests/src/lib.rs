@@ -146,6 +146,15 @@ pub fn deletion_done(database_url: &str, transfer: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The stored audit events of one action, in order.
+pub fn stored_events_of(database_url: &str, action: &str) -> Vec<sekisho_proto::AuditEvent> {
+    stored_events(database_url)
+        .unwrap_or_else(|e| panic!("cannot read the audit events: {e:#}"))
+        .into_iter()
+        .filter(|e| e.action == action)
+        .collect()
+}
+
 /// All audit events as stored, in order (for playing an insider).
 pub fn stored_events(database_url: &str) -> Result<Vec<sekisho_proto::AuditEvent>> {
     runtime().block_on(async {

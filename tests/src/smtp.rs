@@ -220,6 +220,36 @@ impl SmtpServer {
             .collect()
     }
 
+    /// The messages received so far that were addressed to `address`.
+    pub fn received_by(&self, address: &str) -> Vec<ReceivedMail> {
+        self.received()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|to| to == address))
+            .collect()
+    }
+
+    /// Waits until `address` has at least `count` messages, and returns them.
+    pub fn wait_for_mails_to(
+        &self,
+        address: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<ReceivedMail> {
+        let started = Instant::now();
+        loop {
+            let mails = self.received_by(address);
+            if mails.len() >= count {
+                return mails;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "{address} got {} mails, expected {count}: {mails:#?}",
+                mails.len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until at least `count` messages arrived (housekeeping sends
     /// them on its own round), and returns them all.
     pub fn wait_for(&self, count: usize, timeout: Duration) -> Vec<ReceivedMail> {

@@ -78,36 +78,16 @@ fn shown(gw: &Gateway, who: &Account, id: &str) -> Value {
 }
 
 fn mails_to(smtp: &SmtpServer, name: &str) -> Vec<ReceivedMail> {
-    let address = mail_of(name);
-    smtp.received()
-        .into_iter()
-        .filter(|m| m.to.contains(&address))
-        .collect()
+    smtp.received_by(&mail_of(name))
 }
 
 /// Waits until `name` has `count` mails, and returns them.
 fn wait_for_mails(smtp: &SmtpServer, name: &str, count: usize) -> Vec<ReceivedMail> {
-    let started = std::time::Instant::now();
-    loop {
-        let mails = mails_to(smtp, name);
-        if mails.len() >= count {
-            return mails;
-        }
-        assert!(
-            started.elapsed() < ARRIVAL,
-            "{name} got {} mails, expected {count}: {mails:#?}",
-            mails.len()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    smtp.wait_for_mails_to(&mail_of(name), count, ARRIVAL)
 }
 
 fn events(gw: &Gateway, action: &str) -> Vec<sekisho_proto::AuditEvent> {
-    stored_events(&gw.database_url)
-        .expect("audit events")
-        .into_iter()
-        .filter(|e| e.action == action)
-        .collect()
+    stored_events_of(&gw.database_url, action)
 }
 
 /// Lets a few housekeeping rounds (one a second here) pass, so that a

@@ -79,11 +79,7 @@ fn outbox_rows(gw: &Gateway) -> Vec<Vec<Option<String>>> {
 }
 
 fn events(gw: &Gateway, action: &str) -> Vec<sekisho_proto::AuditEvent> {
-    stored_events(&gw.database_url)
-        .expect("audit events")
-        .into_iter()
-        .filter(|e| e.action == action)
-        .collect()
+    stored_events_of(&gw.database_url, action)
 }
 
 fn detail_of(event: &sekisho_proto::AuditEvent) -> Value {

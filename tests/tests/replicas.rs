@@ -166,11 +166,7 @@ fn a_one_time_code_used_on_one_replica_is_refused_on_the_other() {
 }
 
 fn events_named(database_url: &str, action: &str) -> usize {
-    stored_events(database_url)
-        .expect("events")
-        .iter()
-        .filter(|e| e.action == action)
-        .count()
+    stored_events_of(database_url, action).len()
 }
 
 /// Appends audit events as fast as one client can, through `gw`.
