@@ -56,21 +56,7 @@ fn a_transfer_sent_on_one_replica_is_approved_and_downloaded_on_the_other() {
     let approver = a.user(&admin, "jicho", "approver");
     let b = a.replica();
 
-    let (identity, recipient) = age_identity(a.dir.path(), "partner");
-    assert_success(
-        &a.cli(&staff).run(&[
-            "recipient",
-            "add",
-            "partner",
-            "--org",
-            "Partner K.K.",
-            "--email",
-            "p@example.jp",
-            "--age-key",
-            &recipient,
-        ]),
-        "recipient add on A",
-    );
+    let identity = add_age_partner(&a, &staff);
     let contents = b"budget 2027, draft".repeat(4096);
     let file = a.dir.path().join("budget.txt");
     std::fs::write(&file, &contents).expect("write");
